@@ -1,0 +1,135 @@
+"""The ledger's tables, as SQLAlchemy models.
+
+These models describe the schema that the Alembic migrations create; they are not the API
+(`jejak.ledger.store` hands out plain dataclasses, so no caller ever holds a session-bound
+object). A test compares them with the migrated database, so the two cannot drift apart.
+
+Types are chosen to behave the same on SQLite and PostgreSQL: JSON for structured fields,
+timezone-aware timestamps that always come back in UTC, and strings for every identifier
+(canary NIKs and card numbers keep their leading zeros).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+RECIPIENT_KINDS = ("branch", "vendor", "hospital", "ministry", "researcher", "other")
+RELEASE_KINDS = ("marked", "registered")
+CANARY_FIELDS = ("canary_key", "nik", "noka", "phone", "email", "name", "birth_date")
+
+# Deterministic constraint names: the migrations spell the same names by hand, and a future
+# migration can drop or alter a constraint by name on both backends.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite has no timestamp type; store UTC as text with an explicit offset so that a person
+# reading the file with any SQLite tool sees the time zone. Fixed width keeps text order = time order.
+_SQLITE_UTC = sqlite.DATETIME(
+    storage_format="%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d+00:00",
+    regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)\+00:00",
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that must be timezone-aware going in and is aware UTC coming out."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLITE_UTC)
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            # A naive time is ambiguous evidence; refuse it rather than guess the zone.
+            raise ValueError("ledger timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class RecipientRow(Base):
+    __tablename__ = "recipients"
+    __table_args__ = (sa.CheckConstraint(_in("kind", RECIPIENT_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    contact: Mapped[str | None] = mapped_column(sa.String(500))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReleaseRow(Base):
+    __tablename__ = "releases"
+    __table_args__ = (sa.CheckConstraint(_in("kind", RELEASE_KINDS), name="kind"),)
+
+    # `id` gives insertion order, which breaks ties between releases made in the same second.
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The recipient's name, not a surrogate id: a raw dump of the table reads as evidence.
+    recipient: Mapped[str] = mapped_column(sa.String(200), sa.ForeignKey("recipients.name"), index=True)
+    dataset: Mapped[str] = mapped_column(sa.String(200), index=True)
+    as_of: Mapped[date] = mapped_column(sa.Date)
+    registry_version: Mapped[str] = mapped_column(sa.String(200))
+    columns: Mapped[list[str]] = mapped_column(sa.JSON)
+    filter: Mapped[str | None] = mapped_column(sa.Text)
+    rows: Mapped[int] = mapped_column(sa.BigInteger)
+    channels: Mapped[dict[str, int]] = mapped_column(sa.JSON)
+    policy: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    canaries: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    operator: Mapped[str] = mapped_column(sa.String(200))
+    purpose: Mapped[str | None] = mapped_column(sa.Text)
+    file_name: Mapped[str | None] = mapped_column(sa.String(500))
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    file_format: Mapped[str | None] = mapped_column(sa.String(20))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    extra: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+
+class CanaryRow(Base):
+    """One synthetic person planted in one release; attribution looks these up by identifier."""
+
+    __tablename__ = "canaries"
+    __table_args__ = (sa.UniqueConstraint("release_id", "canary_key"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("releases.release_id"))
+    dataset: Mapped[str] = mapped_column(sa.String(200))
+    canary_key: Mapped[str] = mapped_column(sa.String(200))
+    nik: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    noka: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    phone: Mapped[str | None] = mapped_column(sa.String(64))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    birth_date: Mapped[str | None] = mapped_column(sa.String(32))
