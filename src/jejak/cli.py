@@ -1,0 +1,326 @@
+"""The ``jejak`` command: a thin shell over the library.
+
+Only this module knows about typer and rich. Every command builds library objects, calls them,
+and renders the result; errors meant for users (:class:`JejakError`) are printed without a
+traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from jejak.errors import JejakError
+from jejak.workspace import Workspace, resolve_home
+
+app = typer.Typer(
+    help="jejak — custody and leak-tracing for personal data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+registry_app = typer.Typer(help="Import dated snapshots and look at what the registry holds.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+recipient_app = typer.Typer(help="Recipients of releases: branch offices, vendors, hospitals ...", no_args_is_help=True)
+app.add_typer(recipient_app, name="recipient")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+class _State:
+    home: Path | None = None
+
+
+state = _State()
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Workspace directory (default: $JEJAK_HOME).", show_default=False),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+@app.callback()
+def _main(
+    home: HomeOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
+) -> None:
+    state.home = home
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _workspace() -> Workspace:
+    return Workspace.open(resolve_home(state.home))
+
+
+def _parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise JejakError(f"{option} must be a date like 2025-06-30, not {text!r}") from None
+
+
+@contextmanager
+def _steps(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner whose text follows the library's progress messages."""
+    if not enabled or not err.is_terminal:
+        yield lambda msg: logging.getLogger("jejak").info(msg)
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("starting")
+        yield lambda msg: bar.update(task, description=msg)
+
+
+@contextmanager
+def _bar(total: int, label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar driven by ``(label, done, total)`` callbacks."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def update(what: str, done: int, of: int) -> None:
+            bar.update(task, description=what, completed=done, total=of)
+
+        yield update
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+# -- workspace -------------------------------------------------------------------------------------
+
+
+@app.command()
+def init() -> None:
+    """Create a new workspace (registry, ledger and a fresh master secret)."""
+    ws = Workspace.init(resolve_home(state.home))
+    out.print(f"Created workspace [bold]{ws.home}[/]")
+    if ws.secret_path.exists():
+        out.print(
+            f"Master secret: {ws.secret_path} (owner-only). [bold]Back it up offline[/]: "
+            "without it no release can be attributed."
+        )
+
+
+# -- registry --------------------------------------------------------------------------------------
+
+
+@registry_app.command("import")
+def registry_import(
+    file: Annotated[Path, typer.Argument(help="CSV/TSV, JSON lines, Parquet or XLSX snapshot.")],
+    dataset: Annotated[str, typer.Option(help="Dataset name (lower-case, e.g. peserta).")],
+    key: Annotated[str, typer.Option(help="Column that identifies a row across snapshots.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Date of the snapshot, YYYY-MM-DD.")],
+    role: Annotated[
+        list[str] | None, typer.Option("--role", help="Override an inferred role: COL=ROLE (repeatable).")
+    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="Force the text encoding (default: detect).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a dated snapshot; changed rows get new versions, vanished rows are closed."""
+    from jejak.registry import Registry
+    from jejak.roles import parse_role_overrides
+
+    ws = _workspace()
+    when = _parse_date(as_of, "--as-of")
+    overrides = parse_role_overrides(role or [])
+    with Registry(ws.registry_path) as reg, _steps(not as_json) as say:
+        result = reg.import_snapshot(file, dataset, key, when, roles=overrides, encoding=encoding, progress=say)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    if result.already_imported:
+        out.print(f"Snapshot {when} of [bold]{dataset}[/] was already imported; nothing changed.")
+        return
+    out.print(
+        f"Imported [bold]{dataset}[/] as of {when}: {result.rows:,} rows — "
+        f"{result.added:,} added, {result.changed:,} changed, {result.closed:,} closed, "
+        f"{result.unchanged:,} unchanged."
+    )
+    if result.role_guesses:
+        t = RichTable("column", "role", "confidence", "why", title="Column roles (override with --role COL=ROLE)")
+        for col, g in result.role_guesses.items():
+            shown = result.roles.get(col, g.role)
+            t.add_row(col, str(shown), f"{g.confidence:.0%}", g.reason if shown == g.role else "set by --role")
+        out.print(t)
+
+
+@registry_app.command("list")
+def registry_list(as_json: JsonFlag = False) -> None:
+    """Datasets in the registry with their snapshots and row counts."""
+    from jejak.registry import Registry
+
+    with Registry(_workspace().registry_path) as reg:
+        infos = reg.datasets()
+    if as_json:
+        _print_json([i.to_json() for i in infos])
+        return
+    if not infos:
+        out.print("The registry is empty. Import a snapshot with 'jejak registry import'.")
+        return
+    t = RichTable("dataset", "key", "rows", "versions", "snapshots", "newest")
+    for i in infos:
+        t.add_row(i.name, i.key, f"{i.rows:,}", f"{i.versions:,}", str(len(i.snapshots)), str(i.snapshots[-1]))
+    out.print(t)
+
+
+@registry_app.command("show")
+def registry_show(name: str, as_json: JsonFlag = False) -> None:
+    """One dataset: snapshots, row and version counts, column roles."""
+    from jejak.registry import Registry
+
+    with Registry(_workspace().registry_path) as reg:
+        info = reg.dataset(name)
+    if as_json:
+        _print_json(info.to_json())
+        return
+    out.print(
+        f"[bold]{info.name}[/] keyed by {info.key}: {info.rows:,} current rows, {info.versions:,} versions "
+        f"in {len(info.snapshots)} snapshot(s): {', '.join(map(str, info.snapshots))}"
+    )
+    t = RichTable("column", "role")
+    for c in info.columns:
+        t.add_row(c, str(info.roles.get(c, "")))
+    out.print(t)
+
+
+@registry_app.command("history")
+def registry_history(
+    name: str,
+    key: Annotated[str, typer.Argument(help="The row's key value.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Every stored version of one row (prints personal data: the operator asked for it)."""
+    from jejak.registry import Registry
+
+    with Registry(_workspace().registry_path) as reg:
+        versions = reg.history(name, key)
+    if as_json:
+        _print_json(versions)
+        return
+    if not versions:
+        out.print("No such row.")
+        return
+    t = RichTable(*versions[0].keys())
+    for v in versions:
+        t.add_row(*("" if x is None else str(x) for x in v.values()))
+    out.print(t)
+
+
+# -- recipients ------------------------------------------------------------------------------------
+
+
+@recipient_app.command("add")
+def recipient_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="branch, vendor, hospital, ministry, researcher or other.")],
+    contact: Annotated[str | None, typer.Option(help="Who to contact there (free text).")] = None,
+    note: Annotated[str | None, typer.Option(help="A note for the ledger.")] = None,
+) -> None:
+    """Add a recipient to the ledger."""
+    from jejak.ledger import Ledger
+
+    with Ledger.open(_workspace().ledger_url) as ledger:
+        r = ledger.add_recipient(name, kind, contact=contact, note=note)
+    out.print(f"Added recipient [bold]{r.name}[/] ({r.kind}).")
+
+
+@recipient_app.command("list")
+def recipient_list(as_json: JsonFlag = False) -> None:
+    """Recipients in the ledger."""
+    from jejak.ledger import Ledger
+
+    with Ledger.open(_workspace().ledger_url) as ledger:
+        items = ledger.recipients()
+    if as_json:
+        _print_json([r.__dict__ for r in items])
+        return
+    t = RichTable("name", "kind", "contact", "added")
+    for r in items:
+        t.add_row(r.name, r.kind, r.contact or "", r.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(t)
+
+
+# -- synthetic data --------------------------------------------------------------------------------
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the snapshot files.")],
+    participants: Annotated[int, typer.Option(help="Number of BPJS-like participants.")] = 200_000,
+    snapshots: Annotated[int, typer.Option(help="Number of dated snapshots with history.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 0,
+    start: Annotated[str, typer.Option(help="Date of the first snapshot.")] = "2025-01-01",
+    interval_days: Annotated[int, typer.Option(help="Days between snapshots.")] = 182,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    patients: Annotated[bool, typer.Option(help="Also write Kemenkes-like patient visits.")] = True,
+) -> None:
+    """Generate realistic synthetic participants (and patients) as dated snapshots. No workspace needed."""
+    from jejak.synth import generate
+
+    with _bar(participants, "generating") as update:
+        files = generate(
+            out_dir, participants=participants, snapshots=snapshots, seed=seed,
+            start=_parse_date(start, "--start"), interval_days=interval_days, fmt=fmt,
+            patients=patients, progress=update,
+        )
+    t = RichTable("dataset", "as of", "rows", "file")
+    for f in files:
+        t.add_row(f.dataset, str(f.as_of), f"{f.rows:,}", str(f.path))
+    out.print(t)
+
+
+# -- demo ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(help="Synthetic participants in the demo registry.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed for the story.")] = 0,
+    fresh: Annotated[bool, typer.Option(help="Delete an existing demo workspace first.")] = False,
+) -> None:
+    """Run the whole story on synthetic data in a new workspace (what `make demo` runs)."""
+    from jejak.demo import run_demo
+
+    home = resolve_home(state.home)
+    with _steps() as say, _bar(rows, "generating") as update:
+        result = run_demo(home, rows=rows, seed=seed, fresh=fresh, say=say, progress=update)
+    out.print(f"Workspace: [bold]{result.workspace.home}[/]")
+    t = RichTable("dataset", "key", "rows now", "versions", "snapshots", title="The demo registry")
+    for i in result.datasets:
+        t.add_row(i.name, i.key, f"{i.rows:,}", f"{i.versions:,}", ", ".join(map(str, i.snapshots)))
+    out.print(t)
+
+
+def main() -> None:
+    try:
+        app()
+    except JejakError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

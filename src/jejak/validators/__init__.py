@@ -1,0 +1,1 @@
+"""Validators and normalisers for Indonesian identifiers, as Python functions and DuckDB macros."""
