@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/jejak demo --home demo-home --fresh
+	$(BIN)/jejak --home demo-home demo --fresh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

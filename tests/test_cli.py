@@ -46,3 +46,12 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "not a jejak workspace" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_make_demo_command_line_is_valid() -> None:
+    """`make demo` must pass options the CLI accepts (a typo here breaks the README's first command)."""
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    line = next(ln.strip() for ln in makefile.splitlines() if "/jejak " in ln and " demo" in ln)
+    args = line.split("/jejak ", 1)[1].split()
+    result = runner.invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
