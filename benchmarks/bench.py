@@ -2,7 +2,8 @@
 
 Each measurement runs in a child process so its peak resident memory is its own. Inputs are
 generated once into ``bench-out/`` and reused. Sizes follow the issues: registry import at 1M and
-10M rows (first import, and a re-import with 1% of rows changed), release at 1M rows.
+10M rows (first import, and a re-import with 1% of rows changed), release at 1M rows (CSV and
+Parquet, against an unmarked DuckDB copy of the same rows).
 
     python benchmarks/bench.py                 # everything
     python benchmarks/bench.py --only import --sizes 1000000
@@ -67,7 +68,7 @@ def base_snapshot(rows: int) -> Path:
     con.execute(f"CREATE TABLE u AS SELECT * FROM read_csv('{src}', all_varchar=true)")
     cols = [r[0] for r in con.execute("DESCRIBE u").fetchall()]
     sel = ", ".join(
-        "lpad((NOKA::BIGINT + i * 100000000)::VARCHAR, 13, '0') AS NOKA" if c == "NOKA" else f'"{c}"' for c in cols
+        "lpad((NOKA::BIGINT + i * 100000000000)::VARCHAR, 13, '0') AS NOKA" if c == "NOKA" else f'"{c}"' for c in cols
     )
     copies = -(-rows // unit)
     con.execute(
@@ -106,6 +107,31 @@ def child(argv: list[str]) -> None:
         with Registry(registry) as reg:
             res = reg.import_snapshot(file, "peserta", "NOKA", as_of)
         print(json.dumps(res.to_json()))
+    elif kind == "release-setup":
+        from jejak.ledger import Ledger
+        from jejak.registry import Registry
+        from jejak.workspace import Workspace
+
+        ws = Workspace.init(Path(argv[1]))
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(Path(argv[2]), "peserta", "NOKA", date(2025, 1, 1))
+        with Ledger.open(ws.ledger_url) as ledger:
+            ledger.add_recipient("PT Vendor", "vendor")
+    elif kind == "release":
+        from jejak.release import ReleaseRequest, create_release
+        from jejak.workspace import Workspace
+
+        rec = create_release(Workspace.open(Path(argv[1])), ReleaseRequest("peserta", "PT Vendor", Path(argv[2])))
+        print(json.dumps({"rows": rec.rows, "channels": rec.channels}))
+    elif kind == "unmarked-copy":
+        import duckdb
+
+        con = duckdb.connect(str(Path(argv[1]) / "registry.duckdb"), read_only=True)
+        fmt = "FORMAT csv, HEADER true" if argv[2].endswith(".csv") else "FORMAT parquet, COMPRESSION zstd"
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (_key, _valid_from, _valid_to, _hash) FROM rows_peserta ORDER BY _key) "
+            f"TO '{argv[2]}' ({fmt})"
+        )
     elif kind == "duckdb-read":
         import duckdb
 
@@ -119,21 +145,43 @@ def child(argv: list[str]) -> None:
 # -- the benchmark ---------------------------------------------------------------------------------
 
 
+def report(name: str, n: int, secs: float, mem: float) -> tuple[str, int, float, float]:
+    print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}", flush=True)
+    return name, n, secs, mem
+
+
 def bench_import(sizes: list[int]) -> list[tuple[str, int, float, float]]:
     results = []
     for n in sizes:
         base = base_snapshot(n)
         changed = changed_snapshot(base)
         secs, mem, _ = measure(["duckdb-read", str(base)])
-        results.append((f"duckdb read_csv only (reference), {n:,} rows", n, secs, mem))
+        results.append(report(f"duckdb read_csv only (reference), {n:,} rows", n, secs, mem))
         reg = OUT / f"registry_{n}.duckdb"
         reg.unlink(missing_ok=True)
         secs, mem, _ = measure(["import", str(reg), str(base), "2025-01-01"])
-        results.append((f"registry import, first snapshot, {n:,} rows", n, secs, mem))
+        results.append(report(f"registry import, first snapshot, {n:,} rows", n, secs, mem))
         secs, mem, out = measure(["import", str(reg), str(changed), "2025-07-01"])
         changed_rows = json.loads(out)["changed"]
-        results.append((f"registry re-import, {changed_rows:,} rows changed, {n:,} rows", n, secs, mem))
+        results.append(report(f"registry re-import, {changed_rows:,} rows changed, {n:,} rows", n, secs, mem))
         reg.unlink(missing_ok=True)
+    return results
+
+
+def bench_release(n: int) -> list[tuple[str, int, float, float]]:
+    results = []
+    base = base_snapshot(n)
+    home = OUT / f"release_ws_{n}"
+    shutil.rmtree(home, ignore_errors=True)
+    measure(["release-setup", str(home), str(base)])
+    for fmt in ("csv", "parquet"):
+        for f in OUT.glob(f"release_{n}*.{fmt}"):
+            f.unlink()
+        secs, mem, _ = measure(["unmarked-copy", str(home), str(OUT / f"release_{n}_plain.{fmt}")])
+        results.append(report(f"unmarked DuckDB COPY (reference), {fmt}, {n:,} rows", n, secs, mem))
+        secs, mem, _ = measure(["release", str(home), str(OUT / f"release_{n}.{fmt}")])
+        results.append(report(f"release create, all default channels, {fmt}, {n:,} rows", n, secs, mem))
+    shutil.rmtree(home, ignore_errors=True)
     return results
 
 
@@ -142,15 +190,18 @@ def main() -> None:
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=["import"], action="append")
+    p.add_argument("--only", choices=["import", "release"], action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
-    only = set(a.only or ["import"])
+    only = set(a.only or ["import", "release"])
     rows: list[tuple[str, int, float, float]] = []
     print(f"jejak benchmark on {os.cpu_count()} cores; inputs in {OUT}")
+    print(f"{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     if "import" in only:
         rows += bench_import(a.sizes)
-    print(f"\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
+    if "release" in only:
+        rows += bench_release(1_000_000)
+    print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")
 

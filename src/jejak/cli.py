@@ -34,6 +34,8 @@ registry_app = typer.Typer(help="Import dated snapshots and look at what the reg
 app.add_typer(registry_app, name="registry")
 recipient_app = typer.Typer(help="Recipients of releases: branch offices, vendors, hospitals ...", no_args_is_help=True)
 app.add_typer(recipient_app, name="recipient")
+release_app = typer.Typer(help="Make, list, reproduce and register traceable releases.", no_args_is_help=True)
+app.add_typer(release_app, name="release")
 
 out = Console()
 err = Console(stderr=True)
@@ -261,6 +263,135 @@ def recipient_list(as_json: JsonFlag = False) -> None:
     for r in items:
         t.add_row(r.name, r.kind, r.contact or "", r.created_at.strftime("%Y-%m-%d %H:%M"))
     out.print(t)
+
+
+# -- releases --------------------------------------------------------------------------------------
+
+
+def _release_json(rec: Any) -> dict[str, Any]:
+    data = {k: v for k, v in rec.__dict__.items()}
+    data["recipient"] = rec.recipient
+    return data
+
+
+@release_app.command("create")
+def release_create(
+    dataset: Annotated[str, typer.Option(help="Dataset to release from.")],
+    recipient: Annotated[str, typer.Option(help="Recipient (see 'jejak recipient list').")],
+    out_file: Annotated[Path, typer.Option("--out", help="File to write; never overwritten.")],
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default: all).")] = None,
+    where: Annotated[str | None, typer.Option(help="Row filter, e.g. \"KDKANTOR = '0901'\".")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Registry date (default: newest snapshot).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why the recipient receives this data.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet, xlsx (default: by --out).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a marked extract for a recipient and record it in the ledger."""
+    from jejak.release import ReleaseRequest, create_release
+
+    req = ReleaseRequest(
+        dataset=dataset, recipient=recipient, out=out_file,
+        columns=[c for c in columns.split(",") if c.strip()] if columns else None, where=where,
+        as_of=_parse_date(as_of, "--as-of") if as_of else None, purpose=purpose, fmt=fmt,
+    )
+    with _steps(not as_json) as say:
+        rec = create_release(_workspace(), req, say)
+    if as_json:
+        _print_json(_release_json(rec))
+        return
+    marks = ", ".join(f"{k} {v:,}" for k, v in rec.channels.items()) or "none"
+    out.print(
+        f"Release [bold]{rec.release_id}[/] for {rec.recipient}: {rec.rows:,} rows "
+        f"({rec.canaries} canaries) as of {rec.as_of} -> {out_file}\nMarks: {marks}"
+    )
+
+
+@release_app.command("list")
+def release_list(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="Only this recipient.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Releases in the ledger, oldest first."""
+    from jejak.ledger import Ledger
+
+    with Ledger.open(_workspace().ledger_url) as ledger:
+        items = ledger.releases(dataset=dataset, recipient=recipient)
+    if as_json:
+        _print_json([_release_json(r) for r in items])
+        return
+    t = RichTable("release", "recipient", "dataset", "as of", "rows", "kind", "created")
+    for r in items:
+        t.add_row(r.release_id, r.recipient, r.dataset, str(r.as_of), f"{r.rows:,}", r.kind,
+                  r.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(t)
+
+
+@release_app.command("show")
+def release_show(release_id: str, as_json: JsonFlag = False) -> None:
+    """One release: what was selected, how it was marked, and the file's hash."""
+    from jejak.ledger import Ledger
+
+    with Ledger.open(_workspace().ledger_url) as ledger:
+        rec = ledger.release(release_id)
+    if as_json:
+        _print_json(_release_json(rec))
+        return
+    t = RichTable("field", "value", show_header=False)
+    for k in ("release_id", "recipient", "dataset", "as_of", "registry_version", "rows", "canaries", "kind",
+              "filter", "purpose", "operator", "created_at", "file_name", "file_format", "file_sha256"):
+        t.add_row(k, "" if getattr(rec, k) is None else str(getattr(rec, k)))
+    t.add_row("columns", ", ".join(rec.columns))
+    out.print(t)
+    if rec.channels:
+        c = RichTable("channel", "cells marked", title="Fingerprint channels")
+        for k, v in rec.channels.items():
+            c.add_row(k, f"{v:,}")
+        out.print(c)
+
+
+@release_app.command("reproduce")
+def release_reproduce(
+    release_id: str,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the regenerated file.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Regenerate a release byte-for-byte from registry, ledger and master secret."""
+    from jejak.release import reproduce_release
+
+    with _steps(not as_json) as say:
+        rep = reproduce_release(_workspace(), release_id, out_file, say)
+    if as_json:
+        _print_json(rep.__dict__)
+    elif rep.identical:
+        out.print(f"Reproduced {release_id} -> {rep.path}: identical to the original (sha256 {rep.sha256}).")
+    else:
+        out.print(f"[bold red]Reproduced {release_id} -> {rep.path}, but the hash differs from the ledger's.[/]")
+    if not rep.identical:
+        raise typer.Exit(1)
+
+
+@release_app.command("register")
+def release_register(
+    dataset: Annotated[str, typer.Option(help="Dataset the extract came from.")],
+    recipient: Annotated[str, typer.Option(help="Who received it.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Registry date of the extract.")],
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns it held (default: all).")] = None,
+    where: Annotated[str | None, typer.Option(help="Row filter it used.")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why it was given.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record an extract made before jejak (no file, no marks) so attribution can still rank it."""
+    from jejak.release import register_release
+
+    rec = register_release(
+        _workspace(), dataset=dataset, recipient=recipient, as_of=_parse_date(as_of, "--as-of"),
+        columns=[c for c in columns.split(",") if c.strip()] if columns else None, where=where, purpose=purpose,
+    )
+    if as_json:
+        _print_json(_release_json(rec))
+        return
+    out.print(f"Registered {rec.release_id}: {rec.rows:,} rows of {rec.dataset} as of {rec.as_of} for {rec.recipient}.")
 
 
 # -- synthetic data --------------------------------------------------------------------------------

@@ -329,12 +329,18 @@ class Registry:
                 f"CREATE OR REPLACE TEMP TABLE _jj_new AS SELECT {quote(key)} AS _key, "
                 f"hash({cols}) AS _hash, {cols} FROM {table.name}"
             )
+            # A new dataset has nothing to compare with: every row is added (and the join is skipped).
+            current = (
+                f"SELECT _key, _hash FROM {t} WHERE _valid_to IS NULL"
+                if existing
+                else "SELECT NULL::VARCHAR AS _key, NULL::UBIGINT AS _hash WHERE false"
+            )
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _jj_diff AS
                     SELECT coalesce(n._key, o._key) AS _key,
                            CASE WHEN o._key IS NULL THEN 'added' WHEN n._key IS NULL THEN 'closed'
                                 WHEN o._hash <> n._hash THEN 'changed' ELSE 'same' END AS kind
-                    FROM (SELECT _key, _hash FROM {t} WHERE _valid_to IS NULL) o
+                    FROM ({current}) o
                     FULL OUTER JOIN (SELECT _key, _hash FROM _jj_new) n ON o._key = n._key"""
             )
             counts = dict(con.execute("SELECT kind, count(*) FROM _jj_diff GROUP BY kind").fetchall())
@@ -350,10 +356,10 @@ class Registry:
                     f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL AND _key IN
                         (SELECT _key FROM _jj_diff WHERE kind IN ('changed', 'closed'))"""
                 )
-                con.execute(
-                    f"""INSERT INTO {t} SELECT _key, {d}, NULL, _hash, {cols} FROM _jj_new
-                        WHERE _key IN (SELECT _key FROM _jj_diff WHERE kind IN ('changed', 'added'))"""
+                only_new = "" if existing is None else (
+                    "WHERE _key IN (SELECT _key FROM _jj_diff WHERE kind IN ('changed', 'added'))"
                 )
+                con.execute(f"INSERT INTO {t} SELECT _key, {d}, NULL, _hash, {cols} FROM _jj_new {only_new}")
                 con.execute(
                     "INSERT INTO jj_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [dataset, as_of, table.source or str(path), sha256, table.rows, added, changed, closed, _now()],

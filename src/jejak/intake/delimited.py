@@ -98,7 +98,7 @@ def _load(
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {name} AS
-                SELECT *, row_number() OVER () AS _line FROM read_csv('{_lit(str(source))}',
+                SELECT *, row_number() OVER () + {1 if header else 0} AS _line FROM read_csv('{_lit(str(source))}',
                     delim = '{_lit(delim)}', quote = '"', escape = '"', header = {str(header).lower()},
                     auto_detect = false, columns = {cols}, strict_mode = true, encoding = '{codec_opt}',
                     max_line_size = {MAX_LINE}, store_rejects = true, ignore_errors = true,
@@ -148,10 +148,10 @@ def _fix_lines(
     (rare) the start line of every record is taken from Python's csv reader.
     """
     offset = 1 if header else 0
+    # _line already holds record number + header; only quoted line breaks or skipped rows shift it.
     multiline = " OR ".join(f"contains({_ident(n)}, chr(10))" for n in names)
     has_multiline = con.execute(f"SELECT count(*) FROM {name} WHERE {multiline}").fetchall()[0][0]
     if not has_multiline and not rejected:
-        con.execute(f"UPDATE {name} SET _line = _line + {offset}")
         return
     starts = []
     with source.open(newline="", encoding="utf-8", errors="replace") as f:
@@ -165,7 +165,7 @@ def _fix_lines(
 
     lines = pa.table({"_rec": pa.array(range(1, len(starts) + 1)), "_phys": pa.array(starts)})
     con.register("_jj_lines", lines)
-    con.execute(f"UPDATE {name} SET _line = l._phys FROM _jj_lines l WHERE {name}._line = l._rec")
+    con.execute(f"UPDATE {name} SET _line = l._phys FROM _jj_lines l WHERE {name}._line - {offset} = l._rec")
     con.unregister("_jj_lines")
 
 

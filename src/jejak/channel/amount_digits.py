@@ -1,0 +1,36 @@
+"""Robust channel: the lowest digit of amounts moved by -9..-1 or +1..+9 rupiah.
+
+Survives any re-formatting that keeps the number (thousand separators, ``Rp``): the shift is
+read as the leaked number minus the registry's. Only whole amounts of at least 1,000 are marked,
+so a shift is below 1% of the value and never makes it zero or negative.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jejak.channel.base import Channel
+from jejak.roles import Role
+
+if TYPE_CHECKING:
+    from jejak.channel.base import Policy
+
+
+def _number(leaked: str) -> str:
+    return f"TRY_CAST(regexp_replace(regexp_replace({leaked}, '^\\s*(Rp\\.?\\s*)?', ''), '[.,\\s]', '', 'g') AS BIGINT)"
+
+
+class AmountDigits(Channel):
+    name = "amount_digits"
+    robust = True
+    roles = frozenset({Role.AMOUNT})
+
+    def markable_sql(self, v: str, policy: Policy) -> str:
+        return f"CASE WHEN regexp_full_match({v}, '[1-9][0-9]{{3,17}}') THEN 18 ELSE 0 END"
+
+    def render_sql(self, v: str, s: str, policy: Policy) -> str:
+        return f"CAST(CAST({v} AS BIGINT) + CASE WHEN ({s}) < 9 THEN ({s}) - 9 ELSE ({s}) - 8 END AS VARCHAR)"
+
+    def observe_sql(self, leaked: str, v: str, policy: Policy) -> str:
+        d = f"({_number(leaked)} - TRY_CAST({v} AS BIGINT))"
+        return f"CASE WHEN {d} BETWEEN -9 AND -1 THEN {d} + 9 WHEN {d} BETWEEN 1 AND 9 THEN {d} + 8 END"

@@ -1,0 +1,44 @@
+"""Format channel: four equivalent writings of an Indonesian phone number.
+
+``0812345678901``, ``62812345678901``, ``+62 812-3456-78901`` and ``0812 3456 78901`` are one
+number (``jj_phone_norm`` gives the same E.164 for each). A leaker who normalises phones
+flattens this channel; the reader sees every cell in one writing and ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jejak.channel.base import Channel
+from jejak.roles import Role
+
+if TYPE_CHECKING:
+    from jejak.channel.base import Policy
+
+STYLES = 4
+
+
+def _rest(v: str) -> str:
+    return f"substr(jj_phone_norm({v}), 4)"  # digits after +62, e.g. 81234567890
+
+
+class PhoneFormat(Channel):
+    name = "phone_format"
+    robust = False
+    roles = frozenset({Role.PHONE})
+
+    def markable_sql(self, v: str, policy: Policy) -> str:
+        return f"CASE WHEN jj_phone_norm({v}) IS NOT NULL THEN {STYLES} ELSE 0 END"
+
+    def render_sql(self, v: str, s: str, policy: Policy) -> str:
+        r = _rest(v)
+        return (f"CASE ({s}) WHEN 0 THEN '0' || {r} WHEN 1 THEN '62' || {r} "
+                f"WHEN 2 THEN '+62 ' || substr({r}, 1, 3) || '-' || substr({r}, 4, 4) || '-' || substr({r}, 8) "
+                f"ELSE '0' || substr({r}, 1, 3) || ' ' || substr({r}, 4, 4) || ' ' || substr({r}, 8) END")
+
+    def observe_sql(self, leaked: str, v: str, policy: Policy) -> str:
+        x = f"trim({leaked})"
+        return (f"CASE WHEN jj_phone_norm({x}) IS DISTINCT FROM jj_phone_norm({v}) THEN NULL "
+                f"WHEN regexp_full_match({x}, '0[0-9]+') THEN 0 WHEN regexp_full_match({x}, '62[0-9]+') THEN 1 "
+                f"WHEN regexp_full_match({x}, '\\+62 [0-9]{{3}}-[0-9]{{4}}-[0-9]+') THEN 2 "
+                f"WHEN regexp_full_match({x}, '0[0-9]{{3}} [0-9]{{4}} [0-9]+') THEN 3 END")

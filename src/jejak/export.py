@@ -1,0 +1,79 @@
+"""Writing a release table to a file: CSV, JSON lines, Parquet or XLSX.
+
+Outputs are deterministic (same table, same bytes) so that a release can be reproduced
+byte-for-byte, and safe to open in a spreadsheet: a text cell that a spreadsheet would run as a
+formula is written with a leading apostrophe in CSV, and XLSX cells are always typed as strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from jejak.errors import JejakError
+from jejak.registry import quote
+
+FORMATS = ("csv", "jsonl", "parquet", "xlsx")
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
+
+# A cell starting with = @ TAB or CR is a formula or a DDE trigger in Excel and LibreOffice. A
+# leading + or - is one too, unless the rest is only digits, spaces and phone punctuation: phone
+# numbers like +62 812-3456-7890 and negative amounts must reach the recipient unchanged.
+_DANGEROUS = r"^[=@\t\r]"
+_SIGNED = r"^[+-]"
+_PLAIN_NUMBER = r"^[+-][0-9 ().-]*$"
+
+
+def formula_safe_sql(column: str) -> str:
+    c = quote(column)
+    return (
+        f"CASE WHEN regexp_matches({c}, '{_DANGEROUS}') OR (regexp_matches({c}, '{_SIGNED}') "
+        f"AND NOT regexp_matches({c}, '{_PLAIN_NUMBER}')) THEN '''' || {c} ELSE {c} END AS {c}"
+    )
+
+
+def write_table(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, fmt: str, created: datetime
+) -> None:
+    """Write ``columns`` of ``table`` in its row order (column ``_pos``) to ``path``."""
+    if fmt not in FORMATS:
+        raise JejakError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    target = str(path).replace("'", "''")
+    if fmt == "xlsx":
+        _write_xlsx(con, table, columns, path, created)
+        return
+    if fmt == "csv":
+        select = ", ".join(formula_safe_sql(c) for c in columns)
+        options = "FORMAT csv, HEADER true, DELIMITER ','"
+    else:
+        select = ", ".join(quote(c) for c in columns)
+        options = "FORMAT json" if fmt == "jsonl" else "FORMAT parquet, COMPRESSION zstd"
+    con.execute(f"COPY (SELECT {select} FROM {table} ORDER BY _pos) TO '{target}' ({options})")
+
+
+def _write_xlsx(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, created: datetime
+) -> None:
+    import xlsxwriter  # only this format needs it
+
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    if n > XLSX_MAX_ROWS:
+        raise JejakError(f"{n:,} rows do not fit in one XLSX sheet ({XLSX_MAX_ROWS:,} at most); use csv or parquet")
+    # constant_memory streams rows to disk; a fixed creation time keeps the bytes reproducible.
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                         "strings_to_numbers": False, "strings_to_urls": False})
+    wb.set_properties({"created": created.replace(tzinfo=None)})
+    ws = wb.add_worksheet("release")
+    for j, c in enumerate(columns):
+        ws.write_string(0, j, c)
+    cur = con.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {table} ORDER BY _pos")
+    i = 1
+    while batch := cur.fetchmany(10_000):
+        for row in batch:
+            for j, v in enumerate(row):
+                if v is not None:
+                    ws.write_string(i, j, v)
+            i += 1
+    wb.close()

@@ -1,0 +1,252 @@
+"""Traceable releases: every extract that leaves the registry is made here and written into the ledger.
+
+Making a release: select the rows valid at the as-of date (optionally filtered and with a subset
+of columns), mark them through the fingerprint channels with the release's own secret, add its
+canary records, write the file under a temporary name, and only then record it in the ledger and
+move the file into place inside the ledger transaction. A failure at any step leaves neither a
+ledger entry nor a file.
+
+Everything a release contains is a function of (registry, ledger entry, master secret), so
+``reproduce`` regenerates it byte-for-byte: the proof that the marks in a leak were ours.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from jejak import keys
+from jejak.channel import Policy, embed_release
+from jejak.errors import JejakError
+from jejak.export import FORMATS, write_table
+from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
+from jejak.registry import Registry, quote
+from jejak.validators import sql
+from jejak.where import columns_match, compile_filter
+from jejak.workspace import Workspace
+
+log = logging.getLogger(__name__)
+Say = Callable[[str], None]
+_TABLE = "_jj_release"
+
+
+class ReleaseError(JejakError):
+    """A release was refused."""
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    dataset: str
+    recipient: str
+    out: Path
+    columns: list[str] | None = None
+    where: str | None = None
+    as_of: date | None = None
+    purpose: str | None = None
+    fmt: str | None = None  # default: from the file extension, else csv
+    policy: Policy | None = None
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    release_id: str
+    path: Path
+    sha256: str
+    identical: bool
+
+
+def output_format(path: Path, fmt: str | None) -> str:
+    if fmt is None:
+        suffix = path.suffix.lower().lstrip(".")
+        fmt = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
+        if fmt not in FORMATS:
+            fmt = "csv"
+    if fmt not in FORMATS:
+        raise ReleaseError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: None) -> ReleaseRecord:
+    """Make a marked release and record it; returns the ledger record."""
+    ledger = Ledger.open(ws.ledger_url)
+    recipient = ledger.recipient(req.recipient)  # refuses an unknown recipient before any work
+    fmt = output_format(req.out, req.fmt)
+    out = req.out.expanduser().resolve()
+    if out.exists():
+        raise ReleaseError(f"{out} already exists; a release never overwrites a file")
+    if not out.parent.is_dir():
+        raise ReleaseError(f"the directory {out.parent} does not exist")
+    policy = req.policy or Policy()
+    with Registry(ws.registry_path) as reg:
+        info = reg.dataset(req.dataset)
+        as_of = req.as_of or info.snapshots[-1]
+        if as_of < info.snapshots[0]:
+            raise ReleaseError(f"--as-of {as_of} is before the first snapshot ({info.snapshots[0]})")
+        columns = _select_columns(req.columns, info.columns)
+        where_sql = compile_filter(req.where, info.columns) if req.where else None
+        release_id = ledger.new_release_id()
+        created = datetime.now(UTC).replace(microsecond=0)
+        entry = ReleaseEntry(
+            release_id=release_id, recipient=recipient.name, dataset=info.name, as_of=as_of,
+            registry_version=_registry_version(info.snapshots, as_of), columns=columns, filter=req.where,
+            rows=0, channels={}, policy=policy.to_dict(), canaries=0, created_at=created,
+            operator=_operator(), purpose=req.purpose, file_name=out.name, file_sha256=None,
+            file_format=fmt, kind="marked", extra={},
+        )
+        tmp = out.with_name(f".{out.name}.{release_id}.partial")
+        try:
+            say("selecting and marking rows")
+            built = _build(reg, ws.master_secret(), entry, where_sql, policy)
+            say(f"writing {built['rows']:,} rows as {fmt}")
+            write_table(reg.con, _TABLE, columns, tmp, fmt, created)
+            entry = _with(entry, rows=built["rows"], channels=built["channels"], canaries=len(built["canaries"]),
+                          file_sha256=_sha256(tmp))
+            say("recording the release in the ledger")
+            _commit(ledger, entry, built["canaries"], tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+            reg.con.execute(f"DROP TABLE IF EXISTS {_TABLE}")
+    return ledger.release(release_id)
+
+
+def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lambda _m: None) -> Reproduction:
+    """Regenerate a release from registry, ledger and master secret, and compare its hash."""
+    ledger = Ledger.open(ws.ledger_url)
+    rec = ledger.release(release_id)
+    if rec.kind != "marked":
+        raise ReleaseError(f"{release_id} was registered without a file; there is nothing to reproduce")
+    out = out.expanduser().resolve()
+    if out.exists():
+        raise ReleaseError(f"{out} already exists; choose a new file name")
+    with Registry(ws.registry_path) as reg:
+        info = reg.dataset(rec.dataset)
+        where_sql = compile_filter(rec.filter, info.columns) if rec.filter else None
+        tmp = out.with_name(f".{out.name}.partial")
+        try:
+            say("rebuilding the release")
+            _build(reg, ws.master_secret(), rec, where_sql, Policy.from_dict(rec.policy))
+            write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at)
+            digest = _sha256(tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+            reg.con.execute(f"DROP TABLE IF EXISTS {_TABLE}")
+    return Reproduction(release_id, out, digest, digest == rec.file_sha256)
+
+
+def register_release(
+    ws: Workspace, *, dataset: str, recipient: str, as_of: date, columns: list[str] | None,
+    where: str | None, purpose: str | None, created_at: datetime | None = None,
+) -> ReleaseRecord:
+    """Record a release made before jejak: no file and no marks, but its rows, columns and time."""
+    ledger = Ledger.open(ws.ledger_url)
+    rcpt = ledger.recipient(recipient)
+    with Registry(ws.registry_path, read_only=False) as reg:
+        info = reg.dataset(dataset)
+        cols = _select_columns(columns, info.columns)
+        where_sql = compile_filter(where, info.columns) if where else None
+        cond = f"WHERE {where_sql}" if where_sql else ""
+        rows = reg.con.execute(f"SELECT count(*) FROM ({reg.as_of_sql(dataset, as_of)}) {cond}").fetchall()[0][0]
+    release_id = ledger.new_release_id()
+    entry = ReleaseEntry(
+        release_id=release_id, recipient=rcpt.name, dataset=info.name, as_of=as_of,
+        registry_version=_registry_version(info.snapshots, as_of), columns=cols, filter=where, rows=rows,
+        channels={}, policy={}, canaries=0, created_at=(created_at or datetime.now(UTC)).replace(microsecond=0),
+        operator=_operator(), purpose=purpose, file_name=None, file_sha256=None, file_format=None,
+        kind="registered", extra={},
+    )
+    with ledger.recording(entry):
+        pass
+    return ledger.release(release_id)
+
+
+# -- internals -------------------------------------------------------------------------------------
+
+
+def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, policy: Policy) -> dict[str, Any]:
+    """Create the marked release table ``_jj_release`` (with ``_pos``) and return its facts."""
+    info = reg.dataset(entry.dataset)
+    cols = ", ".join(quote(c) for c in info.columns)
+    cond = f"WHERE {where_sql}" if where_sql else ""
+    # Rows in key order: the order, like everything else in a release, must be reproducible.
+    reg.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_TABLE} AS
+            SELECT row_number() OVER (ORDER BY _key) - 1 AS _rid, _key,
+                   {keys.digest_sql(info.name, '_key')} AS _digest, {cols}
+            FROM ({reg.as_of_sql(info.name, entry.as_of)}) {cond}"""
+    )
+    reg.con.execute(f"ALTER TABLE {_TABLE} ADD COLUMN _pos BIGINT; UPDATE {_TABLE} SET _pos = _rid")
+    sql.install(reg.con)
+    rows = reg.con.execute(f"SELECT count(*) FROM {_TABLE}").fetchall()[0][0]
+    if rows == 0:
+        raise ReleaseError("the selection is empty: no rows match at this date and filter")
+    roles = {c: r for c, r in info.roles.items() if c in entry.columns}
+    secret = keys.release_secret(master, entry.release_id)
+    marked = embed_release(reg.con, _TABLE, roles=roles, release_secret=secret, policy=policy)
+    return {"rows": rows, "channels": marked.cells, "canaries": marked.canaries}
+
+
+def _commit(ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path, out: Path) -> None:
+    """Record, then move the file into place inside the same transaction.
+
+    If the commit fails after the rename, the file is removed again: a release file without
+    a ledger entry must never exist.
+    """
+    moved = False
+    try:
+        with ledger.recording(entry) as handle:
+            if canaries:
+                handle.add_canaries(canaries)
+            os.replace(tmp, out)
+            moved = True
+    except BaseException:
+        if moved:
+            out.unlink(missing_ok=True)
+        raise
+
+
+def _select_columns(requested: list[str] | None, available: list[str]) -> list[str]:
+    if not requested:
+        return list(available)
+    known = {c.lower(): c for c in available}
+    chosen: list[str] = []
+    for name in requested:
+        real = columns_match(name.strip(), known)
+        if real is None:
+            raise ReleaseError(f"--columns names {name.strip()!r}, which the dataset does not have")
+        if real not in chosen:
+            chosen.append(real)
+    return chosen
+
+
+def _registry_version(snapshots: list[date], as_of: date) -> str:
+    used = [d for d in snapshots if d <= as_of]
+    return f"snapshot {used[-1].isoformat()} ({len(used)} of {len(snapshots)})"
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _with(entry: ReleaseEntry, **changes: Any) -> ReleaseEntry:
+    from dataclasses import replace
+
+    return replace(entry, **changes)

@@ -1,0 +1,198 @@
+"""Releases: marked, recorded atomically, reproducible byte-for-byte, identity values untouched."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jejak import keys
+from jejak.channel.base import Policy, channels, digests_of, embed_release
+from jejak.errors import JejakError
+from jejak.export import formula_safe_sql
+from jejak.ledger import Ledger
+from jejak.registry import Registry
+from jejak.release import ReleaseRequest, create_release, register_release, reproduce_release
+from jejak.roles import IDENTITY_ROLES, Role
+from jejak.synth import generate
+from jejak.validators import sql
+from jejak.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    base = tmp_path_factory.mktemp("rel")
+    ws = Workspace.init(base / "ws")
+    for f in generate(base / "d", participants=1500, snapshots=2, seed=11, patients=False):
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
+    with Ledger.open(ws.ledger_url) as ledger:
+        ledger.add_recipient("KC Bandung", "branch")
+        ledger.add_recipient("PT Vendor", "vendor")
+    return ws
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_release_keeps_identity_values_and_marks_the_rest(workspace: Workspace, tmp_path: Path) -> None:
+    rec = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
+    assert rec.rows == 1500 or rec.rows > 1400
+    assert rec.channels["ts_jitter"] > 0 and rec.channels["phone_format"] > 0
+    with Registry(workspace.registry_path) as reg:
+        info = reg.dataset("peserta")
+        truth = {r[0]: r for r in reg.con.execute(reg.as_of_sql("peserta")).fetchall()}
+    released = read(tmp_path / "a.csv")
+    identity = [c for c, r in info.roles.items() if r in IDENTITY_ROLES]
+    assert "NIK" in identity and "NAMA" in identity
+    for row in released:
+        orig = dict(zip(["_key", *info.columns], truth[row["NOKA"]], strict=True))
+        for c in identity:
+            assert (row[c] or None) == orig[c], c
+
+
+def test_two_recipients_get_different_files_of_the_same_rows(workspace: Workspace, tmp_path: Path) -> None:
+    a = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
+    b = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "b.csv"))
+    assert a.rows == b.rows and a.file_sha256 != b.file_sha256
+    ra, rb = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
+    assert [r["NOKA"] for r in ra] == [r["NOKA"] for r in rb]
+    assert sum(x["TSUPDATE"] != y["TSUPDATE"] for x, y in zip(ra, rb, strict=True)) > 0.9 * len(ra)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "xlsx"])
+def test_reproduce_is_byte_for_byte(workspace: Workspace, tmp_path: Path, fmt: str) -> None:
+    rec = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / f"r.{fmt}",
+                                                   columns=["NOKA", "NIK", "NOHP", "TSUPDATE", "GAJI"]))
+    rep = reproduce_release(workspace, rec.release_id, tmp_path / f"again.{fmt}")
+    assert rep.identical
+    assert (tmp_path / f"r.{fmt}").read_bytes() == (tmp_path / f"again.{fmt}").read_bytes()
+
+
+def test_filter_and_columns_select_the_rows_and_columns(workspace: Workspace, tmp_path: Path) -> None:
+    rec = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "f.csv",
+                                                   columns=["noka", "NIK"], where="KDSTATUSPST = 'AKTIF'"))
+    rows = read(tmp_path / "f.csv")
+    assert list(rows[0]) == ["NOKA", "NIK"] and len(rows) == rec.rows
+    with Registry(workspace.registry_path) as reg:
+        active = reg.con.execute(f"SELECT count(*) FROM ({reg.as_of_sql('peserta')}) WHERE KDSTATUSPST = 'AKTIF'")
+        assert rec.rows == active.fetchall()[0][0]
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "message"),
+    [
+        ({"recipient": "Nobody"}, "unknown recipient"),
+        ({"where": "NIK IN (SELECT 1)"}, "may not use"),
+        ({"columns": ["NOPE"]}, "does not have"),
+        ({"where": "KDSTATUSPST = 'NO SUCH'"}, "selection is empty"),
+    ],
+)
+def test_refused_release_leaves_no_file_and_no_ledger_entry(
+    workspace: Workspace, tmp_path: Path, request_kwargs: dict[str, object], message: str
+) -> None:
+    before = len(Ledger.open(workspace.ledger_url).releases())
+    kwargs: dict[str, object] = {"dataset": "peserta", "recipient": "PT Vendor", "out": tmp_path / "x.csv"}
+    kwargs.update(request_kwargs)
+    with pytest.raises(JejakError, match=message):
+        create_release(workspace, ReleaseRequest(**kwargs))  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    assert len(Ledger.open(workspace.ledger_url).releases()) == before
+
+
+def test_a_failure_inside_the_ledger_transaction_leaves_neither_file_nor_entry(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = len(Ledger.open(workspace.ledger_url).releases())
+    import jejak.release as release
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    # The rename happens inside the ledger transaction: its failure must roll the entry back.
+    monkeypatch.setattr(release.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "x.csv"))
+    assert list(tmp_path.iterdir()) == []
+    assert len(Ledger.open(workspace.ledger_url).releases()) == before
+
+
+def test_existing_output_is_never_overwritten(workspace: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("keep")
+    with pytest.raises(JejakError, match="already exists"):
+        create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "x.csv"))
+    assert (tmp_path / "x.csv").read_text() == "keep"
+
+
+def test_register_records_an_unmarked_release(workspace: Workspace) -> None:
+    rec = register_release(workspace, dataset="peserta", recipient="PT Vendor", as_of=date(2025, 3, 1),
+                           columns=["NOKA", "NIK"], where=None, purpose="2019 export")
+    assert rec.kind == "registered" and rec.rows > 1000 and rec.file_sha256 is None
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("@SUM(A1)", "'@SUM(A1)"), ("+62 812-3456-7890", "+62 812-3456-7890"),
+     ("-5", "-5"), ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("BUDI", "BUDI")],
+)
+def test_csv_cells_are_safe_from_formula_injection(value: str, safe: str) -> None:
+    con = duckdb.connect()
+    assert con.execute(f"SELECT {formula_safe_sql('c')} FROM (SELECT ? AS c)", [value]).fetchall()[0][0] == safe
+
+
+# -- channels: property tests -------------------------------------------------------------------------
+
+CELLS = {
+    "ts_jitter": (Role.TIMESTAMP, st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S"))),
+    "amount_digits": (Role.AMOUNT, st.integers(1000, 10**12).map(str)),
+    "phone_format": (Role.PHONE, st.from_regex(r"(0|62|\+62 )8[1-9][0-9]{8,9}", fullmatch=True)),
+    "email_case": (
+        Role.EMAIL, st.from_regex(r"[a-z]{1,8}\.[A-Za-z0-9]{1,5}@[a-z]{2,8}\.(com|co\.id|id)", fullmatch=True)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_channel_reads_back_what_it_embedded_and_normalises_to_the_registry(
+    name: str, data: st.DataObject
+) -> None:
+    role, strategy = CELLS[name]
+    values = data.draw(st.lists(strategy, min_size=1, max_size=30))
+    secret = data.draw(st.binary(min_size=32, max_size=32))
+    con = duckdb.connect()
+    sql.install(con)
+    con.execute("CREATE TABLE orig (_rid BIGINT, _digest BLOB, v VARCHAR)")
+    for i, v in enumerate(values):
+        con.execute(f"INSERT INTO orig VALUES (?, {keys.digest_sql('d', '?')}, ?)", [i, str(i), v])
+    con.execute("CREATE TABLE rel AS SELECT * FROM orig")
+    policy = Policy(channels=(name,))
+    embed_release(con, "rel", roles={"v": role}, release_secret=secret, policy=policy)
+    ch = channels()[name]
+    rows = con.execute(
+        f"""SELECT {ch.markable_sql('o.v', policy)}, {ch.observe_sql('r.v', 'o.v', policy)}, o.v, r.v
+            FROM rel r JOIN orig o USING (_rid) ORDER BY _rid"""
+    ).fetchall()
+    words = keys.prf_words(keys.channel_key(secret, name, "v"), digests_of(con, "orig"))
+    for (m, observed, before, after), w in zip(rows, words, strict=True):
+        if m >= 2:
+            assert observed == int(w) % m
+        else:
+            assert after == before
+    if name == "phone_format":
+        assert con.execute("SELECT count(*) FROM rel r JOIN orig o USING (_rid) "
+                           "WHERE jj_phone_norm(r.v) IS DISTINCT FROM jj_phone_norm(o.v)").fetchall()[0][0] == 0
+    if name == "email_case":
+        assert con.execute("SELECT count(*) FROM rel r JOIN orig o USING (_rid) "
+                           "WHERE lower(r.v) <> lower(o.v)").fetchall()[0][0] == 0
+    if name == "ts_jitter":
+        assert con.execute("SELECT count(*) FROM rel r JOIN orig o USING (_rid) "
+                           "WHERE r.v[1:10] <> o.v[1:10]").fetchall()[0][0] == 0
