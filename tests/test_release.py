@@ -50,9 +50,14 @@ def test_release_keeps_identity_values_and_marks_the_rest(workspace: Workspace, 
         info = reg.dataset("peserta")
         truth = {r[0]: r for r in reg.con.execute(reg.as_of_sql("peserta")).fetchall()}
     released = read(tmp_path / "a.csv")
+    canaries = {c["canary_key"] for c in Ledger.open(workspace.ledger_url).canaries(release_id=rec.release_id)}
+    assert len(canaries) == rec.canaries >= 3
+    assert {r["NOKA"] for r in released} - truth.keys() == canaries
     identity = [c for c, r in info.roles.items() if r in IDENTITY_ROLES]
     assert "NIK" in identity and "NAMA" in identity
     for row in released:
+        if row["NOKA"] in canaries:
+            continue
         orig = dict(zip(["_key", *info.columns], truth[row["NOKA"]], strict=True))
         for c in identity:
             assert (row[c] or None) == orig[c], c
@@ -62,7 +67,10 @@ def test_two_recipients_get_different_files_of_the_same_rows(workspace: Workspac
     a = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
     b = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "b.csv"))
     assert a.rows == b.rows and a.file_sha256 != b.file_sha256
-    ra, rb = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
+    ledger = Ledger.open(workspace.ledger_url)
+    canaries = {c["canary_key"] for r in (a, b) for c in ledger.canaries(release_id=r.release_id)}
+    ra = [r for r in read(tmp_path / "a.csv") if r["NOKA"] not in canaries]
+    rb = [r for r in read(tmp_path / "b.csv") if r["NOKA"] not in canaries]
     assert [r["NOKA"] for r in ra] == [r["NOKA"] for r in rb]
     assert sum(x["TSUPDATE"] != y["TSUPDATE"] for x, y in zip(ra, rb, strict=True)) > 0.9 * len(ra)
 
@@ -80,7 +88,7 @@ def test_filter_and_columns_select_the_rows_and_columns(workspace: Workspace, tm
     rec = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "f.csv",
                                                    columns=["noka", "NIK"], where="KDSTATUSPST = 'AKTIF'"))
     rows = read(tmp_path / "f.csv")
-    assert list(rows[0]) == ["NOKA", "NIK"] and len(rows) == rec.rows
+    assert list(rows[0]) == ["NOKA", "NIK"] and len(rows) == rec.rows + rec.canaries
     with Registry(workspace.registry_path) as reg:
         active = reg.con.execute(f"SELECT count(*) FROM ({reg.as_of_sql('peserta')}) WHERE KDSTATUSPST = 'AKTIF'")
         assert rec.rows == active.fetchall()[0][0]
@@ -196,3 +204,22 @@ def test_every_channel_reads_back_what_it_embedded_and_normalises_to_the_registr
     if name == "ts_jitter":
         assert con.execute("SELECT count(*) FROM rel r JOIN orig o USING (_rid) "
                            "WHERE r.v[1:10] <> o.v[1:10]").fetchall()[0][0] == 0
+
+
+def test_canaries_look_real_are_unique_to_the_release_and_never_collide(workspace: Workspace, tmp_path: Path) -> None:
+    from jejak.validators import nik
+
+    a = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
+    b = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "b.csv"))
+    ledger = Ledger.open(workspace.ledger_url)
+    ca = ledger.canaries(release_id=a.release_id)
+    cb = ledger.canaries(release_id=b.release_id)
+    assert {c["canary_key"] for c in ca}.isdisjoint(c["canary_key"] for c in cb)
+    assert all(nik.is_valid(c["nik"]) for c in ca)
+    with Registry(workspace.registry_path) as reg:
+        ever = reg.con.execute("SELECT list(DISTINCT NIK), list(DISTINCT _key) FROM rows_peserta").fetchall()[0]
+    assert not {c["nik"] for c in ca} & set(ever[0])
+    assert not {c["canary_key"] for c in ca} & set(ever[1])
+    rows = read(tmp_path / "a.csv")
+    positions = [i for i, r in enumerate(rows) if r["NOKA"] in {c["canary_key"] for c in ca}]
+    assert positions != list(range(len(rows) - len(ca), len(rows)))  # spread in, not appended

@@ -24,10 +24,11 @@ from typing import Any
 
 from jejak import keys
 from jejak.channel import Policy, embed_release
+from jejak.channel.canary import add_canaries
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
 from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
-from jejak.registry import Registry, quote
+from jejak.registry import Registry, quote, table_name
 from jejak.validators import sql
 from jejak.where import columns_match, compile_filter
 from jejak.workspace import Workspace
@@ -182,15 +183,23 @@ def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, poli
                    {keys.digest_sql(info.name, '_key')} AS _digest, {cols}
             FROM ({reg.as_of_sql(info.name, entry.as_of)}) {cond}"""
     )
-    reg.con.execute(f"ALTER TABLE {_TABLE} ADD COLUMN _pos BIGINT; UPDATE {_TABLE} SET _pos = _rid")
+    reg.con.execute(f"ALTER TABLE {_TABLE} ADD COLUMN _pos BIGINT; UPDATE {_TABLE} SET _pos = 2 * _rid")
     sql.install(reg.con)
     rows = reg.con.execute(f"SELECT count(*) FROM {_TABLE}").fetchall()[0][0]
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     roles = {c: r for c, r in info.roles.items() if c in entry.columns}
     secret = keys.release_secret(master, entry.release_id)
+    canaries: list[dict[str, Any]] = []
+    if "canary" in policy.channels and info.key in entry.columns:
+        # Canaries go in before marking so their timestamps, phones ... carry marks like real rows.
+        canaries = add_canaries(
+            reg.con, _TABLE, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
+            roles=info.roles, as_of=entry.as_of, release_secret=secret, dataset=info.name, rows=rows,
+        )
     marked = embed_release(reg.con, _TABLE, roles=roles, release_secret=secret, policy=policy)
-    return {"rows": rows, "channels": marked.cells, "canaries": marked.canaries}
+    cells = {**marked.cells, **({"canary": len(canaries)} if canaries else {})}
+    return {"rows": rows, "channels": cells, "canaries": canaries}
 
 
 def _commit(ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path, out: Path) -> None:

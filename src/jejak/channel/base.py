@@ -63,7 +63,7 @@ class Channel:
 class Policy:
     """Which channels a release uses, and their settings; stored in the ledger with the release."""
 
-    channels: tuple[str, ...] = ("ts_jitter", "amount_digits", "phone_format", "email_case")
+    channels: tuple[str, ...] = ("ts_jitter", "amount_digits", "phone_format", "email_case", "canary")
     jitter_seconds: int = 30
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +114,8 @@ def embed_release(con: duckdb.DuckDBPyConnection, table: str, *, roles: dict[str
     digests = digests_of(con, table)
     cells: dict[str, int] = {}
     for name in policy.channels:
+        if name == "canary":  # rows, not cells: added by jejak.channel.canary before marking
+            continue
         ch = channels().get(name)
         if ch is None:
             raise ValueError(f"unknown channel {name!r}")

@@ -21,7 +21,9 @@ _SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
 
 
 def _secs(v: str) -> str:
-    return f"(epoch(try_strptime({v}, '{FMT}'))::BIGINT % 86400)"
+    # Seconds since midnight from the clock fields: epoch arithmetic goes wrong before 1970.
+    t = f"try_strptime({v}, '{FMT}')"
+    return f"(hour({t}) * 3600 + minute({t}) * 60 + second({t}))"
 
 
 def _lo(v: str, j: int) -> str:
