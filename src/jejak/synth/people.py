@@ -345,6 +345,18 @@ def nik_base(prefix: np.ndarray, birth: np.ndarray, sex: np.ndarray) -> np.ndarr
     return np.asarray(prefix, dtype=np.int64) * 10**10 + ddmmyy * 10**4
 
 
+def isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin`` against an already sorted, unique array without re-sorting it on every call.
+
+    Canaries are drawn against every identifier the registry ever held (millions) in a retry
+    loop; ``np.isin`` would sort those millions on each retry.
+    """
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    idx = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[idx] == values
+
+
 def assign_nik(base: np.ndarray, rng: np.random.Generator, taken: np.ndarray | None = None) -> np.ndarray:
     """Unique NIKs (int) for the given bases, avoiding ``taken`` (sorted or not).
 
@@ -361,9 +373,9 @@ def assign_nik(base: np.ndarray, rng: np.random.Generator, taken: np.ndarray | N
     serial = np.empty(n, dtype=np.int64)
     serial[order] = cs - cs[first] + gaps[first]
     nik = base + serial
-    taken = np.zeros(0, dtype=np.int64) if taken is None else np.asarray(taken, dtype=np.int64)
+    taken = np.zeros(0, dtype=np.int64) if taken is None else np.unique(np.asarray(taken, dtype=np.int64))
     for attempt in range(64):
-        clash = (serial > 9999) | np.isin(nik, taken)
+        clash = (serial > 9999) | isin_sorted(nik, taken)
         _, first_idx = np.unique(nik, return_index=True)
         dup = np.ones(n, dtype=bool)
         dup[first_idx] = False
@@ -398,7 +410,7 @@ def noka_slots(ts: np.ndarray, taken_slots: np.ndarray | None = None) -> np.ndar
     if taken_slots is not None and len(taken_slots):
         taken = np.unique(taken_slots)
         for _ in range(10_000):
-            clash = np.isin(slots, taken)
+            clash = isin_sorted(slots, taken)
             if not clash.any():
                 break
             slots[clash] += 1
