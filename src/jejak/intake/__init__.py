@@ -201,7 +201,7 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
     if o.strict:
         return delimited.read_csv(con, path, name, strict=True, forced_encoding=o.encoding, header=has_header)
     width = len(rows[0]) if rows else 1
-    checked = screen.screen(path, o.limits.max_line, placeholder=delim.encode() * width + b"\n")
+    checked = screen.screen(path, o.limits.max_line, placeholder=delim.encode().join([b"-"] * (width + 2)))
     try:
         t = delimited.read_csv(con, checked.path, name, strict=False, forced_encoding=o.encoding, header=has_header)
     except InputError as exc:
@@ -212,9 +212,14 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
         if checked.copied:
             checked.path.unlink(missing_ok=True)
     t.source = str(path)
-    if checked.bad:
-        t.skipped = [Skipped(s.line, checked.bad.get(s.line, s.reason) if s.line is not None else s.reason)
-                     for s in t.skipped]
+    seen: set[tuple[int | None, str]] = set()
+    skipped = []
+    for s in t.skipped:  # DuckDB may report one rejected line twice
+        why = checked.bad.get(s.line, s.reason) if s.line is not None else s.reason
+        if (s.line, why) not in seen:
+            seen.add((s.line, why))
+            skipped.append(Skipped(s.line, why))
+    t.skipped = skipped
     return t
 
 
@@ -224,7 +229,7 @@ def _read_archive(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: st
         unpacked = archive.unpack(path, fmt, tmp, o.limits)
         if o.strict and any(u.truncated for u in unpacked.files):
             raise InputError("the archive is truncated or damaged", path=path)
-        return _read_members(con, path, fmt, name, o, unpacked)
+        return _read_members(con, path, unpacked.kind, name, o, unpacked)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -61,6 +61,7 @@ class Unpacked:
 
 @dataclass
 class Unpacking:
+    kind: str = ""  # zip | gz | tar | tar.gz | ...
     files: list[Unpacked] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -112,7 +113,9 @@ class _Budget:
 
 def unpack(path: Path, fmt: str, dest: Path, limits: Limits) -> Unpacking:
     """Unpack the members of ``path`` that may hold a table into ``dest``."""
-    out = Unpacking()
+    out = Unpacking(kind=fmt)
+    if fmt in ("gz", "bz2", "xz") and _is_tar(path, fmt):
+        out.kind = "tar." + fmt
     budget = _Budget(path, limits)
     _unpack(path, fmt, dest, budget, out, prefix="", depth=0)
     if not out.files:
@@ -207,13 +210,14 @@ def _target(dest: Path, name: str, n: int) -> Path:
     return dest / f"m{n}{suffix}"
 
 
-def _copy(src: IO[bytes], target: Path, budget: _Budget) -> tuple[bool, int]:
+def _copy(src: IO[bytes], target: Path, budget: _Budget, block_size: int = _BLOCK) -> tuple[bool, int]:
     """Stream ``src`` to ``target``; returns (truncated, lines written)."""
     lines = 0
     with target.open("wb") as f:
         while True:
             try:
-                block = src.read(_BLOCK)
+                # read1: one decompression step at a time, so the data before a break is kept.
+                block = src.read1(block_size) if hasattr(src, "read1") else src.read(block_size)
             except (EOFError, zlib.error, OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
                 if isinstance(exc, InputError):
                     raise
@@ -386,7 +390,8 @@ def _untar(src: Path, dest: Path, budget: _Budget, out: Unpacking, prefix: str) 
                 f = tf.extractfile(info)
                 if f is None:
                     continue
-                truncated, lines = _copy(f, item.path, budget)
+                # Small reads: a tar stream that breaks loses only the block being read.
+                truncated, lines = _copy(f, item.path, budget, 1 << 13)
                 got.append(_finish(item, truncated, lines))
                 if truncated:
                     out.notes.append(f"{item.name}: the archive ends inside this file (truncated)")
