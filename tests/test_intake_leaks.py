@@ -454,3 +454,13 @@ def test_evidence_is_hashed_by_streaming_and_never_modified(tmp_path: Path, rows
     assert sorted(m.name for m in ev.members) == ["a/leak.sql", "notes.txt"]
     assert json.loads(json.dumps(ev.to_json()))["members"][0]["size"] == dump.stat().st_size
     assert os.access(zipped, os.R_OK)
+
+
+def test_thousands_of_ragged_rows_are_listed_in_one_pass(tmp_path: Path) -> None:
+    f = tmp_path / "ragged.csv"
+    body = "".join(f"{i:013d},A\n" if i % 2 else f"{i:013d},A,EXTRA\n" for i in range(20_000))
+    f.write_text("NOKA,NAMA\n" + body)
+    con = duckdb.connect()
+    t = read_table(con, f, strict=False)
+    assert t.rows == 10_000
+    assert [s.line for s in t.skipped] == list(range(2, 20_002, 2))

@@ -91,6 +91,7 @@ class _Scan:
     limits: Limits
     want: str | None
     tmp: Path
+    path: Path
     creates: dict[str, list[str]] = field(default_factory=dict)
     sinks: dict[tuple[str, str, tuple[str, ...] | None], _Sink] = field(default_factory=dict)
     skipped: list[tuple[int, str]] = field(default_factory=list)
@@ -112,7 +113,7 @@ def read_dump(
     tmp = Path(tempfile.mkdtemp(prefix="jejak-sql-"))
     try:
         codec = encoding or _codec(path)
-        scan = _Scan(_dialect(path), limits, table.lower() if table else None, tmp)
+        scan = _Scan(_dialect(path), limits, table.lower() if table else None, tmp, path)
         _scan_file(path, scan, strict, codec)
         for sink in scan.sinks.values():
             _flush(scan, sink)
@@ -270,7 +271,7 @@ def _decode(chunk: bytes, codec: str) -> bytes:
 
 def _skip(scan: _Scan, strict: bool, line: int, why: str) -> None:
     if strict:
-        raise InputError(why, line=line)
+        raise InputError(why, path=scan.path, line=line)
     scan.skipped.append((line, why))
 
 
@@ -456,14 +457,43 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, name: str, scan: _Scan, st
     if not sinks:
         what = f"no data for table {scan.want!r}" if scan.want else "no table data (INSERT or COPY)"
         raise InputError(f"the SQL dump holds {what}", path=path)
-    sink = max(sinks, key=lambda s: s.size)
-    columns = sink.columns or scan.creates.get(sink.table) or _count_columns(sink)
-    others = sorted({s.table for s in sinks if s.table != sink.table})
+    sizes: dict[str, int] = {}
+    for s in sinks:
+        sizes[s.table] = sizes.get(s.table, 0) + s.size
+    chosen = max(sizes, key=lambda t: sizes[t])
+    others = sorted(t for t in sizes if t != chosen)
     note = None
     if others:
-        note = f"the dump holds data for {len(others) + 1} tables; read the largest, {sink.table!r} (others: " + \
+        note = f"the dump holds data for {len(others) + 1} tables; read the largest, {chosen!r} (others: " + \
             ", ".join(repr(o) for o in others[:10]) + ("..." if len(others) > 10 else "") + ")"
-    names = _unique(columns)
+    # A table's rows may come from several statements kinds or column orders: one part each.
+    parts = [s for s in sinks if s.table == chosen]
+    names: list[str] = []
+    skipped = list(scan.skipped)
+    for i, sink in enumerate(parts):
+        cols = _unique(sink.columns or scan.creates.get(sink.table) or _count_columns(sink))
+        names += [c for c in cols if c not in names]
+        skipped += _load_part(con, path, name if len(parts) == 1 else f"_jj_sql{i}", sink, cols, scan.limits, strict)
+    if len(parts) > 1:
+        union = " UNION ALL BY NAME ".join(f"SELECT * FROM _jj_sql{i}" for i in range(len(parts)))
+        select = ", ".join(_ident(n) for n in names)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select}, _line FROM ({union}) ORDER BY _line")
+        for i in range(len(parts)):
+            con.execute(f"DROP TABLE IF EXISTS _jj_sql{i}")
+    rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    if rows == 0:
+        raise InputError("the SQL dump has no readable data rows", path=path)
+    skipped.sort(key=lambda s: (s[0] is None, s[0] or 0))
+    return Table(
+        name=name, columns=names, rows=rows, format="sql", encoding=codec, delimiter=None, header=True,
+        skipped=[Skipped(line, why) for line, why in skipped], source=str(path), note=note,
+    )
+
+
+def _load_part(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, sink: _Sink, names: list[str], limits: Limits,
+    strict: bool,
+) -> list[tuple[int, str]]:
     cols = "{'_l': 'VARCHAR', " + ", ".join(f"'{_lit(n)}': 'VARCHAR'" for n in names) + "}"
     if sink.kind == "values":
         opts = "delim = ',', quote = '''', escape = '''', nullstr = 'NULL', allow_quoted_nulls = false"
@@ -477,7 +507,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, name: str, scan: _Scan, st
             f"""CREATE OR REPLACE TEMP TABLE {name} AS
                 SELECT {select}, CAST(_l AS BIGINT) AS _line FROM read_csv('{_lit(str(sink.path))}',
                     {opts}, header = false, auto_detect = false, columns = {cols}, strict_mode = true,
-                    encoding = 'utf-8', max_line_size = {max(scan.limits.max_statement, 1 << 20)},
+                    encoding = 'utf-8', max_line_size = {max(limits.max_statement, 1 << 20)},
                     store_rejects = true, ignore_errors = true,
                     rejects_table = '_jj_rejects', rejects_scan = '_jj_rejects_scan')"""
         )
@@ -487,20 +517,13 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, name: str, scan: _Scan, st
         "SELECT DISTINCT TRY_CAST(regexp_extract(csv_line, '^[0-9]+') AS BIGINT) AS l, error_type "
         "FROM _jj_rejects ORDER BY l"
     ).fetchall()
-    skipped = list(scan.skipped)
+    out = []
     for line, kind in rejected:
         why = {"INVALID ENCODING": "bytes that are not valid UTF-8"}.get(kind, f"{str(kind).lower()} in a row")
         if strict:
             raise InputError(f"malformed row ({why})", path=path, line=line)
-        skipped.append((line, why + "; row skipped"))
-    rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
-    if rows == 0:
-        raise InputError("the SQL dump has no readable data rows", path=path)
-    skipped.sort(key=lambda s: (s[0] is None, s[0] or 0))
-    return Table(
-        name=name, columns=names, rows=rows, format="sql", encoding=codec, delimiter=None, header=True,
-        skipped=[Skipped(line, why) for line, why in skipped], source=str(path), note=note,
-    )
+        out.append((line, why + "; row skipped"))
+    return out
 
 
 def _count_columns(sink: _Sink) -> list[str]:
