@@ -397,6 +397,16 @@ def test_lines_in_another_encoding_are_skipped_and_listed_in_a_utf8_file(tmp_pat
         read_table(duckdb.connect(), f, strict=True)
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-8-sig", "cp1252"])
+def test_whole_files_in_another_encoding_are_not_mistaken_for_mixed_ones(tmp_path: Path, codec: str) -> None:
+    f = tmp_path / "enc.csv"
+    f.write_bytes("NOKA;NAMA\n0000000000001;Señor Dürr\n0000000000002;Ñandu\n".encode(codec))
+    con = duckdb.connect()
+    t = read_table(con, f, strict=False)
+    assert (t.rows, t.skipped) == (2, [])
+    assert read(con, cols=["NAMA"]) == [("Señor Dürr",), ("Ñandu",)]
+
+
 def test_an_enormous_line_is_skipped_by_streaming_not_buffering(tmp_path: Path) -> None:
     f = tmp_path / "long.csv"
     with f.open("w") as out:

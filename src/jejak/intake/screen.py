@@ -42,7 +42,9 @@ def screen(path: Path, max_line: int, placeholder: bytes) -> Screened:
     bad: dict[int, tuple[int, int, str]] = {}
     for line, start, end in long_spans:
         bad[line] = (start, end, TOO_LONG.format(max_line))
-    if multibyte:
+    with path.open("rb") as f:
+        utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # not UTF-8 at all: no line is "mixed"
+    if multibyte and not utf16:
         for line, start, end in bad_utf8:
             bad.setdefault(line, (start, end, NOT_UTF8))
     if not bad:
