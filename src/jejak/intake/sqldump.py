@@ -376,11 +376,12 @@ def _mysql_escapes(values: bytes) -> bytes:
         return values
     if _SENTINEL in values:
         return re.sub(rb"\\(.)", _mysql_escape, values, flags=re.S)
-    v = values.replace(b"\\\\", _SENTINEL)
+    v = values.replace(b"\\\\", _SENTINEL) if b"\\\\" in values else values
     for esc, raw in ((b"\\'", b"''"), (b'\\"', b'"'), (b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\t", b"\t"),
                      (b"\\Z", b"\x1a"), (b"\\0", _SENTINEL + b"0")):
-        v = v.replace(esc, raw)
-    return v.replace(_SENTINEL, b"\\")
+        if esc in v:  # a search is cheaper than a copy, and most escapes never occur
+            v = v.replace(esc, raw)
+    return v.replace(_SENTINEL, b"\\") if _SENTINEL in v else v
 
 
 _MY_ESC = {b"'": b"''", b'"': b'"', b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a", b"\\": b"\\"}
