@@ -154,6 +154,28 @@ def test_a_pg_dump_with_copy_is_read_value_for_value(tmp_path: Path, rows: list)
     assert con.execute("SELECT min(_line), max(_line) FROM intake").fetchone() == (first, first + len(rows) - 1)
 
 
+@pytest.mark.parametrize("chunk", [97, 4096])
+@pytest.mark.parametrize("style", ["mysql", "copy", "insert"])
+def test_statements_and_copy_blocks_cut_by_chunk_boundaries_read_the_same(
+    tmp_path: Path, rows: list, monkeypatch: pytest.MonkeyPatch, chunk: int, style: str,
+) -> None:
+    from jejak.intake import sqldump
+
+    f = tmp_path / "leak.sql"
+    if style == "mysql":
+        write_mysqldump(f, rows, per_statement=7)
+    else:
+        write_pg_dump(f, rows, style)
+    con = duckdb.connect()
+    whole = read_table(con, f, strict=False, table="peserta")
+    lines = con.execute("SELECT _line FROM intake ORDER BY _line").fetchall()
+    monkeypatch.setattr(sqldump, "CHUNK", chunk)
+    t = read_table(con, f, strict=False, table="peserta")
+    assert (t.rows, t.skipped, whole.skipped) == (len(rows), [], [])
+    assert read(con) == expected(rows)
+    assert con.execute("SELECT _line FROM intake ORDER BY _line").fetchall() == lines
+
+
 def test_pg_inserts_with_doubled_quotes_and_escape_strings(tmp_path: Path, rows: list) -> None:
     f = tmp_path / "pg_inserts.sql"
     write_pg_dump(f, rows, "insert")
