@@ -496,3 +496,28 @@ def test_thousands_of_ragged_rows_are_listed_in_one_pass(tmp_path: Path) -> None
     t = read_table(con, f, strict=False)
     assert t.rows == 10_000
     assert [s.line for s in t.skipped] == list(range(2, 20_002, 2))
+
+
+def test_an_overlong_copy_line_cut_by_chunks_is_skipped_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "CHUNK", 1000)
+    f = tmp_path / "long.sql"
+    f.write_text("COPY t (a, b) FROM stdin;\n1\tx\n2\t" + "y\\t" * 4000 + "\n3\tz\n\\.\n")
+    con = duckdb.connect()
+    t = read_table(con, f, strict=False, limits=Limits(max_line=2000))
+    assert read(con, cols=["a", "b"]) == [("1", "x"), ("3", "z")]
+    assert [s.line for s in t.skipped] == [3]
+
+
+def test_an_insert_longer_than_the_statement_limit_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "CHUNK", 1000)
+    f = tmp_path / "long.sql"
+    big = ",".join(f"('{i}','x')" for i in range(2000))
+    f.write_text(f"INSERT INTO t VALUES ('a','1');\nINSERT INTO t VALUES {big};\nINSERT INTO t VALUES ('b','2');\n")
+    con = duckdb.connect()
+    t = read_table(con, f, strict=False, limits=Limits(max_statement=5000, max_line=5000))
+    assert read(con, cols=["column1", "column2"]) == [("a", "1"), ("b", "2")]
+    assert [s.line for s in t.skipped] == [2] and "longer than the limit" in t.skipped[0].reason

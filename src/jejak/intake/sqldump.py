@@ -193,7 +193,10 @@ def _scan_file(path: Path, scan: _Scan, strict: bool, codec: str) -> None:
                     break
                 continue
             if copy is not None:
-                if _copy_data(scan, copy, b):
+                state = _copy_data(scan, copy, b)
+                if state is None:
+                    skipping = True
+                elif state:
                     copy = None
                 elif not b.more():
                     if b.pos < len(b.buf):
@@ -231,6 +234,7 @@ def _scan_file(path: Path, scan: _Scan, strict: bool, codec: str) -> None:
                            else "an incomplete INSERT statement at the end (truncated dump?)" if b.eof
                            else "a malformed INSERT statement")
                     _skip(scan, strict, here, why + "; skipped")
+                    skipping = len(buf) - kw_at > scan.limits.max_statement  # not buffered any further
                 b.pos = m.end()
                 continue
             b.pos = sm.end()
@@ -411,16 +415,19 @@ def _find_copy_end(buf: bytes, start: int = 0) -> int:
     return min(ends) + 1 if ends else -1
 
 
-def _copy_data(scan: _Scan, sink: _Sink, b: _Buffer) -> bool:
-    """Consume complete COPY data lines from the buffer; True when the block's end was reached."""
+def _copy_data(scan: _Scan, sink: _Sink, b: _Buffer) -> bool | None:
+    """Consume complete COPY data lines from the buffer.
+
+    True when the block's end was reached, False when more data is needed, None when the line at
+    the buffer's position is too long and must be skipped.
+    """
     buf, pos = b.buf, b.pos
     end = _find_copy_end(buf, pos)
     stop = end if end >= 0 else (len(buf) if b.eof else buf.rfind(b"\n", pos) + 1)
     if stop <= pos and end < 0:
         if len(buf) - pos > scan.limits.max_line:
             _skip(scan, False, b.line_at(pos), "a COPY data line longer than the limit; skipped")
-            nl = buf.find(b"\n", pos)
-            b.pos = len(buf) if nl < 0 else nl + 1
+            return None  # the caller skips to the end of this line without buffering it
         return False
     first = b.line_at(pos)
     block = buf[pos:stop]
