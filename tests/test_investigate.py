@@ -141,3 +141,43 @@ def test_the_cli_prints_a_verdict_and_writes_the_json(investigation_ws: Workspac
     assert data["verification"]["rows"] == derived_leak.truth["rows"]
     assert data["attribution"]["verdict"] in ("not-run", "release", "unreleased", "not-ours", "inconclusive")
     assert "Ours:" in res.output and data["case_id"] in res.output
+
+
+def _small_leak(investigation_registry: Any, tmp_path: Path, select: str, rows: int = 400) -> Path:
+    import duckdb
+    import pyarrow.csv as pacsv
+
+    con = duckdb.connect()
+    con.register("s3", investigation_registry.snapshots[2].participants)
+    path = tmp_path / "leak.csv"
+    pacsv.write_csv(con.sql(f"SELECT {select} FROM s3 ORDER BY hash(NOKA) LIMIT {rows}").to_arrow_table(), path)
+    return path
+
+
+def test_rewritten_addresses_and_flattened_formats_still_agree(investigation_registry: Any,
+                                                              investigation_ws: Workspace, tmp_path: Path) -> None:
+    rewrite = (
+        "upper(replace(replace(replace(ALAMAT, 'JL. ', 'JALAN '), 'Jl. ', 'Jalan '), 'KEC ', 'Kecamatan ')) AS addr, "
+        "lower(EMAIL) AS mail, regexp_replace(NOHP, '[^0-9]', '', 'g') AS hp, NOKA AS kartu, "
+        "strftime(strptime(TGLLHR, '%Y-%m-%d'), '%d/%m/%Y') AS lahir"
+    )
+    v = investigate(investigation_ws, _small_leak(investigation_registry, tmp_path, rewrite)).to_json()
+    ver = v["verification"]
+    assert ver["matched"] == ver["current"] == ver["rows"] == 400
+    for c in ("ALAMAT", "EMAIL", "NOHP", "TGLLHR"):
+        assert ver["columns"][c]["rate"] == 1.0, c
+
+
+def test_rows_without_identifiers_go_to_probabilistic_linkage_or_stay_unlinked(
+    investigation_registry: Any, investigation_ws: Workspace, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    path = _small_leak(investigation_registry, tmp_path, "NAMA, TGLLHR, JENKEL, ALAMAT")
+    ver = investigate(investigation_ws, path).to_json()["verification"]
+    assert ver["rows"] == 400 and ver["fabricated"] == ver["invalid"] == 0
+    if importlib.util.find_spec("jejak.linkage") is None:
+        assert ver["unlinked"] == 400 and ver["matched"] == 0
+    else:
+        assert ver["linked_by"].get("probabilistic", 0) == ver["matched"] >= 380
+        assert ver["matched"] + ver["unlinked"] == 400
