@@ -23,6 +23,8 @@ set-based SQL over the whole leak.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,10 +192,9 @@ def _probabilistic(
     threshold: float, say: Say,
 ) -> None:
     """Rows with no identifier value go to the probabilistic linker when it is installed."""
-    try:
-        from jejak import linkage  # type: ignore[attr-defined]
-    except ImportError:
+    if importlib.util.find_spec("jejak.linkage") is None:
         return
+    linkage = importlib.import_module("jejak.linkage")
     cols = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_prob_in AS
