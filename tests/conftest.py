@@ -56,3 +56,22 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     else:
         yield from _postgres_schema_url()
+
+
+# === chromium: a real browser for rendered pages ================================================
+#
+# Report and notice tests open the HTML in headless Chromium. Without it they skip locally and
+# FAIL in CI (CI=true), like the PostgreSQL tests: CI installs it in .ci/run.
+
+
+@pytest.fixture
+def chromium() -> str:
+    from jejak.browser import find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        reason = "headless Chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: the browser tests must run)")
+        pytest.skip(reason)
+    return exe
