@@ -494,18 +494,43 @@ def demo(
     rows: Annotated[int, typer.Option(help="Synthetic participants in the demo registry.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed for the story.")] = 0,
     fresh: Annotated[bool, typer.Option(help="Delete an existing demo workspace first.")] = False,
+    lang: LangOpt = "id",
 ) -> None:
     """Run the whole story on synthetic data in a new workspace (what `make demo` runs)."""
     from jejak.demo import run_demo
+    from jejak.notify import plain
+    from jejak.report import verdict_paragraph
 
     home = resolve_home(state.home)
-    with _steps() as say, _bar(rows, "generating") as update:
-        result = run_demo(home, rows=rows, seed=seed, fresh=fresh, say=say, progress=update)
+    with _bar(rows, "generating") as update:
+        where = {"stage": "starting", "done": 0, "total": 1}
+
+        def progress(what: str, done: int, total: int) -> None:
+            where.update(stage=what, done=done, total=total)
+            update(what, done, total)
+
+        def say(msg: str) -> None:
+            update(msg, int(where["done"]), int(where["total"]))  # type: ignore[call-overload]
+
+        result = run_demo(home, rows=rows, seed=seed, fresh=fresh, say=say, progress=progress, lang=lang)
     out.print(f"Workspace: [bold]{result.workspace.home}[/]")
     t = RichTable("dataset", "key", "rows now", "versions", "snapshots", title="The demo registry")
     for i in result.datasets:
         t.add_row(i.name, i.key, f"{i.rows:,}", f"{i.versions:,}", ", ".join(map(str, i.snapshots)))
     out.print(t)
+    out.print(f"{result.recipients} recipients, {result.marked + result.registered} releases "
+              f"({result.marked} marked, {result.registered} registered).")
+    out.print(f"The leak that turned up: [bold]{result.leak}[/] (the story: made from release "
+              f"{result.truth.get('release_id')} of {result.truth.get('recipient')}).")
+    if result.verdict is not None:
+        out.print("\n[bold]Verdict[/]")
+        out.print(plain(verdict_paragraph(result.verdict, lang)), highlight=False)
+        out.print(f"\nCase: {result.case_dir}")
+        for path in result.reports:
+            out.print(f"Report: [bold]{path}[/]")
+        out.print(f"Notification pack: [bold]{result.notify_dir}[/]")
+    for note in result.missing:
+        out.print(f"[yellow]Not in this run:[/] {note}")
 
 
 def main() -> None:

@@ -138,7 +138,7 @@ def write_subjects(con: duckdb.DuckDBPyConnection, path: Path, linked: str = "_j
 
 
 def subjects_from_evidence(ws: Workspace, verdict: dict[str, Any], con: duckdb.DuckDBPyConnection,
-                           name: str = "_jj_subjects") -> int:
+                           name: str = "_jj_subjects", case_dir: Path | None = None) -> int:
     """Recompute the subject keys from the evidence file when the case has no subjects.parquet.
 
     Exact identifier match only (the columns mapped to the registry's NIK, card or key columns,
@@ -147,7 +147,7 @@ def subjects_from_evidence(ws: Workspace, verdict: dict[str, Any], con: duckdb.D
     """
     from jejak.intake import read_table
 
-    path = _evidence_path(ws, verdict)
+    path = _evidence_path(ws, verdict, case_dir)
     dataset = str(verdict.get("dataset"))
     reg = Registry(ws.registry_path, read_only=True)
     try:
@@ -173,12 +173,18 @@ def subjects_from_evidence(ws: Workspace, verdict: dict[str, Any], con: duckdb.D
     return int(con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
 
 
-def _evidence_path(ws: Workspace, verdict: dict[str, Any]) -> Path:
+def _evidence_path(ws: Workspace, verdict: dict[str, Any], case_dir: Path | None) -> Path:
+    """The evidence file: the case's read-only copy, else where it was taken from (same SHA-256)."""
     ev = verdict.get("evidence") or {}
     sha = str(ev.get("sha256") or "")
     given = Path(str(ev.get("path") or ""))
-    candidates = [given, ws.evidence_dir / given.name, *sorted(ws.evidence_dir.glob(f"{sha}*")),
-                  *sorted(ws.evidence_dir.glob(f"*/{given.name}"))]
+    candidates = []
+    if case_dir is not None:
+        if ev.get("copy"):
+            candidates.append(case_dir / str(ev["copy"]))
+        candidates += sorted((case_dir / "evidence").glob("*"))
+    candidates += [given, ws.evidence_dir / given.name, *sorted(ws.evidence_dir.glob(f"{sha}*")),
+                   *sorted(ws.evidence_dir.glob(f"*/{given.name}"))]
     for c in candidates:
         if c.is_file() and _sha256(c) == sha:
             return c
@@ -653,7 +659,7 @@ def _subjects_csv(ws: Workspace, verdict: dict[str, Any], case_dir: Path, path: 
         else:
             say("no subject list in the case: re-linking the evidence by its identifiers")
             source = "evidence (identifier match)"
-            subjects_from_evidence(ws, verdict, con)
+            subjects_from_evidence(ws, verdict, con, case_dir=case_dir)
         say("choosing a contact channel for every subject")
         salt = keys._hkdf(ws.master_secret(), "jejak/notify/v1/ref").hex()
         counts = build_subject_table(con, info, "_jj_subjects", salt, subject_texts(facts))
