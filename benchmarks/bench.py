@@ -138,6 +138,8 @@ def child(argv: list[str]) -> None:
         con = duckdb.connect()
         n = con.execute(f"SELECT count(*) FROM read_csv('{argv[1]}', all_varchar=true)").fetchone()[0]  # type: ignore[index]
         print(json.dumps({"rows": n}))
+    elif kind.startswith("linkage-"):
+        child_linkage(kind, argv[1:])
     else:
         raise SystemExit(f"unknown child {kind}")
 
@@ -185,15 +187,67 @@ def bench_release(n: int) -> list[tuple[str, int, float, float]]:
     return results
 
 
+# -- probabilistic linkage (no identifiers) -------------------------------------------------------
+
+
+def child_linkage(kind: str, argv: list[str]) -> None:
+    import duckdb
+
+    from jejak import linkage
+
+    if kind == "linkage-setup":
+        from jejak.registry import Registry
+
+        with Registry(Path(argv[0])) as reg:
+            reg.import_snapshot(Path(argv[1]), "peserta", "NOKA", date(2025, 1, 1))
+        return
+    if kind == "linkage-febrl":
+        from jejak.linkage_eval import febrl4_case
+
+        con = duckdb.connect()
+        info = febrl4_case(con)
+        leak, truth, registry_sql = "febrl_leak", "febrl_truth", "SELECT * FROM febrl_registry"
+    else:  # linkage-synth
+        from jejak.linkage_eval import synth_case
+        from jejak.registry import Registry
+
+        reg = Registry(Path(argv[0]), read_only=True)
+        con, info = reg.con, reg.dataset("peserta")
+        registry_sql = synth_case(con, info, leak_rows=int(argv[1]), fake_share=0.05, seed=7)
+        leak, truth = "synth_leak", "synth_truth"
+    start = time.perf_counter()
+    out = linkage.link_probabilistic(con, leak=leak, dataset=info, registry_sql=registry_sql)
+    seconds = time.perf_counter() - start
+    from jejak.linkage_eval import score
+
+    print(json.dumps({**score(con, out, truth), "seconds": seconds}))
+
+
+def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
+    results = []
+    secs, mem, out = measure(["linkage-febrl"])
+    q = json.loads(out)
+    results.append(report("probabilistic linkage, FEBRL4, 5,000 x 5,000 rows", 5000, q["seconds"], mem))
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    reg = OUT / f"linkage_registry_{n}.duckdb"
+    if not reg.exists():
+        measure(["linkage-setup", str(reg), str(base_snapshot(n))])
+    secs, mem, out = measure(["linkage-synth", str(reg), str(n)])
+    q = json.loads(out)
+    results.append(report(f"probabilistic linkage, synthetic leak, {n:,} x {n:,} rows", n, q["seconds"], mem))
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    return results
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=["import", "release"], action="append")
+    p.add_argument("--only", choices=["import", "release", "linkage"], action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
-    only = set(a.only or ["import", "release"])
+    only = set(a.only or ["import", "release", "linkage"])
     rows: list[tuple[str, int, float, float]] = []
     print(f"jejak benchmark on {os.cpu_count()} cores; inputs in {OUT}")
     print(f"{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
@@ -201,6 +255,8 @@ def main() -> None:
         rows += bench_import(a.sizes)
     if "release" in only:
         rows += bench_release(1_000_000)
+    if "linkage" in only:
+        rows += bench_linkage(1_000_000)
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")
