@@ -97,7 +97,7 @@ def link(
         say("normalising identifiers")
         _ids(con, leak, plan)
         say("linking on identifiers")
-        _identifier_links(con, plan, registry_sql)
+        _identifier_links(con, plan, registry_sql, dataset.key)
         _canary_hits(con, plan, canaries or [])
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)
         say("comparing with every registry version")
@@ -118,23 +118,44 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_ids AS SELECT _line{', ' + sel if sel else ''} FROM {leak.name}")
 
 
-def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_sql: str) -> None:
+def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_sql: str, key: str) -> None:
+    """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first.
+
+    After each step only the rows still unlinked (``_jj_rest``) go on, so a leak that links on its
+    first identifier pays for one join, not five.
+    """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _jj_cand (_line BIGINT, _key VARCHAR, _via VARCHAR, _match_p DOUBLE)"
     )
-    for i, (via, rc) in enumerate(plan.steps):
-        reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
-        rest = "" if i == 0 else "AND i._line NOT IN (SELECT _line FROM _jj_cand)"
+    source = "_jj_ids"
+    for via, rc in plan.steps:
+        col = f"i.{quote('i_' + rc)}"
+        cond = f"{col} IS NOT NULL"
         if via in ("email", "phone"):
             # A row whose NIK or card number we never had is fabricated, even if its e-mail or phone
             # (shared in families, easily guessed) belongs to someone of ours.
-            rest += f" AND {_no_identifier(plan)}"
+            cond += f" AND {_no_identifier(plan)}"
+        if rc == key:
+            # The key names one row: a semi-join, no duplicates from the row's several versions.
+            con.execute(
+                f"""INSERT INTO _jj_cand SELECT i._line, {col}, '{via}', 1.0 FROM {source} i
+                    WHERE {cond} AND {col} IN (SELECT _key FROM ({registry_sql}))"""
+            )
+        else:
+            reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
+            con.execute(
+                f"""INSERT INTO _jj_cand
+                    SELECT DISTINCT i._line, r._key, '{via}', 1.0
+                    FROM {source} i JOIN ({reg}) r ON r.v = {col} WHERE {cond}"""
+            )
         con.execute(
-            f"""INSERT INTO _jj_cand
-                SELECT DISTINCT i._line, r._key, '{via}', 1.0
-                FROM _jj_ids i JOIN ({reg}) r ON r.v = i.{quote('i_' + rc)}
-                WHERE i.{quote('i_' + rc)} IS NOT NULL {rest}"""
+            "CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM _jj_ids "
+            "WHERE _line NOT IN (SELECT _line FROM _jj_cand)"
         )
+        source = "_jj_rest"
+        if not con.execute("SELECT count(*) FROM _jj_rest").fetchall()[0][0]:
+            break
+    con.execute("DROP TABLE IF EXISTS _jj_rest")
 
 
 def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[dict[str, Any]]) -> None:
@@ -168,11 +189,9 @@ def _probabilistic(
     con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo, registry_sql: str,
     threshold: float, say: Say,
 ) -> None:
-    """Rows with no identifier value go to the probabilistic linker when it is installed."""
-    try:
-        from jejak import linkage
-    except ImportError:
-        return
+    """Rows with no identifier value go to the probabilistic linker (splink)."""
+    from jejak import linkage
+
     cols = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_prob_in AS
