@@ -12,22 +12,11 @@ import pytest
 from jejak import linkage
 from jejak.linkage_eval import febrl4_case, score, synth_case
 from jejak.registry import Registry
-from jejak.synth import generate
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("linkage")
-    path = d / "registry.duckdb"
-    with Registry(path) as reg:
-        for f in generate(d / "synth", participants=1500, snapshots=2, seed=11, patients=False):
-            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
-    return path
 
 
 @pytest.fixture
-def ro(registry: Path) -> Iterator[Registry]:
-    reg = Registry(registry, read_only=True)  # as the investigation opens it
+def ro(synth_registry: Path) -> Iterator[Registry]:
+    reg = Registry(synth_registry, read_only=True)  # as the investigation opens it
     yield reg
     reg.close()
 
