@@ -53,13 +53,18 @@ def expected(reg: Registry) -> dict[str, object]:
     ).fetchall()
     per_key = {r[0]: r for r in rows}
     contact = {r[0] for r in rows if (r[1] or "").strip() or (r[2] or "").strip()}
+    ref = reg.dataset("peserta").snapshots[-1]
     provinces: Counter[str] = Counter()
+    children = 0
     regencies: Counter[str] = Counter()
     for _key, *_, nik, _kantor, _status in per_key.values():
         info = niks.parse(nik)
         assert info is not None
         provinces[info.province_code] += 1
         regencies[info.regency_code] += 1
+        born = niks.birth_date(nik, ref)
+        assert born is not None
+        children += born > ref.replace(year=ref.year - 18)
     return {
         "people": len(per_key),
         "contact": len(contact),
@@ -67,6 +72,7 @@ def expected(reg: Registry) -> dict[str, object]:
         "regencies": regencies,
         "branches": Counter(r[4] for r in per_key.values()),
         "deceased": sum(r[5] == "MENINGGAL" for r in per_key.values()),
+        "children": children,
     }
 
 
@@ -81,7 +87,8 @@ def test_impact_counts_distinct_people_by_category_region_branch_and_death(ro: R
     assert imp.categories["contact"].people == want["contact"]
     assert imp.categories["contact"].columns == ["NOHP", "ALAMAT"]
     assert imp.categories["health"].people == imp.categories["financial"].people == 0
-    assert not imp.to_json()["specific_data"]
+    assert imp.children == want["children"] > 0
+    assert imp.to_json()["specific_data"]  # children's data is specific personal data
     assert Counter({p["code"]: p["people"] for p in imp.provinces}) == want["provinces"]
     assert Counter({p["code"]: p["people"] for p in imp.regencies}) == want["regencies"]
     assert all(p["name"] for p in imp.provinces + imp.regencies)
@@ -109,5 +116,6 @@ def test_a_leak_that_links_nobody_has_no_impact(ro: Registry) -> None:
     build_linked(ro, people=0, seed=5)
     imp = measure(ro.con, linked="_jj_linked", dataset=ro.dataset("peserta"), versions_table="rows_peserta")
     j = imp.to_json()
-    assert (j["people"], j["provinces"], j["branches"], j["deceased"]) == (0, [], [], 0)
+    assert (j["people"], j["provinces"], j["branches"], j["deceased"], j["children"]) == (0, [], [], 0, 0)
+    assert j["specific_data"] is False
     assert all(c["people"] == 0 for c in j["categories"].values())

@@ -60,10 +60,12 @@ class Impact:
     deceased: int = 0
     branch_column: str | None = None
     status_column: str | None = None
+    children: int = 0  # people under 18 at the newest snapshot (by their NIK's birth date)
 
     @property
     def specific_data(self) -> bool:
-        return any(c.specific and c.people > 0 for c in self.categories.values())
+        # Children's data is specific personal data too (UU PDP Art. 4(2)(e)).
+        return self.children > 0 or any(c.specific and c.people > 0 for c in self.categories.values())
 
     def to_json(self) -> dict[str, Any]:
         """The verdict's ``impact`` section."""
@@ -77,6 +79,7 @@ class Impact:
             "deceased": self.deceased,
             "branch_column": self.branch_column,
             "status_column": self.status_column,
+            "children": self.children,
         }
 
 
@@ -112,6 +115,7 @@ def measure(con: duckdb.DuckDBPyConnection, *, linked: str, dataset: DatasetInfo
     )
     try:
         provinces, regencies = _regions(con, dataset)
+        children = _children(con, dataset)
         branch = _branch_column(con, dataset)
         branches = _branches(con, branch) if branch else []
         status = _status_column(con, dataset)
@@ -119,7 +123,7 @@ def measure(con: duckdb.DuckDBPyConnection, *, linked: str, dataset: DatasetInfo
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_impact_people")
         con.execute("DROP TABLE IF EXISTS _jj_regions")
-    return Impact(people, categories, provinces, regencies, branches, deceased, branch, status)
+    return Impact(people, categories, provinces, regencies, branches, deceased, branch, status, children)
 
 
 def _regions(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> tuple[list[dict[str, Any]], ...]:
@@ -191,4 +195,25 @@ def _deceased(con: duckdb.DuckDBPyConnection, column: str) -> int:
     dead = ", ".join(f"'{v}'" for v in DECEASED)
     return int(con.execute(
         f"SELECT count(*) FROM _jj_impact_people WHERE upper(trim({quote(column)})) IN ({dead})"
+    ).fetchall()[0][0])
+
+
+def _children(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> int:
+    """People under 18 at the newest snapshot, from the birth date in their NIK (day + 40 for women).
+
+    The NIK has a two-digit year: the century is the latest that does not put the birth after
+    the reference date, as in :func:`jejak.validators.nik.birth_date`.
+    """
+    nik = next((c for c in dataset.columns if dataset.roles.get(c) == Role.NIK), None)
+    if nik is None or not dataset.snapshots:
+        return 0
+    ref = dataset.snapshots[-1]
+    q = quote(nik)
+    yy, mm, dd = (f"TRY_CAST(substr({q}, {i}, 2) AS INTEGER)" for i in (11, 9, 7))
+    day = f"CASE WHEN {dd} > 40 THEN {dd} - 40 ELSE {dd} END"
+    born = (f"coalesce(try(CASE WHEN make_date(2000 + {yy}, {mm}, {day}) <= DATE '{ref}' "
+            f"THEN make_date(2000 + {yy}, {mm}, {day}) END), try(make_date(1900 + {yy}, {mm}, {day})))")
+    return int(con.execute(
+        f"""SELECT count(*) FROM _jj_impact_people
+            WHERE regexp_full_match({q}, '[0-9]{{16}}') AND {born} > DATE '{ref}' - INTERVAL 18 YEAR"""
     ).fetchall()[0][0])
