@@ -109,6 +109,7 @@ class LinkageStats:
     blocking_rules: list[str]
 
 
+#: Statistics of the last run in this process (the benchmark and the verdict's explanation read them).
 last_stats: LinkageStats | None = None
 
 
@@ -124,9 +125,10 @@ def link_probabilistic(
 
     ``leak`` is a TEMP table with ``_line`` and registry-named VARCHAR columns holding the leaked
     raw text; ``registry_sql`` selects ``_key`` plus registry columns (pass every version, e.g.
-    ``SELECT _key, * EXCLUDE (...) FROM rows_<dataset>``, so outdated leaks link too). Returns the
-    name of a TEMP table ``(_line BIGINT, _key VARCHAR, _match_p DOUBLE)`` with the best key per
-    line whose match probability is at least ``threshold``.
+    ``SELECT * EXCLUDE (_valid_from, _valid_to, _hash) FROM rows_<dataset>``, so outdated leaks
+    link too). Returns the name of a TEMP table ``(_line BIGINT, _key VARCHAR, _match_p DOUBLE)``
+    with the best key per line whose match probability is at least ``threshold``; statistics of
+    the run are in :data:`last_stats`.
     """
     global last_stats
     if not 0.0 < threshold < 1.0:
@@ -141,26 +143,34 @@ def link_probabilistic(
     if not (plan.has("n1") or plan.has("d1")):
         log.info("probabilistic linkage skipped: the leak has neither a name nor a date column")
         return OUTPUT
+    try:
+        last_stats = _link(con, plan, leak=leak, registry_sql=registry_sql, threshold=threshold, started=started)
+    finally:
+        for t in ("_jj_lk_leak", "_jj_lk_reg", "_jj_lk_keys", "_jj_lk_sample"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    return OUTPUT
+
+
+def _link(
+    con: duckdb.DuckDBPyConnection, plan: Plan, *, leak: str, registry_sql: str, threshold: float, started: float
+) -> LinkageStats | None:
     _build_features(con, plan, leak=leak, registry_sql=registry_sql)
     n_leak, n_reg, n_keys = con.execute(
         "SELECT (SELECT count(*) FROM _jj_lk_leak), (SELECT count(*) FROM _jj_lk_reg), "
         "(SELECT count(DISTINCT _key) FROM _jj_lk_keys)"
     ).fetchall()[0]
     if n_leak == 0 or n_reg == 0:
-        return OUTPUT
+        return None
     prior = 1.0 / max(n_keys, 2)
     predict_rules = _prediction_rules(plan)
     u_pairs = min(U_MAX_PAIRS, max(U_MIN_PAIRS, 100 * n_leak))
     pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules, u_pairs=u_pairs)
     linked = con.execute(f"SELECT count(*) FROM {OUTPUT}").fetchall()[0][0]
-    last_stats = LinkageStats(
-        features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs, linked=linked,
-        seconds=time.perf_counter() - started, prior=prior, blocking_rules=predict_rules,
+    log.info("probabilistic linkage: %d of %d rows linked (%d pairs above the threshold)", linked, n_leak, pairs)
+    return LinkageStats(
+        features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs,
+        linked=linked, seconds=time.perf_counter() - started, prior=prior, blocking_rules=predict_rules,
     )
-    log.info("probabilistic linkage: %d of %d rows linked (%d pairs scored)", linked, n_leak, pairs)
-    for t in ("_jj_lk_leak", "_jj_lk_reg", "_jj_lk_keys", "_jj_lk_sample"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-    return OUTPUT
 
 
 # -- which features ------------------------------------------------------------------------------
