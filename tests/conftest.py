@@ -61,23 +61,6 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from _postgres_schema_url()
 
 
-#
-# One small registry (2,000 participants, three half-yearly snapshots) built through the real
-# import path into a DuckDB file, once per session. Tests open it read-only, as `investigate` does.
-
-
-@pytest.fixture(scope="session")
-def synth_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from jejak.registry import Registry
-    from jejak.synth import generate
-
-    d = tmp_path_factory.mktemp("synth_registry")
-    path = d / "registry.duckdb"
-    with Registry(path) as reg:
-        for f in generate(d / "synth", participants=2000, snapshots=3, seed=11, patients=False):
-            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
-    return path
-=======
 # === investigation: a small registry with history, and leaks derived from it with known truth ===
 #
 # `investigation_registry` (built once per session) is a workspace whose registry holds three

@@ -8,8 +8,8 @@ running on the investigation's own DuckDB connection, so nothing is copied out o
 How it works (docs/investigation.md has the reasoning):
 
 1. **Features.** Both sides are reduced to the same normalised feature columns in SQL: names
-   upper-cased without punctuation, dates parsed from several formats, addresses normalised
-   (``jj_addr_norm`` when installed, else our own rules), sex from a column whose values are a
+   upper-cased without punctuation, dates parsed from several formats, addresses in the shared
+   normal form (``jj_addr_norm``), sex from a column whose values are a
    sex vocabulary (else from the NIK), region (regency code from the NIK when the leak has one,
    else the regency named after ``KAB``/``KOTA`` in the address), phone and e-mail normalised,
    other identifiers stripped of punctuation, a few categorical columns. Which registry columns
@@ -58,27 +58,6 @@ NAME_SHARE = 0.3
 
 _SEX_MALE = ("L", "LK", "LAKI", "LAKI-LAKI", "LAKI LAKI", "PRIA", "M", "MALE")
 _SEX_FEMALE = ("P", "PR", "PEREMPUAN", "WANITA", "W", "F", "FEMALE")
-
-# Our own address normalisation, used until the shared jj_addr_norm macro is installed: the many
-# ways of writing street, alley, village, district and regency words collapse to one spelling.
-_ADDR_RULES: list[tuple[str, str]] = [
-    (r"[.,:;()'`\"_-]", " "),
-    (r"\bRT\s*/\s*RW\s*0*([0-9]+)\s*/\s*0*([0-9]+)", r"RT \1 RW \2"),
-    (r"\bRT\s*0*([0-9]+)\s*/?\s*RW\s*0*([0-9]+)", r"RT \1 RW \2"),
-    (r"/", " "),
-    (r"\b(JALAN|JLN)\b", "JL"),
-    (r"\bGANG\b", "GG"),
-    (r"\bKELURAHAN\b", "KEL"),
-    (r"\bKECAMATAN\b", "KEC"),
-    (r"\bKABUPATEN\b", "KAB"),
-    (r"\bDESA\b", "DS"),
-    (r"\bDUSUN\b", "DSN"),
-    (r"\bPERUMAHAN\b", "PERUM"),
-    (r"\bKOMPLEKS\b", "KOMP"),
-    (r"\bNO\b", " "),
-    (r"\s+", " "),
-]
-
 
 @dataclass
 class Plan:
@@ -202,18 +181,9 @@ def date_sql(v: str) -> str:
     return f"coalesce({mk(ymd, 1, 2, 3)}, {mk(dmy, 3, 2, 1)}, {mk(compact, 1, 2, 3)})"
 
 
-def address_sql(con: duckdb.DuckDBPyConnection, v: str) -> str:
-    """Normalised address text: the shared ``jj_addr_norm`` macro when installed, else our rules."""
-    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'jj_addr_norm'").fetchall()[0][0]:
-        return f"nullif(jj_addr_norm({v}), '')"
-    expr = f"upper(strip_accents({v}))"
-    for pattern, repl in _ADDR_RULES:
-        expr = f"regexp_replace({expr}, '{_lit(pattern)}', '{_lit(repl)}', 'g')"
-    return f"nullif(trim({expr}), '')"
-
-
-def _lit(s: str) -> str:
-    return s.replace("'", "''")
+def address_sql(v: str) -> str:
+    """Normalised address text: the shared ``jj_addr_norm`` macro (``validators.sql.install``)."""
+    return f"nullif(jj_addr_norm({v}), '')"
 
 
 def _region_from_address(addr: str) -> str:
@@ -285,12 +255,12 @@ def plan_features(
         plan.add("sex", "exact", _nik_sex_sql(quote(nik)))
     addr = next((c for c in cols if role[c] == Role.ADDRESS), None)
     if addr:
-        plan.add("addr", "address", address_sql(con, quote(addr)))
+        plan.add("addr", "address", address_sql(quote(addr)))
     if nik:
         plan.add("region", "exact", f"CASE WHEN regexp_full_match({quote(nik)}, '[0-9]{{16}}') "
                                     f"THEN substr({quote(nik)}, 1, 4) END")
     elif addr:
-        plan.add("region", "exact", _region_from_address(address_sql(con, quote(addr))))
+        plan.add("region", "exact", _region_from_address(address_sql(quote(addr))))
     phone = next((c for c in cols if role[c] == Role.PHONE), None)
     if phone:
         plan.add("phone", "exact", f"jj_phone_norm({quote(phone)})")
