@@ -12,22 +12,12 @@ import pytest
 from jejak import linkage
 from jejak.linkage_eval import febrl4_case, score, synth_case
 from jejak.registry import Registry
-from jejak.synth import generate
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("linkage")
-    path = d / "registry.duckdb"
-    with Registry(path) as reg:
-        for f in generate(d / "synth", participants=1500, snapshots=2, seed=11, patients=False):
-            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
-    return path
+from jejak.validators.sql import install
 
 
 @pytest.fixture
-def ro(registry: Path) -> Iterator[Registry]:
-    reg = Registry(registry, read_only=True)  # as the investigation opens it
+def ro(synth_registry: Path) -> Iterator[Registry]:
+    reg = Registry(synth_registry, read_only=True)  # as the investigation opens it
     yield reg
     reg.close()
 
@@ -88,15 +78,17 @@ def test_leaked_dates_are_read_in_the_formats_they_arrive_in(text: str | None, e
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("Jl. Mawar No. 18C, RT 003/RW 008, Kel. Dawung", "JALAN MAWAR 18C RT 3 RW 8 KELURAHAN DAWUNG"),
+        ("Jl. Mawar No. 18C, RT 003/RW 008, Kel. Dawung", "JALAN MAWAR NO 18C RT 3 RW 8 KELURAHAN DAWUNG"),
         ("JLN. IMAM BONJOL NO.5, RT/RW 004/004, KAB. GARUT", "jalan imam bonjol no 5 rt.04 rw.04 kabupaten garut"),
     ],
 )
 def test_equivalent_addresses_normalise_to_one_spelling(a: str, b: str) -> None:
-    sql = linkage.address_sql(duckdb.connect(), "v")
+    sql = linkage.address_sql("v")
     assert _one(sql, a) == _one(sql, b) is not None
 
 
 def _one(sql: str, value: str | None) -> object:
     """Evaluate an SQL expression over ``v`` for one value."""
-    return duckdb.connect().execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+    con = duckdb.connect()
+    install(con)
+    return con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]

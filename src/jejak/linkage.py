@@ -8,8 +8,8 @@ running on the investigation's own DuckDB connection, so nothing is copied out o
 How it works (docs/investigation.md has the reasoning):
 
 1. **Features.** Both sides are reduced to the same normalised feature columns in SQL: names
-   upper-cased without punctuation, dates parsed from several formats, addresses normalised
-   (``jj_addr_norm`` when installed, else our own rules), sex from a column whose values are a
+   upper-cased without punctuation, dates parsed from several formats, addresses in the shared
+   normal form (``jj_addr_norm``), sex from a column whose values are a
    sex vocabulary (else from the NIK), region (regency code from the NIK when the leak has one,
    else the regency named after ``KAB``/``KOTA`` in the address), phone and e-mail normalised,
    other identifiers stripped of punctuation, a few categorical columns. Which registry columns
@@ -59,27 +59,6 @@ NAME_SHARE = 0.3
 _SEX_MALE = ("L", "LK", "LAKI", "LAKI-LAKI", "LAKI LAKI", "PRIA", "M", "MALE")
 _SEX_FEMALE = ("P", "PR", "PEREMPUAN", "WANITA", "W", "F", "FEMALE")
 
-# Our own address normalisation, used until the shared jj_addr_norm macro is installed: the many
-# ways of writing street, alley, village, district and regency words collapse to one spelling.
-_ADDR_RULES: list[tuple[str, str]] = [
-    (r"[.,:;()'`\"_-]", " "),
-    (r"\bRT\s*/\s*RW\s*0*([0-9]+)\s*/\s*0*([0-9]+)", r"RT \1 RW \2"),
-    (r"\bRT\s*0*([0-9]+)\s*/?\s*RW\s*0*([0-9]+)", r"RT \1 RW \2"),
-    (r"/", " "),
-    (r"\b(JALAN|JLN)\b", "JL"),
-    (r"\bGANG\b", "GG"),
-    (r"\bKELURAHAN\b", "KEL"),
-    (r"\bKECAMATAN\b", "KEC"),
-    (r"\bKABUPATEN\b", "KAB"),
-    (r"\bDESA\b", "DS"),
-    (r"\bDUSUN\b", "DSN"),
-    (r"\bPERUMAHAN\b", "PERUM"),
-    (r"\bKOMPLEKS\b", "KOMP"),
-    (r"\bNO\b", " "),
-    (r"\s+", " "),
-]
-
-
 @dataclass
 class Plan:
     """Which features are compared, each as (feature name, SQL over a row with registry columns)."""
@@ -109,6 +88,7 @@ class LinkageStats:
     blocking_rules: list[str]
 
 
+#: Statistics of the last run in this process (the benchmark and the verdict's explanation read them).
 last_stats: LinkageStats | None = None
 
 
@@ -124,9 +104,10 @@ def link_probabilistic(
 
     ``leak`` is a TEMP table with ``_line`` and registry-named VARCHAR columns holding the leaked
     raw text; ``registry_sql`` selects ``_key`` plus registry columns (pass every version, e.g.
-    ``SELECT _key, * EXCLUDE (...) FROM rows_<dataset>``, so outdated leaks link too). Returns the
-    name of a TEMP table ``(_line BIGINT, _key VARCHAR, _match_p DOUBLE)`` with the best key per
-    line whose match probability is at least ``threshold``.
+    ``SELECT * EXCLUDE (_valid_from, _valid_to, _hash) FROM rows_<dataset>``, so outdated leaks
+    link too). Returns the name of a TEMP table ``(_line BIGINT, _key VARCHAR, _match_p DOUBLE)``
+    with the best key per line whose match probability is at least ``threshold``; statistics of
+    the run are in :data:`last_stats`.
     """
     global last_stats
     if not 0.0 < threshold < 1.0:
@@ -141,26 +122,34 @@ def link_probabilistic(
     if not (plan.has("n1") or plan.has("d1")):
         log.info("probabilistic linkage skipped: the leak has neither a name nor a date column")
         return OUTPUT
+    try:
+        last_stats = _link(con, plan, leak=leak, registry_sql=registry_sql, threshold=threshold, started=started)
+    finally:
+        for t in ("_jj_lk_leak", "_jj_lk_reg", "_jj_lk_keys", "_jj_lk_sample"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    return OUTPUT
+
+
+def _link(
+    con: duckdb.DuckDBPyConnection, plan: Plan, *, leak: str, registry_sql: str, threshold: float, started: float
+) -> LinkageStats | None:
     _build_features(con, plan, leak=leak, registry_sql=registry_sql)
     n_leak, n_reg, n_keys = con.execute(
         "SELECT (SELECT count(*) FROM _jj_lk_leak), (SELECT count(*) FROM _jj_lk_reg), "
         "(SELECT count(DISTINCT _key) FROM _jj_lk_keys)"
     ).fetchall()[0]
     if n_leak == 0 or n_reg == 0:
-        return OUTPUT
+        return None
     prior = 1.0 / max(n_keys, 2)
     predict_rules = _prediction_rules(plan)
     u_pairs = min(U_MAX_PAIRS, max(U_MIN_PAIRS, 100 * n_leak))
     pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules, u_pairs=u_pairs)
     linked = con.execute(f"SELECT count(*) FROM {OUTPUT}").fetchall()[0][0]
-    last_stats = LinkageStats(
-        features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs, linked=linked,
-        seconds=time.perf_counter() - started, prior=prior, blocking_rules=predict_rules,
+    log.info("probabilistic linkage: %d of %d rows linked (%d pairs above the threshold)", linked, n_leak, pairs)
+    return LinkageStats(
+        features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs,
+        linked=linked, seconds=time.perf_counter() - started, prior=prior, blocking_rules=predict_rules,
     )
-    log.info("probabilistic linkage: %d of %d rows linked (%d pairs scored)", linked, n_leak, pairs)
-    for t in ("_jj_lk_leak", "_jj_lk_reg", "_jj_lk_keys", "_jj_lk_sample"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-    return OUTPUT
 
 
 # -- which features ------------------------------------------------------------------------------
@@ -192,18 +181,9 @@ def date_sql(v: str) -> str:
     return f"coalesce({mk(ymd, 1, 2, 3)}, {mk(dmy, 3, 2, 1)}, {mk(compact, 1, 2, 3)})"
 
 
-def address_sql(con: duckdb.DuckDBPyConnection, v: str) -> str:
-    """Normalised address text: the shared ``jj_addr_norm`` macro when installed, else our rules."""
-    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'jj_addr_norm'").fetchall()[0][0]:
-        return f"nullif(jj_addr_norm({v}), '')"
-    expr = f"upper(strip_accents({v}))"
-    for pattern, repl in _ADDR_RULES:
-        expr = f"regexp_replace({expr}, '{_lit(pattern)}', '{_lit(repl)}', 'g')"
-    return f"nullif(trim({expr}), '')"
-
-
-def _lit(s: str) -> str:
-    return s.replace("'", "''")
+def address_sql(v: str) -> str:
+    """Normalised address text: the shared ``jj_addr_norm`` macro (``validators.sql.install``)."""
+    return f"nullif(jj_addr_norm({v}), '')"
 
 
 def _region_from_address(addr: str) -> str:
@@ -275,12 +255,12 @@ def plan_features(
         plan.add("sex", "exact", _nik_sex_sql(quote(nik)))
     addr = next((c for c in cols if role[c] == Role.ADDRESS), None)
     if addr:
-        plan.add("addr", "address", address_sql(con, quote(addr)))
+        plan.add("addr", "address", address_sql(quote(addr)))
     if nik:
         plan.add("region", "exact", f"CASE WHEN regexp_full_match({quote(nik)}, '[0-9]{{16}}') "
                                     f"THEN substr({quote(nik)}, 1, 4) END")
     elif addr:
-        plan.add("region", "exact", _region_from_address(address_sql(con, quote(addr))))
+        plan.add("region", "exact", _region_from_address(address_sql(quote(addr))))
     phone = next((c for c in cols if role[c] == Role.PHONE), None)
     if phone:
         plan.add("phone", "exact", f"jj_phone_norm({quote(phone)})")
