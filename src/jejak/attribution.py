@@ -259,6 +259,7 @@ class Scorer:
         self.con, self.registry, self.dataset, self.linked, self.master = con, registry, dataset, linked, master
         have = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()}
         self.leak_columns = [c for c in dataset.columns if c in have]
+        self._leak_set = set(self.leak_columns)
         self.has_versions = "_from" in have and "_to" in have
         self._overview()
         self._sample(sample_rows)
@@ -420,7 +421,7 @@ class Scorer:
 
     def score(self, rec: ReleaseRecord) -> ReleaseScore | None:
         """Score one release; None when it shares no rows or no columns with the leak (pruned)."""
-        common_cols = [c for c in rec.columns if c in self.leak_columns]
+        common_cols = [c for c in rec.columns if c in self._leak_set]
         snap = self.snapshot_of(rec.as_of)
         if not common_cols or snap is None or self.n == 0:
             return None

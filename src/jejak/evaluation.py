@@ -175,20 +175,23 @@ def correct(result: Attribution, truth: list[str], bound: float = 1e-9) -> bool:
 
 
 def rows_needed(setup: Setup, scenario: list[str], colluders: int, fmt: str, work: Path, *, seeds: int = 2,
-                lo: int = 4, hi: int = 8192) -> int | None:
-    """Smallest leak size (binary search) at which every one of ``seeds`` leaks is attributed correctly."""
+                largest: int = 8192) -> int | None:
+    """Smallest leak size on a x1.5 grid (binary search) at which all ``seeds`` leaks are attributed correctly."""
+    grid = sorted({round(8 * 1.5**i) for i in range(40) if 8 * 1.5**i <= largest})
+
     def ok(n: int) -> bool:
         return all(correct(*run_leak(setup, scenario, colluders, fmt, n, 1000 * n + s, work)) for s in range(seeds))
 
-    if not ok(hi):
+    lo, hi = -1, len(grid) - 1  # invariant: grid[hi] works; grid[lo] fails (or lo = -1)
+    if not ok(grid[hi]):
         return None
-    while hi - lo > max(1, lo // 20):
+    while hi - lo > 1:
         mid = (lo + hi) // 2
-        if ok(mid):
+        if ok(grid[mid]):
             hi = mid
         else:
             lo = mid
-    return hi
+    return grid[hi]
 
 
 def innocents(setup: Setup, leaks: int, work: Path, seed: int = 7) -> tuple[int, int, float, dict[str, float]]:
