@@ -132,12 +132,28 @@ def child(argv: list[str]) -> None:
             f"COPY (SELECT * EXCLUDE (_key, _valid_from, _valid_to, _hash) FROM rows_peserta ORDER BY _key) "
             f"TO '{argv[2]}' ({fmt})"
         )
+    elif kind == "investigate-setup":
+        from jejak.registry import Registry
+        from jejak.workspace import Workspace
+
+        ws = Workspace.init(Path(argv[1]))
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(Path(argv[2]), "peserta", "NOKA", date(2025, 1, 1))
+            reg.import_snapshot(Path(argv[3]), "peserta", "NOKA", date(2025, 7, 1))
+    elif kind == "investigate":
+        from jejak.investigate import investigate
+        from jejak.workspace import Workspace
+
+        verdict = investigate(Workspace.open(Path(argv[1])), Path(argv[2]), dataset="peserta")
+        print(json.dumps(verdict.to_json()["verification"]))
     elif kind == "duckdb-read":
         import duckdb
 
         con = duckdb.connect()
         n = con.execute(f"SELECT count(*) FROM read_csv('{argv[1]}', all_varchar=true)").fetchone()[0]  # type: ignore[index]
         print(json.dumps({"rows": n}))
+    elif kind.startswith("linkage-"):
+        child_linkage(kind, argv[1:])
     elif kind.startswith("attribution"):
         child_attribution(argv)
     else:
@@ -184,6 +200,85 @@ def bench_release(n: int) -> list[tuple[str, int, float, float]]:
         secs, mem, _ = measure(["release", str(home), str(OUT / f"release_{n}.{fmt}")])
         results.append(report(f"release create, all default channels, {fmt}, {n:,} rows", n, secs, mem))
     shutil.rmtree(home, ignore_errors=True)
+    return results
+
+
+# -- probabilistic linkage (no identifiers) -------------------------------------------------------
+
+
+def child_linkage(kind: str, argv: list[str]) -> None:
+    import duckdb
+
+    from jejak import linkage
+
+    if kind == "linkage-setup":
+        from jejak.registry import Registry
+
+        with Registry(Path(argv[0])) as reg:
+            reg.import_snapshot(Path(argv[1]), "peserta", "NOKA", date(2025, 1, 1))
+        return
+    if kind == "linkage-febrl":
+        from jejak.linkage_eval import febrl4_case
+
+        con = duckdb.connect()
+        info = febrl4_case(con)
+        leak, truth, registry_sql = "febrl_leak", "febrl_truth", "SELECT * FROM febrl_registry"
+    else:  # linkage-synth
+        from jejak.linkage_eval import synth_case
+        from jejak.registry import Registry
+
+        reg = Registry(Path(argv[0]), read_only=True)
+        con, info = reg.con, reg.dataset("peserta")
+        registry_sql = synth_case(con, info, leak_rows=int(argv[1]), fake_share=0.05, seed=7)
+        leak, truth = "synth_leak", "synth_truth"
+    start = time.perf_counter()
+    out = linkage.link_probabilistic(con, leak=leak, dataset=info, registry_sql=registry_sql)
+    seconds = time.perf_counter() - start
+    from jejak.linkage_eval import score
+
+    print(json.dumps({**score(con, out, truth), "seconds": seconds}))
+
+
+def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
+    results = []
+    secs, mem, out = measure(["linkage-febrl"])
+    q = json.loads(out)
+    results.append(report("probabilistic linkage, FEBRL4, 5,000 x 5,000 rows", 5000, q["seconds"], mem))
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    reg = OUT / f"linkage_registry_{n}.duckdb"
+    if not reg.exists():
+        measure(["linkage-setup", str(reg), str(base_snapshot(n))])
+    secs, mem, out = measure(["linkage-synth", str(reg), str(n)])
+    q = json.loads(out)
+    results.append(report(f"probabilistic linkage, synthetic leak, {n:,} x {n:,} rows", n, q["seconds"], mem))
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    return results
+
+
+def bench_investigate(sizes: list[int]) -> list[tuple[str, int, float, float]]:
+    """Investigate a leak of the whole first snapshot against a registry of two snapshots (1% changed).
+
+    The leak is the base CSV as it is: every row genuine, 1% of them outdated. End to end: hashing
+    and copying the evidence, reading, mapping, linkage, verification, the case folder.
+    """
+    results = []
+    for n in sizes:
+        base = base_snapshot(n)
+        changed = changed_snapshot(base)
+        home = OUT / f"investigate_ws_{n}"
+        if not (home / "registry.duckdb").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            t = time.perf_counter()
+            measure(["investigate-setup", str(home), str(base), str(changed)])
+            print(f"  (registry of {n:,} rows, 2 snapshots, built in {time.perf_counter() - t:.1f} s)")
+        shutil.rmtree(home / "cases", ignore_errors=True)
+        (home / "cases").mkdir()
+        secs, mem, out = measure(["investigate", str(home), str(base)])
+        ver = json.loads(out)
+        if ver["matched"] != n:
+            raise SystemExit(f"investigate matched {ver['matched']:,} of {n:,} rows")
+        results.append(report(f"investigate {n:,}-row CSV leak vs {n:,}-row registry", n, secs, mem))
+        shutil.rmtree(home / "cases", ignore_errors=True)
     return results
 
 
@@ -247,10 +342,10 @@ def main() -> None:
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=["import", "release", "attribution"], action="append")
+    p.add_argument("--only", choices=["import", "release", "linkage", "investigate", "attribution"], action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
-    only = set(a.only or ["import", "release", "attribution"])
+    only = set(a.only or ["import", "release", "linkage", "investigate", "attribution"])
     rows: list[tuple[str, int, float, float]] = []
     print(f"jejak benchmark on {os.cpu_count()} cores; inputs in {OUT}")
     print(f"{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
@@ -258,6 +353,10 @@ def main() -> None:
         rows += bench_import(a.sizes)
     if "release" in only:
         rows += bench_release(1_000_000)
+    if "linkage" in only:
+        rows += bench_linkage(1_000_000)
+    if "investigate" in only:
+        rows += bench_investigate(a.sizes)
     if "attribution" in only:
         rows += bench_attribution(10_000_000)
         print("  (rows needed per attack and innocent trials: `jejak eval`)")

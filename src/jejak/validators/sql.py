@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from jejak.validators import nik
+from jejak.validators import address, nik
 
 _MACROS = r"""
 CREATE OR REPLACE TEMP MACRO jj_nik_shape(x) AS
@@ -35,3 +35,4 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE jj_districts AS SELECT * FROM _jj_districts_src")
     con.unregister("_jj_districts_src")
     con.execute(_MACROS)
+    con.execute(address.macro_sql())
