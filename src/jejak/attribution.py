@@ -559,18 +559,21 @@ def canary_hits(con: duckdb.DuckDBPyConnection, ledger: Ledger, dataset: Dataset
              for col in by_role[Role.DATE]]
     if dates:
         checks.append("(" + " OR ".join(f"coalesce({d}, false)" for d in dates) + ")")
-    join = ["(l._class = 'canary' AND l._key = c.canary_key)"]
+    # One equi-join per identifier (an OR in one join condition would compare every leaked row
+    # with every canary).
+    joins = ["l._key = c.canary_key AND l._class = 'canary'"]
     if key:
-        join.append(f"trim(l.{q(key)}) = c.canary_key")
+        joins.append(f"trim(l.{q(key)}) = c.canary_key")
     if nik:
-        join.append(f"trim(l.{q(nik)}) = c.nik")
+        joins.append(f"trim(l.{q(nik)}) = c.nik")
     score = " + ".join(f"coalesce(({c})::INTEGER, 0)" for c in checks) or "0"
+    branches = " UNION ALL ".join(
+        f"SELECT c.release_id, c.canary_key, {score} AS agree FROM {linked} l JOIN _jj_canaries_ledger c ON {j}"
+        for j in joins)
     con.register("_jj_canaries_ledger", table)
     try:
         found = con.execute(
-            f"""SELECT release_id, count(DISTINCT canary_key) FROM (
-                    SELECT c.release_id, c.canary_key, {score} AS agree
-                    FROM {linked} l JOIN _jj_canaries_ledger c ON {' OR '.join(join)})
+            f"""SELECT release_id, count(DISTINCT canary_key) FROM ({branches})
                 WHERE agree >= 2 GROUP BY release_id"""
         ).fetchall()
     finally:
