@@ -154,6 +154,8 @@ def child(argv: list[str]) -> None:
         print(json.dumps({"rows": n}))
     elif kind.startswith("linkage-"):
         child_linkage(kind, argv[1:])
+    elif kind.startswith("attribution"):
+        child_attribution(argv)
     else:
         raise SystemExit(f"unknown child {kind}")
 
@@ -280,15 +282,70 @@ def bench_investigate(sizes: list[int]) -> list[tuple[str, int, float, float]]:
     return results
 
 
+# -- attribution (owner: attribution) ---------------------------------------------------------------
+
+
+def child_attribution(argv: list[str]) -> None:
+    """``attribution-setup WORK PARTICIPANTS RELEASES`` or ``attribution-run WORK ROWS``."""
+    from jejak import evaluation
+
+    work = Path(argv[1])
+    if argv[0] == "attribution-setup":
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        evaluation.build(work, participants=int(argv[2]), releases=int(argv[3]))
+        return
+    from jejak.attribution import attribute
+    from jejak.intake import read_table
+    from jejak.ledger import Ledger
+    from jejak.linkbykey import link_by_key
+    from jejak.registry import Registry
+    from jejak.workspace import Workspace
+
+    rows = int(argv[2])
+    ws = Workspace.open(work / "ws")
+    ledger = Ledger.open(ws.ledger_url)
+    with Registry(ws.registry_path, read_only=True) as reg:
+        info = reg.dataset("peserta")
+        reg.con.execute(f"SET temp_directory = '{work / 'duckdb-tmp'}'; SET memory_limit = '3GB'")
+        t = read_table(reg.con, work / "release_0.csv", name="_leak", strict=False)
+        keep = ["NOKA", "NIK", "NAMA", "TGLLHR", "NOHP", "EMAIL", "GAJI", "TSINPUT", "TSUPDATE", "KDKANTOR"]
+        link_by_key(reg.con, t.name, {c: c for c in t.columns if c in keep}, info, ledger, name="_unit")
+        # The leak: the release's rows repeated (as a 10M-row dump of a smaller registry would be).
+        copies = -(-rows // t.rows)
+        reg.con.execute(
+            f"""CREATE TEMP TABLE _jj_linked AS SELECT * REPLACE (_line + i * {t.rows + 1} AS _line,
+                    _dup OR i > 0 AS _dup) FROM _unit, range({copies}) r(i) LIMIT {rows}""")
+        reg.con.execute("DROP TABLE _unit")
+        start = time.perf_counter()
+        result = attribute(reg.con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info)
+        secs = time.perf_counter() - start
+    print(json.dumps({"seconds": secs, "verdict": result.verdict, "tested": result.tested,
+                      "suspects": len(result.suspects)}))
+
+
+def bench_attribution(
+    rows: int, participants: int = 200_000, releases: int = 1_000
+) -> list[tuple[str, int, float, float]]:
+    work = OUT / "attribution"
+    if not (work / "ws").exists():
+        secs, _, _ = measure(["attribution-setup", str(work), str(participants), str(releases)])
+        print(f"  (set up {participants:,} participants and {releases:,} releases in {secs:.0f} s)")
+    _, mem, output = measure(["attribution-run", str(work), str(rows)])
+    got = json.loads(output.strip().splitlines()[-1])
+    name = f"attribution, {got['tested']:,} releases tested, {rows:,} linked rows ({got['verdict']})"
+    return [report(name, rows, got["seconds"], mem)]
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=["import", "release", "linkage", "investigate"], action="append")
+    p.add_argument("--only", choices=["import", "release", "linkage", "investigate", "attribution"], action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
-    only = set(a.only or ["import", "release", "linkage", "investigate"])
+    only = set(a.only or ["import", "release", "linkage", "investigate", "attribution"])
     rows: list[tuple[str, int, float, float]] = []
     print(f"jejak benchmark on {os.cpu_count()} cores; inputs in {OUT}")
     print(f"{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
@@ -300,6 +357,9 @@ def main() -> None:
         rows += bench_linkage(1_000_000)
     if "investigate" in only:
         rows += bench_investigate(a.sizes)
+    if "attribution" in only:
+        rows += bench_attribution(10_000_000)
+        print("  (rows needed per attack and innocent trials: `jejak eval`)")
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")

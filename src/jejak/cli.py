@@ -558,6 +558,48 @@ def investigate(
         out.print(f"  {line}", highlight=False)
 
 
+# -- eval: attribution under attack (owner: attribution) ------------------------------------------
+
+
+@app.command("eval")
+def eval_(
+    work: Annotated[Path | None, typer.Option("--work", help="Scratch directory (default: a new temporary one).")]
+    = None,
+    participants: Annotated[int, typer.Option(help="Synthetic participants in the scratch registry.")] = 20_000,
+    releases: Annotated[int, typer.Option(help="Releases in the ledger (3 leakers, the rest decoys).")] = 1_000,
+    innocent_leaks: Annotated[int, typer.Option(help="Leaks scored against every decoy (trials = leaks x decoys).")]
+    = 10,
+    seeds: Annotated[int, typer.Option(help="Leaks per size in the search; all must be attributed correctly.")] = 2,
+    scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios (repeatable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure attribution: rows needed per attack (bound <= 1e-9) and innocent accusations (at 1e-6).
+
+    Runs in a scratch workspace of its own; never touches --home.
+    """
+    import tempfile
+
+    from jejak.evaluation import evaluate
+
+    base = work or Path(tempfile.mkdtemp(prefix="jejak-eval-"))
+    with _steps() as say:
+        report = evaluate(base, participants=participants, releases=releases, innocent_leaks=innocent_leaks,
+                          seeds=seeds, scenarios=scenario, say=say)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    t = RichTable("attack", "rows needed", "seconds",
+                  title=f"Rows needed to name the leaker(s) at bound <= 1e-9 among {releases:,} releases")
+    for r in report.rows:
+        t.add_row(r.scenario, f"{r.rows_needed:,}" if r.rows_needed else "not reached", f"{r.seconds:.0f}")
+    out.print(t)
+    out.print(f"Innocent releases accused at 1e-6: [bold]{report.innocent_accused}[/] of "
+              f"{report.innocent_trials:,} trials (lowest innocent log10 bound {report.innocent_min_log10_bound:.2f})")
+    out.print("Uncorrected p-values of innocents, P[p <= a]: "
+              + ", ".join(f"a={a}: {v:.4f}" for a, v in report.calibration.items()))
+    out.print(f"Scratch workspace: {base}  ({report.seconds:.0f} s)")
+
+
 def main() -> None:
     try:
         app()
