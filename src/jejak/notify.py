@@ -55,7 +55,15 @@ from jejak import keys
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.registry import Registry, quote, table_name
-from jejak.report import _CATEGORY, bound_in_words, fmt_date, fmt_int, load_verdict, verdict_paragraph
+from jejak.report import (
+    _CATEGORY,
+    bound_in_words,
+    fmt_date,
+    fmt_int,
+    impact_categories,
+    load_verdict,
+    verdict_paragraph,
+)
 from jejak.roles import Role
 from jejak.validators import sql as vsql
 from jejak.workspace import Workspace
@@ -317,13 +325,16 @@ def facts_from(verdict: dict[str, Any], dl: Deadline, controller: str, lang: str
     snap = verdict.get("snapshot") or {}
     ev = verdict.get("evidence") or {}
     attr = verdict.get("attribution") or {}
+    ver = verdict.get("verification") or {}
+    categories, specific = impact_categories(verdict)
     cats = [(_CATEGORY.get(k, {}).get(lang, k), list(c.get("columns") or []), int(c.get("people") or 0),
-             bool(c.get("specific"))) for k, c in (imp.get("categories") or {}).items() if c.get("people")]
+             bool(c.get("specific"))) for k, c in categories.items() if c.get("people")]
     suspects = [r for r in attr.get("releases") or [] if r.get("suspect")]
     return Facts(
         case_id=str(verdict.get("case_id")), controller=controller, discovered=dl.discovered, due=dl.due,
-        categories=cats, people=int(imp.get("people") or 0), deceased=int(imp.get("deceased") or 0),
-        specific=bool(imp.get("specific_data")),
+        categories=cats, people=int(imp.get("people") or ver.get("matched") or 0),
+        deceased=int(imp.get("deceased") or (ver.get("status") or {}).get("deceased") or 0),
+        specific=specific,
         window=(str(snap["from"]), str(snap["to"])) if snap.get("from") and snap.get("to") else None,
         evidence_name=str(ev.get("member") or Path(str(ev.get("path") or "")).name),
         evidence_sha256=str(ev.get("sha256") or ""), suspects=suspects,
