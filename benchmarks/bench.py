@@ -132,6 +132,20 @@ def child(argv: list[str]) -> None:
             f"COPY (SELECT * EXCLUDE (_key, _valid_from, _valid_to, _hash) FROM rows_peserta ORDER BY _key) "
             f"TO '{argv[2]}' ({fmt})"
         )
+    elif kind == "investigate-setup":
+        from jejak.registry import Registry
+        from jejak.workspace import Workspace
+
+        ws = Workspace.init(Path(argv[1]))
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(Path(argv[2]), "peserta", "NOKA", date(2025, 1, 1))
+            reg.import_snapshot(Path(argv[3]), "peserta", "NOKA", date(2025, 7, 1))
+    elif kind == "investigate":
+        from jejak.investigate import investigate
+        from jejak.workspace import Workspace
+
+        verdict = investigate(Workspace.open(Path(argv[1])), Path(argv[2]), dataset="peserta")
+        print(json.dumps(verdict.to_json()["verification"]))
     elif kind == "duckdb-read":
         import duckdb
 
@@ -239,15 +253,42 @@ def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
     return results
 
 
+def bench_investigate(sizes: list[int]) -> list[tuple[str, int, float, float]]:
+    """Investigate a leak of the whole first snapshot against a registry of two snapshots (1% changed).
+
+    The leak is the base CSV as it is: every row genuine, 1% of them outdated. End to end: hashing
+    and copying the evidence, reading, mapping, linkage, verification, the case folder.
+    """
+    results = []
+    for n in sizes:
+        base = base_snapshot(n)
+        changed = changed_snapshot(base)
+        home = OUT / f"investigate_ws_{n}"
+        if not (home / "registry.duckdb").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            t = time.perf_counter()
+            measure(["investigate-setup", str(home), str(base), str(changed)])
+            print(f"  (registry of {n:,} rows, 2 snapshots, built in {time.perf_counter() - t:.1f} s)")
+        shutil.rmtree(home / "cases", ignore_errors=True)
+        (home / "cases").mkdir()
+        secs, mem, out = measure(["investigate", str(home), str(base)])
+        ver = json.loads(out)
+        if ver["matched"] != n:
+            raise SystemExit(f"investigate matched {ver['matched']:,} of {n:,} rows")
+        results.append(report(f"investigate {n:,}-row CSV leak vs {n:,}-row registry", n, secs, mem))
+        shutil.rmtree(home / "cases", ignore_errors=True)
+    return results
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=["import", "release", "linkage"], action="append")
+    p.add_argument("--only", choices=["import", "release", "linkage", "investigate"], action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
-    only = set(a.only or ["import", "release", "linkage"])
+    only = set(a.only or ["import", "release", "linkage", "investigate"])
     rows: list[tuple[str, int, float, float]] = []
     print(f"jejak benchmark on {os.cpu_count()} cores; inputs in {OUT}")
     print(f"{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
@@ -257,6 +298,8 @@ def main() -> None:
         rows += bench_release(1_000_000)
     if "linkage" in only:
         rows += bench_linkage(1_000_000)
+    if "investigate" in only:
+        rows += bench_investigate(a.sizes)
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")

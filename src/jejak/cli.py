@@ -533,6 +533,31 @@ def demo(
         out.print(f"[yellow]Not in this run:[/] {note}")
 
 
+# -- investigate (verification, dating, impact, attribution of a leaked file) -----------------------
+
+
+@app.command()
+def investigate(
+    file: Annotated[Path, typer.Argument(help="The leaked file (CSV/TSV, JSON, Parquet, XLSX, ...); never modified.")],
+    dataset: Annotated[str | None, typer.Option(help="Registry dataset to compare with (default: best fit).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the verdict JSON to this file.")] = None,
+    threshold: Annotated[float, typer.Option(help="False-accusation bound for naming a suspect.")] = 1e-6,
+) -> None:
+    """Is a leaked file ours, how much is genuine, when was it taken, who is hit, who leaked it."""
+    from jejak.investigate import STAGES
+    from jejak.investigate import investigate as run_investigation
+
+    ws = _workspace()
+    with _bar(len(STAGES), "investigating") as update:
+        verdict = run_investigation(ws, file, dataset=dataset, threshold=threshold, progress=update)
+    data = verdict.to_json()
+    if json_out is not None:
+        json_out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    out.print(f"[bold]Case {verdict.case_id}[/] ({verdict.case_dir})")
+    for line in verdict.summary:
+        out.print(f"  {line}", highlight=False)
+
+
 def main() -> None:
     try:
         app()
