@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
+import resource
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,20 @@ from jejak.workspace import Workspace
 HAS_INVESTIGATE = importlib.util.find_spec("jejak.investigate") is not None
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (Chromium), all threads included."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def test_the_demo_tells_the_whole_story_at_small_size(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    started = time.monotonic()
+    started = cpu_seconds()
     result = CliRunner().invoke(app, ["--home", str(home), "demo", "--rows", "3000", "--seed", "3", "--fresh"])
-    elapsed = time.monotonic() - started
+    spent = cpu_seconds() - started
     assert result.exit_code == 0, (result.output, result.exception)
-    assert elapsed < 60, f"the small demo took {elapsed:.0f} s"
+    # CPU time, not wall time: the machine running the suite may be shared and its clock meaningless.
+    assert spent < 60, f"the small demo took {spent:.0f} s of CPU"
     ws = Workspace.open(home)
     with Ledger.open(ws.ledger_url) as ledger:
         recipients = ledger.recipients()

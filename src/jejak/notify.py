@@ -55,7 +55,15 @@ from jejak import keys
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.registry import Registry, quote, table_name
-from jejak.report import _CATEGORY, bound_in_words, fmt_date, fmt_int, load_verdict, verdict_paragraph
+from jejak.report import (
+    _CATEGORY,
+    bound_in_words,
+    fmt_date,
+    fmt_int,
+    impact_categories,
+    load_verdict,
+    verdict_paragraph,
+)
 from jejak.roles import Role
 from jejak.validators import sql as vsql
 from jejak.workspace import Workspace
@@ -302,7 +310,6 @@ class Facts:
     due: datetime
     categories: list[tuple[str, list[str], int, bool]]  # name, columns, people, specific
     people: int
-    deceased: int
     specific: bool
     window: tuple[str, str] | None
     evidence_name: str
@@ -317,13 +324,15 @@ def facts_from(verdict: dict[str, Any], dl: Deadline, controller: str, lang: str
     snap = verdict.get("snapshot") or {}
     ev = verdict.get("evidence") or {}
     attr = verdict.get("attribution") or {}
+    ver = verdict.get("verification") or {}
+    categories, specific = impact_categories(verdict)
     cats = [(_CATEGORY.get(k, {}).get(lang, k), list(c.get("columns") or []), int(c.get("people") or 0),
-             bool(c.get("specific"))) for k, c in (imp.get("categories") or {}).items() if c.get("people")]
+             bool(c.get("specific"))) for k, c in categories.items() if c.get("people")]
     suspects = [r for r in attr.get("releases") or [] if r.get("suspect")]
     return Facts(
         case_id=str(verdict.get("case_id")), controller=controller, discovered=dl.discovered, due=dl.due,
-        categories=cats, people=int(imp.get("people") or 0), deceased=int(imp.get("deceased") or 0),
-        specific=bool(imp.get("specific_data")),
+        categories=cats, people=int(imp.get("people") or ver.get("matched") or 0),
+        specific=specific,
         window=(str(snap["from"]), str(snap["to"])) if snap.get("from") and snap.get("to") else None,
         evidence_name=str(ev.get("member") or Path(str(ev.get("path") or "")).name),
         evidence_sha256=str(ev.get("sha256") or ""), suspects=suspects,
@@ -393,7 +402,7 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
                     f"Kegagalan diketahui: {wib(f.discovered)}",
                     f"Batas waktu pemberitahuan (3 x 24 jam): {wib(f.due)} — {status}"]),
             ("h2", "1. Data pribadi yang terungkap"),
-            ("p", f"Jumlah subjek data: {fmt_int(f.people, lang)} orang, {fmt_int(f.deceased, lang)} di antaranya "
+            ("p", f"Jumlah subjek data: {fmt_int(f.people, lang)} orang, {fmt_int(counts.deceased, lang)} di antaranya "
                   f"telah meninggal dunia."
                   + (" Termasuk data pribadi yang bersifat spesifik (Pasal 4 ayat (2))." if f.specific else "")),
             ("table", ["Kategori", "Kolom", "Orang", "Spesifik"], cat_rows),
@@ -427,7 +436,7 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
                 f"Failure discovered: {wib(f.discovered, lang)}",
                 f"Notice deadline (3 x 24 hours): {wib(f.due, lang)} — {status}"]),
         ("h2", "1. Personal data disclosed"),
-        ("p", f"Data subjects: {fmt_int(f.people, lang)} people, {fmt_int(f.deceased, lang)} of them deceased."
+        ("p", f"Data subjects: {fmt_int(f.people, lang)} people, {fmt_int(counts.deceased, lang)} of them deceased."
               + (" Includes specific personal data (Art. 4(2))." if f.specific else "")),
         ("table", ["Category", "Columns", "People", "Specific"], cat_rows),
         ("h2", "2. When and how the data was disclosed"),
