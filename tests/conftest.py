@@ -187,3 +187,35 @@ def derived_leak(
                    "deceased": status.get("MENINGGAL", 0), "unknown": 0},
     }
     return DerivedLeak(path, truth, renamed)
+
+# === chromium: a real browser for rendered pages ================================================
+#
+# Report and notice tests open the HTML in headless Chromium. Without it they skip locally and
+# FAIL in CI (CI=true), like the PostgreSQL tests: CI installs it in .ci/run.
+
+
+@pytest.fixture
+def chromium() -> str:
+    from jejak.browser import find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        reason = "headless Chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: the browser tests must run)")
+        pytest.skip(reason)
+    return exe
+
+
+# === synthetic registry with history: the investigation registry's DuckDB file =================
+#
+# The registry file of `investigation_registry` (three half-yearly snapshots, built once per
+# session through the real import path). Linkage, dating and impact tests open it read-only, as
+# `investigate` does, and only create TEMP tables, so they can share it.
+
+
+@pytest.fixture(scope="session")
+def synth_registry(investigation_registry: InvestigationRegistry) -> Path:
+    from jejak.workspace import Workspace
+
+    return Workspace.open(investigation_registry.home).registry_path

@@ -23,8 +23,6 @@ set-based SQL over the whole leak.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,10 +204,9 @@ def _probabilistic(
     con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo, registry_sql: str,
     threshold: float, say: Say,
 ) -> None:
-    """Rows with no identifier value go to the probabilistic linker when it is installed."""
-    if importlib.util.find_spec("jejak.linkage") is None:
-        return
-    linkage = importlib.import_module("jejak.linkage")
+    """Rows with no identifier value go to the probabilistic linker (splink)."""
+    from jejak import linkage
+
     cols = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_prob_in AS
