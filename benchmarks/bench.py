@@ -250,7 +250,9 @@ def child_linkage(kind: str, argv: list[str]) -> None:
     seconds = time.perf_counter() - start
     from jejak.linkage_eval import score
 
-    print(json.dumps({**score(con, out, truth), "seconds": seconds}))
+    stats = linkage.last_stats
+    blocked = stats.pairs_blocked if stats else 0
+    print(json.dumps({**score(con, out, truth), "seconds": seconds, "pairs_blocked": blocked}))
 
 
 def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
@@ -265,7 +267,8 @@ def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
     secs, mem, out = measure(["linkage-synth", str(reg), str(n)])
     q = json.loads(out)
     results.append(report(f"probabilistic linkage, synthetic leak, {n:,} x {n:,} rows", n, q["seconds"], mem))
-    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}  "
+          f"pairs admitted by blocking {q.get('pairs_blocked', 0):,}", flush=True)
     return results
 
 
