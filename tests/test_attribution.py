@@ -222,3 +222,15 @@ def test_a_release_sharing_no_rows_with_the_leak_is_not_tested(world: World) -> 
     scored = {s.release_id for s in result.releases}
     assert world.releases["C"].release_id not in scored  # C holds active participants only
     assert suspects(result, world) == {"A"} and result.tested == 2
+
+
+def test_the_investigation_attributes_a_renamed_normalised_leak_file_end_to_end(world: World, tmp_path: Path) -> None:
+    from jejak.investigate import investigate
+
+    leak = world.attacked(["C"], ["normalise", "rename", "reorder", "pad"], 200, seed=6)
+    path = tmp_path / "dijual.jsonl"
+    attack.write(leak.table, path, "jsonl")
+    verdict = investigate(world.ws, path)
+    att = verdict.to_json()["attribution"]
+    assert att["verdict"] == "release" and att["suspects"] == [world.releases["C"].release_id]
+    assert att["releases"][0]["log10_bound"] < -9 and "phone_format" in att["flattened_channels"]
