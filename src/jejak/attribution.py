@@ -39,7 +39,7 @@ import pyarrow as pa
 from jejak import keys
 from jejak.channel.base import Channel, Policy, channels, q
 from jejak.ledger import Ledger, ReleaseRecord
-from jejak.registry import DatasetInfo, Registry
+from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
 from jejak.tail import log10_tail
 from jejak.validators import sql as vsql
@@ -53,6 +53,7 @@ ROWS_PER_RELEASE = 5_000  # rows in common used per release: ample power, bounde
 MATCHED = ("current", "outdated")
 _SAMPLE = "_jj_attr_sample"
 _GROUP = "_jj_attr_group"
+_VERSIONS = "_jj_attr_versions"
 _HASH_MUL = 2654435761  # Knuth's multiplicative hash: a documented, reproducible row sample
 
 
@@ -265,13 +266,14 @@ class Scorer:
         self._sample(sample_rows)
         self.groups: dict[date, _Group] = {}
         self._plans: dict[tuple[Any, ...], list[_Cells]] = {}
+        self._versions = False
         self.flattened: dict[tuple[str, str], bool] = {}
         self._decide_flattened()
 
     def close(self) -> None:
         for g in self.groups.values():
             self.con.execute(f"DROP TABLE IF EXISTS {g.table}")
-        self.con.execute(f"DROP TABLE IF EXISTS {_SAMPLE}")
+        self.con.execute(f"DROP TABLE IF EXISTS {_SAMPLE}; DROP TABLE IF EXISTS {_VERSIONS}")
 
     # the leak --------------------------------------------------------------------------------------
 
@@ -330,7 +332,15 @@ class Scorer:
     def group(self, snapshot: date) -> _Group:
         g = self.groups.get(snapshot)
         if g is None:
-            reg = self.registry.as_of_sql(self.dataset.name, snapshot)
+            if not self._versions:
+                # Every version of the sampled keys, once: each snapshot then reads this small table
+                # instead of scanning the registry again.
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE {_VERSIONS} AS SELECT * FROM {table_name(self.dataset.name)}
+                        WHERE _key IN (SELECT _key FROM {_SAMPLE})""")
+                self._versions = True
+            d = f"DATE '{snapshot.isoformat()}'"
+            reg = f"SELECT * FROM {_VERSIONS} WHERE _valid_from <= {d} AND (_valid_to IS NULL OR _valid_to > {d})"
             regcols = ", ".join(f"r.{q(c)}" for c in self.dataset.columns)
             leaked = "".join(f", s.{q(c)} AS {q('_l_' + c)}" for c in self.leak_columns)
             g = _Group(snapshot, f"{_GROUP}_{snapshot:%Y%m%d}")
