@@ -33,7 +33,8 @@ class World:
             self.roles = reg.dataset("peserta").roles
 
     def leak(self, table: pa.Table, origin: dict[str, str] | None = None, *,
-             releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6) -> Attribution:
+             releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6,
+             window: object = None) -> Attribution:
         """Link ``table`` to the registry by key and attribute it."""
         origin = origin or {c: c for c in table.column_names}
         ledger = Ledger.open(self.ws.ledger_url)
@@ -43,7 +44,7 @@ class World:
             info = reg.dataset("peserta")
             link_by_key(reg.con, "_leak", origin, info, ledger)
             return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
-                             threshold=threshold, releases=releases)
+                             threshold=threshold, releases=releases, window=window)
 
     def attacked(self, names: list[str], attacks: list[str], rows: int, seed: int) -> attack.Leak:
         rng = np.random.default_rng(seed)
@@ -200,6 +201,16 @@ def test_a_registered_release_is_ranked_but_never_named_by_a_bound(world: World)
     assert top.release_id == world.releases["R"].release_id and top.kind == "registered"
     assert top.containment == 1.0 and top.log10_bound is None and top.bound is None
     assert "registered" in (result.missing or "") and "no marks" in result.explanation
+    assert top.window_consistent is None
+
+
+def test_a_release_outside_the_dating_window_is_marked_inconsistent(world: World) -> None:
+    table = world.registry_copy("KDSTATUSPST = 'NONAKTIF'")
+    inside = world.leak(table, window={"from": "2025-01-01", "to": "2025-12-31"})
+    before = world.leak(table, window=("2020-01-01", "2020-06-30"))
+    rid = world.releases["R"].release_id
+    assert next(s for s in inside.releases if s.release_id == rid).window_consistent is True
+    assert next(s for s in before.releases if s.release_id == rid).window_consistent is False
 
 
 def test_an_unmarked_copy_of_the_registry_is_unreleased(world: World) -> None:

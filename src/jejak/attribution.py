@@ -85,6 +85,7 @@ class ReleaseScore:
     containment: float  # share of the leak's matched rows the release holds
     column_coverage: float  # share of the leak's mapped columns the release has
     time_consistency: float | None  # share of rows in common whose leaked values match the as-of version
+    window_consistent: bool | None = None  # the as-of date's registry state lies in the dating window
     channels: dict[str, ChannelScore] = field(default_factory=dict)
     canary_hits: int = 0
     log10_bound: float | None = None
@@ -100,7 +101,8 @@ class ReleaseScore:
 
     @property
     def rank(self) -> float:
-        return self.containment * self.column_coverage * (self.time_consistency or 1.0)
+        outside = 0.5 if self.window_consistent is False else 1.0
+        return self.containment * self.column_coverage * (self.time_consistency or 1.0) * outside
 
     def to_json(self) -> dict[str, Any]:
         lb = self.log10_bound
@@ -111,6 +113,7 @@ class ReleaseScore:
             "rows_scored": self.rows_scored, "containment": round(self.containment, 4),
             "column_coverage": round(self.column_coverage, 4),
             "time_consistency": None if self.time_consistency is None else round(self.time_consistency, 4),
+            "window_consistent": self.window_consistent,
             "channels": {k: v.to_json() for k, v in self.channels.items()},
             "canary_hits": self.canary_hits,
             "log10_bound": None if lb is None else (round(lb, 3) if math.isfinite(lb) else -1e308),
@@ -178,6 +181,7 @@ def attribute(
                 s.named_by.append("canary")
             s.suspect = bool(s.named_by)
         scorer.exact_rows(s for s in scores if s.suspect)
+        _in_window(scorer, scores, window)
         scores.sort(key=_order)
         return _verdict(scorer, scores, tested, threshold, window, hits)
     finally:
@@ -657,6 +661,19 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
         + (_flat_note(flat) + " " if flat else "") + (registered_note if any(s.kind == "registered"
                                                                               for s in scores) else "")).strip(),
         missing=need, **base)
+
+
+def _in_window(sc: Scorer, scores: list[ReleaseScore], window: Any) -> None:
+    """Whether the registry state at each release's as-of date lies within the dating window."""
+    lo, hi = _window_dates(window)
+    try:
+        first, last = date.fromisoformat(str(lo)[:10]), date.fromisoformat(str(hi)[:10])
+    except ValueError:
+        return
+    a, b = sc.snapshot_of(first) or first, sc.snapshot_of(last) or last
+    for s in scores:
+        snap = sc.snapshot_of(s.as_of)
+        s.window_consistent = snap is not None and a <= snap <= b
 
 
 def _flat_note(flat: list[str]) -> str:
