@@ -189,6 +189,8 @@ def test_a_canary_names_its_release_even_without_readable_marks(world: World) ->
     assert result.verdict == "release" and suspects(result, world) == {"B"}
     top = result.releases[0]
     assert top.canary_hits == len(canaries) and top.named_by == ["canary"]
+    only = world.leak(attack.normalise(leak).table)  # canaries alone: no genuine row in common
+    assert suspects(only, world) == {"B"} and only.releases[0].rows_in_common == 0
 
 
 # -- other verdicts --------------------------------------------------------------------------------

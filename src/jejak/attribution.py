@@ -165,7 +165,7 @@ def attribute(
     try:
         hits = canary_hits(con, ledger, dataset, linked, scorer.leak_columns) if releases is None else {}
         scorer.prefetch(recs)
-        scores = [s for r in recs if (s := scorer.score(r)) is not None]
+        scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in hits)) is not None]
         tested = sum(1 for s in scores if s.kind == "marked")
         for s in scores:
             s.canary_hits = hits.get(s.release_id, 0)
@@ -433,17 +433,22 @@ class Scorer:
 
     # one release ----------------------------------------------------------------------------------------
 
-    def score(self, rec: ReleaseRecord) -> ReleaseScore | None:
-        """Score one release; None when it shares no rows or no columns with the leak (pruned)."""
+    def score(self, rec: ReleaseRecord, *, keep: bool = False) -> ReleaseScore | None:
+        """Score one release; None when it shares no rows or no columns with the leak (pruned),
+        unless ``keep`` (a release whose canaries are in the leak is always reported)."""
         common_cols = [c for c in rec.columns if c in self._leak_set]
         snap = self.snapshot_of(rec.as_of)
-        if not common_cols or snap is None or self.n == 0:
-            return None
-        g = self.group(snap)
-        mask = self.mask(g, rec.filter)
+        g = self.group(snap) if snap is not None and self.n else None
+        mask = self.mask(g, rec.filter) if g is not None and common_cols else np.zeros(self.n, dtype=bool)
         in_common = int(mask.sum())
-        if in_common == 0:
-            return None
+        if in_common == 0 or g is None:
+            if not keep:
+                return None
+            return ReleaseScore(
+                release_id=rec.release_id, recipient=rec.recipient, kind=rec.kind, as_of=rec.as_of,
+                created_at=rec.created_at, filter=rec.filter, rows_in_common=0, rows_in_common_estimated=False,
+                rows_scored=0, containment=0.0, column_coverage=len(common_cols) / max(len(self.leak_columns), 1),
+                time_consistency=None)
         idx = np.flatnonzero(mask)[:ROWS_PER_RELEASE]
         est = round(in_common * self.genuine / self.n) if self.sampled else in_common
         as_of = _day(rec.as_of)
