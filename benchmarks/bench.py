@@ -307,6 +307,9 @@ def child_attribution(argv: list[str]) -> None:
     from jejak import evaluation
 
     work = Path(argv[1])
+    if argv[0] == "attribution-eval":
+        print(json.dumps(evaluation.evaluate(work).to_json()))
+        return
     if argv[0] == "attribution-setup":
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -351,7 +354,16 @@ def bench_attribution(
     _, mem, output = measure(["attribution-run", str(work), str(rows)])
     got = json.loads(output.strip().splitlines()[-1])
     name = f"attribution, {got['tested']:,} releases tested, {rows:,} linked rows ({got['verdict']})"
-    return [report(name, rows, got["seconds"], mem)]
+    results = [report(name, rows, got["seconds"], mem)]
+    secs, mem, output = measure(["attribution-eval", str(OUT / "attribution-eval")])
+    ev = json.loads(output.strip().splitlines()[-1])
+    print(f"  jejak eval ({ev['participants']:,} participants, {ev['releases']:,} releases, {secs:.0f} s, "
+          f"peak {mem:,.0f} MiB): rows needed for a correct verdict at bound <= 1e-9")
+    for r in ev["rows_needed"]:
+        print(f"    {r['scenario']:<58} {r['rows'] if r['rows'] else 'not reached':>8}")
+    inn = ev["innocent"]
+    print(f"    innocent releases accused at 1e-6: {inn['accused_at_1e-6']} of {inn['trials']:,} trials", flush=True)
+    return results
 
 
 def main() -> None:
@@ -376,7 +388,6 @@ def main() -> None:
         rows += bench_investigate(a.sizes)
     if "attribution" in only:
         rows += bench_attribution(10_000_000)
-        print("  (rows needed per attack and innocent trials: `jejak eval`)")
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")
