@@ -8,6 +8,11 @@ integer per row instead of every column) and the data columns as VARCHAR exactly
 Importing a snapshot is a set-based diff inside one transaction: changed rows close their open
 version and get a new one, vanished rows are closed, new rows are inserted, unchanged rows are
 not touched. Either all of it commits or nothing does.
+
+A plain UTF-8 CSV is read once by DuckDB straight into that diff, without staging it or numbering
+its lines; whatever that read cannot explain (a malformed row, an undecodable byte, an empty or
+duplicate key) rolls back and the file is read again with line numbers, so the error names its
+line. Errors cost time only when there are errors. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -360,10 +365,8 @@ class Registry:
         self._read(src, f"CREATE OR REPLACE TEMP TABLE _jj_sample AS SELECT * FROM {src.sql} LIMIT {ROLE_SAMPLE}")
         try:
             guesses = infer_roles(self.con, "_jj_sample", src.columns, sample=ROLE_SAMPLE)
-            shares = self.con.execute(
-                "SELECT " + ", ".join(f"count(DISTINCT {quote(c)}) / greatest(count({quote(c)}), 1)" for c in src.columns)
-                + " FROM _jj_sample"
-            ).fetchall()[0]
+            share = ", ".join(f"count(DISTINCT {quote(c)}) / greatest(count({quote(c)}), 1)" for c in src.columns)
+            shares = self.con.execute(f"SELECT {share} FROM _jj_sample").fetchall()[0]
         finally:
             self.con.execute("DROP TABLE IF EXISTS _jj_sample")
         return guesses, {c for c, share in zip(src.columns, shares, strict=True) if share > DISTINCT_SHARE}
