@@ -91,14 +91,16 @@ def changed_snapshot(base: Path, share: float = 0.01) -> Path:
         return path
     import duckdb
 
+    # Streamed (read, rewrite 1 row in 100, write) so a 10M-row snapshot never sits in memory.
     con = duckdb.connect()
-    con.execute(f"CREATE TABLE s AS SELECT * FROM read_csv('{base}', all_varchar=true)")
-    every = round(1 / share)
-    con.execute(
-        f"UPDATE s SET NOHP = '0813' || lpad((hash(NOKA) % 100000000)::VARCHAR, 8, '0'), "
-        f"TSUPDATE = '2025-06-30 12:34:56' WHERE hash(NOKA) % {every} = 0"
-    )
-    con.execute(f"COPY s TO '{path}' (HEADER, DELIMITER ',')")
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_csv('{base}', all_varchar=true)").fetchall()]
+    hit = f"hash(NOKA) % {round(1 / share)} = 0"
+    new = {
+        "NOHP": "'0813' || lpad((hash(NOKA) % 100000000)::VARCHAR, 8, '0')",
+        "TSUPDATE": "'2025-06-30 12:34:56'",
+    }
+    sel = ", ".join(f'CASE WHEN {hit} THEN {new[c]} ELSE "{c}" END AS "{c}"' if c in new else f'"{c}"' for c in cols)
+    con.execute(f"COPY (SELECT {sel} FROM read_csv('{base}', all_varchar=true)) TO '{path}' (HEADER, DELIMITER ',')")
     return path
 
 
