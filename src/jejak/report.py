@@ -60,7 +60,7 @@ _T: dict[str, dict[str, str]] = {
     "k_rows": {"id": "baris dalam berkas", "en": "rows in the file"},
     "k_genuine": {"id": "baris asli milik kita", "en": "genuine rows of ours"},
     "k_people": {"id": "orang terdampak", "en": "people affected"},
-    "k_window": {"id": "waktu pengambilan", "en": "taken between"},
+    "k_window": {"id": "kondisi data", "en": "data as of"},
     "k_source": {"id": "sumber", "en": "source"},
     "k_unknown": {"id": "tidak diketahui", "en": "unknown"},
     "file": {"id": "Berkas", "en": "File"},
@@ -525,10 +525,10 @@ def verdict_paragraph(verdict: dict[str, Any], lang: str) -> str:
         s.append(f"Berkas memuat <b>data pribadi spesifik</b> ({e(', '.join(cats))})." if lang == "id" else
                  f"It contains <b>specific personal data</b> ({e(', '.join(cats))}).")
     if snap.get("from") and snap.get("to"):
-        s.append(f"Data diambil antara <b>{e(fmt_date(snap['from'], lang))}</b> dan "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>." if lang == "id" else
-                 f"The data was taken between <b>{e(fmt_date(snap['from'], lang))}</b> and "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>.")
+        s.append(f"Isinya sesuai dengan registri seperti pada <b>{e(fmt_date(snap['from'], lang))}</b> sampai "
+                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: saat itulah data diambil." if lang == "id" else
+                 f"It shows the registry as it was between <b>{e(fmt_date(snap['from'], lang))}</b> and "
+                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: that is when the data was taken.")
     s.append(_attribution_sentences(attr, _suspects(verdict), lang))
     return " ".join(x for x in s if x)
 
