@@ -826,6 +826,11 @@ def section_impact(verdict: dict[str, Any], lang: str) -> str:
     return f"<p>{lead}</p>{cats}{provinces}{branches}{regencies}"
 
 
+def _sentence(text: object) -> str:
+    s = str(text or "").strip().rstrip(".")
+    return s[:1].upper() + s[1:]
+
+
 def section_method(verdict: dict[str, Any], lang: str) -> str:
     ev = verdict.get("evidence") or {}
     reg = verdict.get("registry") or {}
@@ -863,7 +868,7 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "unknown district, serial 0000); <i>duplicates</i>: rows repeating an earlier row's identity. "
          "People are counted as distinct registry keys."),
         ("Dating",
-         f"{e(snap.get('method') or 'not determined')}. Each linked row's values are valid on an interval "
+         f"{e(_sentence(snap.get('method')) or 'Not determined')}. Each linked row's values are valid on an interval "
          "[valid-from, valid-to) of registry versions, narrowed by its timestamp columns; the window is the "
          "largest interval consistent with the most rows."),
         ("Attribution",
@@ -900,7 +905,7 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "kecamatan tak dikenal, nomor urut 0000); <i>duplikat</i>: baris yang mengulang identitas baris "
          "sebelumnya. Orang dihitung sebagai kunci registri yang berbeda."),
         ("Penanggalan",
-         f"{e(snap.get('method') or 'tidak ditentukan')}. Nilai setiap baris tertaut berlaku pada selang "
+         f"{e(_sentence(snap.get('method')) or 'Tidak ditentukan')}. Nilai setiap baris tertaut berlaku pada selang "
          "[berlaku-sejak, berlaku-hingga) versi registri, dipersempit oleh kolom cap waktunya; jendela adalah "
          "selang terbesar yang konsisten dengan baris terbanyak."),
         ("Atribusi",
