@@ -252,7 +252,9 @@ def child_linkage(kind: str, argv: list[str]) -> None:
     seconds = time.perf_counter() - start
     from jejak.linkage_eval import score
 
-    print(json.dumps({**score(con, out, truth), "seconds": seconds}))
+    stats = linkage.last_stats
+    blocked = stats.pairs_blocked if stats else 0
+    print(json.dumps({**score(con, out, truth), "seconds": seconds, "pairs_blocked": blocked}))
 
 
 def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
@@ -267,7 +269,8 @@ def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
     secs, mem, out = measure(["linkage-synth", str(reg), str(n)])
     q = json.loads(out)
     results.append(report(f"probabilistic linkage, synthetic leak, {n:,} x {n:,} rows", n, q["seconds"], mem))
-    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}  "
+          f"pairs admitted by blocking {q.get('pairs_blocked', 0):,}", flush=True)
     return results
 
 
@@ -306,6 +309,9 @@ def child_attribution(argv: list[str]) -> None:
     from jejak import evaluation
 
     work = Path(argv[1])
+    if argv[0] == "attribution-eval":
+        print(json.dumps(evaluation.evaluate(work).to_json()))
+        return
     if argv[0] == "attribution-setup":
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -350,7 +356,16 @@ def bench_attribution(
     _, mem, output = measure(["attribution-run", str(work), str(rows)])
     got = json.loads(output.strip().splitlines()[-1])
     name = f"attribution, {got['tested']:,} releases tested, {rows:,} linked rows ({got['verdict']})"
-    return [report(name, rows, got["seconds"], mem)]
+    results = [report(name, rows, got["seconds"], mem)]
+    secs, mem, output = measure(["attribution-eval", str(OUT / "attribution-eval")])
+    ev = json.loads(output.strip().splitlines()[-1])
+    print(f"  jejak eval ({ev['participants']:,} participants, {ev['releases']:,} releases, {secs:.0f} s, "
+          f"peak {mem:,.0f} MiB): rows needed for a correct verdict at bound <= 1e-9")
+    for r in ev["rows_needed"]:
+        print(f"    {r['scenario']:<58} {r['rows'] if r['rows'] else 'not reached':>8}")
+    inn = ev["innocent"]
+    print(f"    innocent releases accused at 1e-6: {inn['accused_at_1e-6']} of {inn['trials']:,} trials", flush=True)
+    return results
 
 
 # -- notification pack (owner: report) ---------------------------------------------------------------
@@ -415,7 +430,6 @@ def main() -> None:
         rows += bench_investigate(a.sizes)
     if "attribution" in only:
         rows += bench_attribution(10_000_000)
-        print("  (rows needed per attack and innocent trials: `jejak eval`)")
     if "notify" in only:
         rows += bench_notify(1_000_000)
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")

@@ -154,7 +154,6 @@ def _run(
         con = reg.con
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(f"SET temp_directory = '{_lit(str(tmp / 'spill'))}'")
-        con.execute("SET preserve_insertion_order = false")
         say = _say(report)
         report(STAGES[0], 0, n)
         evidence, leak = _intake(con, path, tmp)

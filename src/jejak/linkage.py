@@ -82,6 +82,7 @@ class LinkageStats:
     leak_rows: int
     registry_rows: int
     pairs_above_threshold: int
+    pairs_blocked: int  # sum over prediction rules of the pairs each admits (an upper bound: rules overlap)
     linked: int
     seconds: float
     prior: float
@@ -143,12 +144,14 @@ def _link(
     prior = 1.0 / max(n_keys, 2)
     predict_rules = _prediction_rules(plan)
     u_pairs = min(U_MAX_PAIRS, max(U_MIN_PAIRS, 100 * n_leak))
+    blocked = sum(_pairs(con, r, "_jj_lk_leak") for r in predict_rules)
     pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules, u_pairs=u_pairs)
     linked = con.execute(f"SELECT count(*) FROM {OUTPUT}").fetchall()[0][0]
     log.info("probabilistic linkage: %d of %d rows linked (%d pairs above the threshold)", linked, n_leak, pairs)
     return LinkageStats(
         features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs,
-        linked=linked, seconds=time.perf_counter() - started, prior=prior, blocking_rules=predict_rules,
+        pairs_blocked=blocked, linked=linked, seconds=time.perf_counter() - started, prior=prior,
+        blocking_rules=predict_rules,
     )
 
 
@@ -399,12 +402,17 @@ def _training_rules(plan: Plan) -> list[str]:
 
 def _pairs(con: duckdb.DuckDBPyConnection, rule: str, left: str) -> int:
     """How many pairs an equality blocking rule produces (sum over blocks of left × right)."""
-    cols = [part.split(" = ")[0][2:] for part in rule.split(" AND ")]
-    keys = ", ".join(cols)
-    nonnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-    q = f"""SELECT coalesce(sum(a.n * b.n), 0) FROM
-            (SELECT {keys}, count(*) AS n FROM {left} WHERE {nonnull} GROUP BY ALL) a
-            JOIN (SELECT {keys}, count(*) AS n FROM _jj_lk_reg WHERE {nonnull} GROUP BY ALL) b USING ({keys})"""
+    sides = [part.split(" = ") for part in rule.split(" AND ")]
+    lcols, rcols = [a[2:] for a, _ in sides], [b[2:] for _, b in sides]
+    keys = [f"k{i}" for i in range(len(sides))]
+
+    def blocks(table: str, cols: list[str]) -> str:
+        sel = ", ".join(f"{c} AS {k}" for c, k in zip(cols, keys, strict=True))
+        nonnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+        return f"(SELECT {sel}, count(*) AS n FROM {table} WHERE {nonnull} GROUP BY ALL)"
+
+    q = (f"SELECT coalesce(sum(a.n * b.n), 0) FROM {blocks(left, lcols)} a "
+         f"JOIN {blocks('_jj_lk_reg', rcols)} b USING ({', '.join(keys)})")
     return int(con.execute(q).fetchall()[0][0])
 
 
