@@ -172,6 +172,8 @@ def child(argv: list[str]) -> None:
         child_linkage(kind, argv[1:])
     elif kind.startswith("attribution"):
         child_attribution(argv)
+    elif kind.startswith("notify"):
+        child_notify(argv)
     else:
         raise SystemExit(f"unknown child {kind}")
 
@@ -445,12 +447,51 @@ def bench_intake(n: int) -> list[tuple[str, int, float, float]]:
     return results
 
 
+# -- notification pack (owner: report) ---------------------------------------------------------------
+
+
+def child_notify(argv: list[str]) -> None:
+    """``notify-setup HOME SNAPSHOT`` or ``notify HOME``: every registry row is a subject."""
+    from jejak.registry import Registry
+    from jejak.workspace import Workspace
+
+    home = Path(argv[1])
+    if argv[0] == "notify-setup":
+        ws = Workspace.init(home)
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(Path(argv[2]), "peserta", "NOKA", date(2025, 1, 1))
+            case = ws.cases_dir / "C-BENCH"
+            case.mkdir()
+            reg.con.execute(f"COPY (SELECT _key FROM rows_peserta) TO '{case / 'subjects.parquet'}' (FORMAT parquet)")
+        verdict = json.loads((ROOT / "tests" / "data" / "verdict_example.json").read_text())
+        (case / "verdict.json").write_text(json.dumps({**verdict, "case_id": "C-BENCH"}))
+        return
+    from jejak.notify import prepare_pack
+
+    ws = Workspace.open(home)
+    shutil.rmtree(ws.cases_dir / "C-BENCH" / "notify", ignore_errors=True)
+    start = time.perf_counter()
+    pack = prepare_pack(ws, "C-BENCH", "2026-11-23T08:00", pdf=False)
+    print(json.dumps({"seconds": time.perf_counter() - start, "subjects": pack.counts.subjects}))
+
+
+def bench_notify(n: int) -> list[tuple[str, int, float, float]]:
+    """The UU PDP pack for ``n`` subjects: channel choice, messages and the formula-safe CSV."""
+    home = OUT / f"notify_ws_{n}"
+    if not (home / "cases" / "C-BENCH" / "verdict.json").exists():
+        shutil.rmtree(home, ignore_errors=True)
+        measure(["notify-setup", str(home), str(base_snapshot(n))])
+    _, mem, output = measure(["notify", str(home)])
+    got = json.loads(output.strip().splitlines()[-1])
+    return [report(f"notification pack for {got['subjects']:,} subjects", got["subjects"], got["seconds"], mem)]
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parts = ["import", "release", "intake", "linkage", "investigate", "attribution"]
+    parts = ["import", "release", "intake", "linkage", "investigate", "attribution", "notify"]
     p.add_argument("--only", choices=parts, action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
@@ -470,6 +511,8 @@ def main() -> None:
         rows += bench_attribution(10_000_000)
     if "intake" in only:
         rows += bench_intake(1_000_000)
+    if "notify" in only:
+        rows += bench_notify(1_000_000)
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")
