@@ -423,6 +423,69 @@ def synth(
     out.print(t)
 
 
+# -- report and notification pack (helper "report") ----------------------------------------------
+
+
+LangOpt = Annotated[str, typer.Option("--lang", help="Language of the documents: id (Indonesian) or en.")]
+
+
+@app.command()
+def report(
+    case: Annotated[str, typer.Argument(help="A case id in the workspace, or a verdict JSON file.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML report to write.")],
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also print the report to this PDF (needs Chromium).")]
+    = None,
+    lang: LangOpt = "id",
+) -> None:
+    """Render the investigation report (one offline HTML file, optionally PDF) from a verdict."""
+    from jejak.report import load_verdict, render_pdf, verdict_from, write_html
+
+    if Path(case).suffix.lower() == ".json" or Path(case).is_file():
+        verdict = load_verdict(Path(case))
+    else:
+        verdict = verdict_from(_workspace().cases_dir, case)[0]
+    html_path = write_html(verdict, out_file, lang)
+    out.print(f"Report: [bold]{html_path}[/]")
+    if pdf is not None:
+        with _steps() as say:
+            say("printing the report to PDF with headless Chromium")
+            out.print(f"PDF: [bold]{render_pdf(html_path, pdf)}[/]")
+
+
+@app.command()
+def notify(
+    case: Annotated[str, typer.Argument(help="A case id in the workspace, or its verdict JSON file.")],
+    discovered: Annotated[str, typer.Option(help="When the leak was discovered, e.g. 2026-11-23T08:00 (WIB "
+                                            "unless an offset is given); the 3x24-hour deadline runs from it.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="New directory for the pack "
+                                                 "(default: cases/<case>/notify).")] = None,
+    controller: Annotated[str, typer.Option(help="The data controller's name, as the notices sign it.")]
+    = "Pengendali Data",
+    pdf: Annotated[bool | None, typer.Option("--pdf/--no-pdf", help="Print the authority notice to PDF "
+                                             "(default: when Chromium is installed).", show_default=False)] = None,
+    lang: LangOpt = "id",
+    as_json: JsonFlag = False,
+) -> None:
+    """Prepare the UU PDP Art. 46 notification pack: authority notice, subject list, suspect summary."""
+    from jejak.notify import prepare_pack, wib
+
+    with _steps(not as_json) as say:
+        pack = prepare_pack(_workspace(), case, discovered, out=out_dir, lang=lang, controller=controller,
+                            pdf=pdf, say=say)
+    if as_json:
+        _print_json({"directory": str(pack.directory), "due": pack.deadline.due.isoformat(),
+                     "subjects": pack.counts.subjects, "by_channel": pack.counts.by_channel,
+                     "review": pack.counts.review, "files": {k: str(v) for k, v in pack.files.items()}})
+        return
+    out.print(f"Notification pack: [bold]{pack.directory}[/]")
+    out.print(f"Deadline (3x24 hours from discovery): [bold]{wib(pack.deadline.due, lang)}[/]")
+    channels = ", ".join(f"{k} {v:,}" for k, v in sorted(pack.counts.by_channel.items())) or "none"
+    out.print(f"{pack.counts.subjects:,} subjects ({channels}); {pack.counts.review:,} need review before sending "
+              f"({pack.counts.deceased:,} deceased: letters to the heirs).")
+    if pack.subjects_source != "subjects.parquet":
+        out.print("[yellow]The case had no subject list: subjects were re-linked by identifiers only.[/]")
+
+
 # -- demo ------------------------------------------------------------------------------------------
 
 
@@ -431,18 +494,112 @@ def demo(
     rows: Annotated[int, typer.Option(help="Synthetic participants in the demo registry.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed for the story.")] = 0,
     fresh: Annotated[bool, typer.Option(help="Delete an existing demo workspace first.")] = False,
+    lang: LangOpt = "id",
 ) -> None:
     """Run the whole story on synthetic data in a new workspace (what `make demo` runs)."""
     from jejak.demo import run_demo
+    from jejak.notify import plain
+    from jejak.report import verdict_paragraph
 
     home = resolve_home(state.home)
-    with _steps() as say, _bar(rows, "generating") as update:
-        result = run_demo(home, rows=rows, seed=seed, fresh=fresh, say=say, progress=update)
+    with _bar(rows, "generating") as update:
+        where = {"stage": "starting", "done": 0, "total": 1}
+
+        def progress(what: str, done: int, total: int) -> None:
+            where.update(stage=what, done=done, total=total)
+            update(what, done, total)
+
+        def say(msg: str) -> None:
+            update(msg, int(where["done"]), int(where["total"]))  # type: ignore[call-overload]
+
+        result = run_demo(home, rows=rows, seed=seed, fresh=fresh, say=say, progress=progress, lang=lang)
     out.print(f"Workspace: [bold]{result.workspace.home}[/]")
     t = RichTable("dataset", "key", "rows now", "versions", "snapshots", title="The demo registry")
     for i in result.datasets:
         t.add_row(i.name, i.key, f"{i.rows:,}", f"{i.versions:,}", ", ".join(map(str, i.snapshots)))
     out.print(t)
+    out.print(f"{result.recipients} recipients, {result.marked + result.registered} releases "
+              f"({result.marked} marked, {result.registered} registered).")
+    out.print(f"The leak that turned up: [bold]{result.leak}[/] (the story: made from release "
+              f"{result.truth.get('release_id')} of {result.truth.get('recipient')}).")
+    if result.verdict is not None:
+        out.print("\n[bold]Verdict[/]")
+        out.print(plain(verdict_paragraph(result.verdict, lang)), highlight=False)
+        out.print(f"\nCase: {result.case_dir}")
+        for path in result.reports:
+            out.print(f"Report: [bold]{path}[/]")
+        out.print(f"Notification pack: [bold]{result.notify_dir}[/]")
+    for note in result.missing:
+        out.print(f"[yellow]Not in this run:[/] {note}")
+
+
+# -- investigate (verification, dating, impact, attribution of a leaked file) -----------------------
+
+
+@app.command()
+def investigate(
+    file: Annotated[Path, typer.Argument(help="The leaked file (CSV/TSV, JSON, Parquet, XLSX, ...); never modified.")],
+    dataset: Annotated[str | None, typer.Option(help="Registry dataset to compare with (default: best fit).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the verdict JSON to this file.")] = None,
+    threshold: Annotated[float, typer.Option(help="False-accusation bound for naming a suspect.")] = 1e-6,
+) -> None:
+    """Is a leaked file ours, how much is genuine, when was it taken, who is hit, who leaked it."""
+    from jejak.investigate import STAGES
+    from jejak.investigate import investigate as run_investigation
+
+    ws = _workspace()
+    with _bar(len(STAGES), "investigating") as update:
+        verdict = run_investigation(ws, file, dataset=dataset, threshold=threshold, progress=update)
+    data = verdict.to_json()
+    if json_out is not None:
+        json_out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    out.print(f"[bold]Case {verdict.case_id}[/] ({verdict.case_dir})")
+    for line in verdict.summary:
+        out.print(f"  {line}", highlight=False)
+
+
+# -- eval: attribution under attack (owner: attribution) ------------------------------------------
+
+
+@app.command("eval")
+def eval_(
+    work: Annotated[Path | None, typer.Option("--work", help="Scratch directory (default: a new temporary one); "
+                                              "an existing one is reused.")]
+    = None,
+    participants: Annotated[int, typer.Option(help="Synthetic participants in the scratch registry.")] = 20_000,
+    releases: Annotated[int, typer.Option(help="Releases in the ledger (3 leakers, the rest decoys).")] = 1_000,
+    innocent_leaks: Annotated[int, typer.Option(help="Leaks scored against every decoy (trials = leaks x decoys).")]
+    = 12,
+    seeds: Annotated[int, typer.Option(help="Leaks per size in the search; all must be attributed correctly.")] = 2,
+    scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios (repeatable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure attribution: rows needed per attack (bound <= 1e-9) and innocent accusations (at 1e-6).
+
+    Runs in a scratch workspace of its own; never touches --home.
+    """
+    import tempfile
+
+    from jejak.evaluation import evaluate
+
+    base = work or Path(tempfile.mkdtemp(prefix="jejak-eval-"))
+    with _steps() as say:
+        report = evaluate(base, participants=participants, releases=releases, innocent_leaks=innocent_leaks,
+                          seeds=seeds, scenarios=scenario, say=say)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    t = RichTable("attack", "rows needed", "seconds",
+                  title=f"Rows needed to name the leaker(s) at bound <= 1e-9 among {report.releases:,} releases "
+                        f"({report.participants:,} participants)")
+    for r in report.rows:
+        t.add_row(r.scenario, f"{r.rows_needed:,}" if r.rows_needed else "not reached", f"{r.seconds:.0f}")
+    out.print(t)
+    out.print(f"Innocent releases accused at 1e-6: [bold]{report.innocent_accused}[/] of "
+              f"{report.innocent_trials:,} trials (lowest innocent log10 bound {report.innocent_min_log10_bound:.2f})")
+    out.print("Uncorrected p-values of innocents, P[p <= a]: "
+              + ", ".join(f"a={a}: {v:.4f}" for a, v in report.calibration.items()))
+    out.print(f"Scratch workspace: {base}  ({report.seconds:.0f} s)")
 
 
 def main() -> None:

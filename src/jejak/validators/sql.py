@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
-from jejak.validators import nik
+from jejak.validators import address, nik
 
 _MACROS = r"""
 CREATE OR REPLACE TEMP MACRO jj_nik_shape(x) AS
@@ -29,9 +28,12 @@ CREATE OR REPLACE TEMP MACRO jj_phone_norm(x) AS
 def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create the district table and the ``jj_*`` macros in ``con`` (idempotent)."""
     rows = nik.region_table()
-    table = pa.table({"prefix": [r[0] for r in rows], "province": [r[1] for r in rows],
-                      "regency": [r[3] for r in rows]})
-    con.register("_jj_districts_src", table)
-    con.execute("CREATE OR REPLACE TEMP TABLE jj_districts AS SELECT * FROM _jj_districts_src")
-    con.unregister("_jj_districts_src")
+    # Lists as query parameters, not a pyarrow table: building one from Python strings makes
+    # pyarrow import pandas, which alone costs over a second on every import and investigation.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE jj_districts AS "
+        "SELECT unnest($prefix) AS prefix, unnest($province) AS province, unnest($regency) AS regency",
+        {"prefix": [r[0] for r in rows], "province": [r[1] for r in rows], "regency": [r[3] for r in rows]},
+    )
     con.execute(_MACROS)
+    con.execute(address.macro_sql())

@@ -1,0 +1,355 @@
+"""``jejak investigate``: from a leaked file to a verdict with its evidence.
+
+The pipeline (``docs/investigation.md``): intake (``strict=False``: what cannot be read is listed,
+not fatal) -> column mapping from the values -> linkage and verification -> dating -> impact ->
+attribution. Dating, impact and attribution are separate modules called through their contracts;
+one that is not installed yet leaves its section marked ``not-run``.
+
+Evidence handling: the file is copied into the case folder while it is hashed (one read), the
+copy is made read-only, and the original is never opened for writing. The case folder
+``cases/<case_id>/`` (``evidence/<file>``, ``verdict.json``) is assembled under a temporary name
+and renamed into place at the end, so it appears complete or not at all. The registry is opened
+read-only; all work lives in TEMP tables of that one DuckDB connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from jejak import __version__
+from jejak.errors import JejakError
+from jejak.intake import Table, read_table
+from jejak.mapping import ColumnMapping, map_columns
+from jejak.registry import DatasetInfo, Registry, table_name
+from jejak.roles import infer_roles
+from jejak.verify import LINKED, Verification, link, verification
+from jejak.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "jejak.verdict/1"
+LEAK = "_jj_leak"
+STAGES = ("reading the evidence", "mapping columns", "linking rows", "verifying", "dating", "measuring impact",
+          "attributing", "recording the case")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MAX_SKIPPED_LISTED = 200  # the verdict lists the first skipped lines; the count covers all of them
+
+#: ``progress(stage, done, total)`` — the CLI draws a bar from it.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    path: str
+    member: str | None
+    sha256: str
+    size: int
+    format: str
+    encoding: str | None
+    delimiter: str | None
+    header: bool
+    rows: int
+    columns: list[str]
+    skipped: list[dict[str, Any]]
+    skipped_rows: int
+    copy: str  # the read-only copy, relative to the case folder
+
+    def to_json(self, mapping: ColumnMapping | None) -> dict[str, Any]:
+        return {
+            "path": self.path, "member": self.member, "sha256": self.sha256, "size": self.size,
+            "format": self.format, "encoding": self.encoding, "delimiter": self.delimiter, "header": self.header,
+            "rows": self.rows, "columns": self.columns, "mapping": mapping.to_json() if mapping else {},
+            "skipped": self.skipped[:MAX_SKIPPED_LISTED], "skipped_rows": self.skipped_rows, "copy": self.copy,
+        }
+
+
+@dataclass
+class Verdict:
+    case_id: str
+    created_at: datetime
+    dataset: DatasetInfo
+    evidence: Evidence
+    mapping: ColumnMapping
+    verification: Verification
+    snapshot: dict[str, Any] | None
+    impact: dict[str, Any] | None
+    attribution: dict[str, Any]
+    summary: list[str] = field(default_factory=list)
+    case_dir: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "case_id": self.case_id,
+            "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "jejak_version": __version__,
+            "dataset": self.dataset.name,
+            "registry": {"snapshots": [d.isoformat() for d in self.dataset.snapshots], "rows": self.dataset.rows,
+                         "versions": self.dataset.versions},
+            "evidence": self.evidence.to_json(self.mapping),
+            "verification": self.verification.to_json(),
+            "snapshot": self.snapshot,
+            "impact": self.impact,
+            "attribution": self.attribution,
+            "summary": self.summary,
+        }
+
+
+def new_case_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"C-{stamp}-{''.join(secrets.choice(_CROCKFORD) for _ in range(4))}"
+
+
+def investigate(
+    ws: Workspace, path: Path, *, dataset: str | None = None, threshold: float = 1e-6,
+    linkage_threshold: float = 0.9, progress: Progress | None = None, memory_limit: str = "4GB",
+) -> Verdict:
+    """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict."""
+    path = Path(path)
+    if not path.is_file():
+        raise JejakError(f"{path}: no such file")
+    report = progress or (lambda _s, _d, _t: None)
+    case_id = new_case_id()
+    ws.cases_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ws.cases_dir / f".tmp-{case_id}"
+    final = ws.cases_dir / case_id
+    tmp.mkdir()
+    try:
+        verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report, memory_limit)
+        report(STAGES[7], 7, len(STAGES))
+        (tmp / "verdict.json").write_text(json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
+        shutil.rmtree(tmp / "spill", ignore_errors=True)
+        os.replace(tmp, final)  # the case appears complete or not at all
+        verdict.case_dir = final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report("done", len(STAGES), len(STAGES))
+    log.info("case %s recorded", case_id)
+    return verdict
+
+
+def _run(
+    ws: Workspace, path: Path, tmp: Path, case_id: str, dataset: str | None, threshold: float,
+    linkage_threshold: float, report: Progress, memory_limit: str,
+) -> Verdict:
+    n = len(STAGES)
+    with Registry(ws.registry_path, read_only=True) as reg:
+        con = reg.con
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = '{_lit(str(tmp / 'spill'))}'")
+        say = _say(report)
+        report(STAGES[0], 0, n)
+        evidence, leak = _intake(con, path, tmp)
+        report(STAGES[1], 1, n)
+        info, mapping = _choose_dataset(con, reg, leak, dataset)
+        versions = table_name(info.name)
+        report(STAGES[2], 2, n)
+        from jejak.ledger import Ledger
+
+        with Ledger.open(ws.ledger_url) as ledger:
+            canaries = ledger.canaries(info.name)
+            link(con, leak=leak, dataset=info, mapping=mapping, versions_table=versions, canaries=canaries,
+                 threshold=linkage_threshold, say=say)
+            con.execute(f"DROP TABLE IF EXISTS {LEAK}")
+            report(STAGES[3], 3, n)
+            ver = verification(con, dataset=info, mapping=mapping, versions_table=versions)
+            report(STAGES[4], 4, n)
+            window = _hook("jejak.dating", "extraction_window", con, linked=LINKED, dataset=info,
+                           versions_table=versions)
+            report(STAGES[5], 5, n)
+            impact = _hook("jejak.impact", "measure", con, linked=LINKED, dataset=info, versions_table=versions)
+            report(STAGES[6], 6, n)
+            attribution = _hook(
+                "jejak.attribution", "attribute", con, registry=reg, ledger=ledger, master=ws.master_secret(),
+                dataset=info, linked=LINKED, mapping=mapping, window=window, threshold=threshold, say=say,
+            )
+        people = con.execute(
+            f"SELECT count(DISTINCT _key) FROM {LINKED} WHERE _class IN ('current', 'outdated')"
+        ).fetchall()[0][0]
+    verdict = Verdict(
+        case_id=case_id, created_at=datetime.now(UTC), dataset=info, evidence=evidence, mapping=mapping,
+        verification=ver, snapshot=window.to_json() if window is not None else None,
+        impact=impact.to_json() if impact is not None else {"people": people, "note": "impact not measured"},
+        attribution=attribution.to_json() if attribution is not None else {"verdict": "not-run"},
+    )
+    verdict.summary = summarise(verdict, people)
+    return verdict
+
+
+def _say(report: Progress) -> Callable[[str], None]:
+    """Detail messages of a stage go to the log; the bar shows the stage."""
+
+    def say(msg: str) -> None:
+        log.info("%s", msg)
+
+    return say
+
+
+def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evidence, Table]:
+    """Read the leak while a thread copies it into the case folder and hashes it (one read of the file)."""
+    (tmp / "evidence").mkdir()
+    copy = tmp / "evidence" / path.name
+    copier = _CopyHasher(path, copy)
+    copier.start()
+    try:
+        table = read_table(con, path, name=LEAK, strict=False)
+    finally:
+        sha256, size = copier.result()
+    copy.chmod(0o444)
+    source, _, member = table.source.partition("!")
+    skipped = [{"line": s.line, "reason": s.reason} for s in table.skipped]
+    ev = Evidence(
+        path=str(path), member=member or None, sha256=sha256, size=size, format=table.format,
+        encoding=table.encoding, delimiter=table.delimiter, header=table.header, rows=table.rows,
+        columns=list(table.columns), skipped=skipped, skipped_rows=len(skipped),
+        copy=f"evidence/{path.name}",
+    )
+    return ev, table
+
+
+def _choose_dataset(
+    con: duckdb.DuckDBPyConnection, reg: Registry, leak: Table, name: str | None
+) -> tuple[DatasetInfo, ColumnMapping]:
+    """``--dataset``, else the dataset whose column mapping fits the leak best."""
+    if name is not None:
+        info = reg.dataset(name)
+        return info, map_columns(con, leak, info, f"SELECT * FROM {table_name(info.name)}")
+    infos = reg.datasets()
+    if not infos:
+        raise JejakError("the registry is empty: import a snapshot before investigating a leak")
+    guesses = infer_roles(con, leak.name, leak.columns)
+    scored = [
+        (map_columns(con, leak, i, f"SELECT * FROM {table_name(i.name)}", guesses=guesses), i) for i in infos
+    ]
+    mapping, info = max(scored, key=lambda s: s[0].score)
+    return info, mapping
+
+
+def _hook(module: str, func: str, con: duckdb.DuckDBPyConnection, **kwargs: Any) -> Any:
+    """Call a pipeline stage another module provides; None while that module does not exist yet."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    fn = getattr(importlib.import_module(module), func, None)
+    if fn is None:
+        return None
+    accepted = inspect.signature(fn).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    return fn(con, **kwargs)
+
+
+def summarise(v: Verdict, people: int) -> list[str]:
+    """Plain-language lines for the terminal, in the order they are printed."""
+    ver, ev = v.verification, v.evidence
+    mapped = len(v.mapping.mapped)
+    lines = [
+        f"Evidence {Path(ev.path).name}{' (' + ev.member + ')' if ev.member else ''}: {ev.format}, "
+        f"{ev.rows:,} rows, sha256 {ev.sha256[:16]}…; {mapped} of {len(ev.columns)} columns match "
+        f"columns of '{v.dataset.name}'."
+        + (f" {ev.skipped_rows:,} unreadable rows skipped." if ev.skipped_rows else "")
+    ]
+    share = ver.matched / ver.rows if ver.rows else 0.0
+    if ver.matched == 0 and ver.canary == 0:
+        lines.append(
+            f"Not ours, as far as the registry shows: none of the {ver.rows:,} rows matches '{v.dataset.name}'."
+        )
+    else:
+        lines.append(
+            f"Ours: {ver.matched:,} of {ver.rows:,} rows ({share:.1%}) match registry rows of '{v.dataset.name}'"
+            f" — {ver.current:,} as they are now, {ver.outdated:,} with older values."
+        )
+    rest = []
+    if ver.fabricated:
+        canaries = f", {ver.canary:,} of them canary records of our own releases" if ver.canary else ""
+        rest.append(f"{ver.fabricated:,} fabricated (well-formed identifiers we never had{canaries})")
+    if ver.invalid:
+        rest.append(f"{ver.invalid:,} invalid (impossible identifiers)")
+    if ver.unlinked:
+        rest.append(f"{ver.unlinked:,} without any identifier and unmatched")
+    if ver.duplicates:
+        rest.append(f"{ver.duplicates:,} repeat a person already in the file")
+    if rest:
+        lines.append("Of the rows: " + "; ".join(rest) + ".")
+    if ver.matched:
+        st = ver.status
+        lines.append(
+            f"{people:,} distinct people are affected (the registry holds {ver.registry_rows:,} now); among matched "
+            f"rows {st.get('active', 0):,} active, {st.get('inactive', 0):,} inactive, {st.get('deceased', 0):,} "
+            "deceased" + (f", {st['unknown']:,} of unknown status" if st.get("unknown") else "") + "."
+        )
+    if v.snapshot and v.snapshot.get("from"):
+        upto = f"and {v.snapshot['to']}" if v.snapshot.get("to") else "and now (no later change seen)"
+        lines.append(
+            f"Taken between {v.snapshot['from']} {upto} "
+            f"({v.snapshot.get('support', 0):,} rows support this window, "
+            f"{v.snapshot.get('contradicting', 0):,} contradict it)."
+        )
+    imp = v.impact or {}
+    if imp.get("categories"):
+        hit = [f"{k} ({c['people']:,})" for k, c in imp["categories"].items() if c.get("people")]
+        flags = []
+        if imp.get("specific_data"):
+            flags.append("includes SPECIFIC personal data under UU PDP Art. 4")
+        if imp.get("children"):
+            flags.append(f"{imp['children']:,} children")
+        top = ", ".join(f"{p.get('name') or p['code']} {p['people']:,}" for p in (imp.get("provinces") or [])[:3])
+        lines.append(
+            "Data categories exposed: " + (", ".join(hit) or "none") + (f"; {'; '.join(flags)}" if flags else "")
+            + (f". Most affected provinces: {top}." if top else ".")
+        )
+    att = v.attribution
+    if att.get("verdict") == "not-run":
+        lines.append("Attribution was not run.")
+    elif att.get("explanation"):
+        lines.append(str(att["explanation"]))
+    return lines
+
+
+class _CopyHasher(threading.Thread):
+    """Copy the evidence and compute its SHA-256 in one pass (hashlib and file I/O release the GIL)."""
+
+    def __init__(self, src: Path, dst: Path) -> None:
+        super().__init__(daemon=True)
+        self.src, self.dst = src, dst
+        self._result: tuple[str, int] = ("", 0)
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            h = hashlib.sha256()
+            size = 0
+            with self.src.open("rb") as f, self.dst.open("xb") as out:
+                while chunk := f.read(1 << 22):
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            self._result = (h.hexdigest(), size)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def result(self) -> tuple[str, int]:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def _lit(s: str) -> str:
+    return s.replace("'", "''")

@@ -1,0 +1,114 @@
+"""How a leaked value is compared with a registry value: normalised by role, in SQL.
+
+Leakers re-format: they lower-case, collapse whitespace, rewrite phones and dates, and a marked
+release shifts timestamps by seconds and amounts by rupiah on purpose. Two values *agree* when
+they are the same after normalising both sides the same way, and for the two robust carriers
+when they are within the carrier's perturbation (timestamps within 60 s on the same day, whole
+amounts of at least 1,000 within 9 rupiah): a leaked release is genuine data. All of it is DuckDB
+SQL; the cheap raw comparison comes first so that normalisation only runs on cells that differ.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from jejak.roles import Role
+
+TS_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M",
+)
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y%m%d") + TS_FORMATS
+
+# try_strptime is slow on values that are not dates at all; a shape test first keeps it to dates.
+_DATE_SHAPE = r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}([ T][0-9:.]{4,15})?|[0-9]{8}"
+_TS_SHAPE = r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+
+#: Roles that identify a person; they link rows and are not counted in `_agree`.
+IDENTIFIER_ROLES = frozenset({Role.NIK, Role.CARD})
+
+
+def _formats(fmts: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{f}'" for f in fmts) + "]"
+
+
+_MACROS = rf"""
+CREATE OR REPLACE TEMP MACRO jj_blank(x) AS x IS NULL OR trim(x) = '';
+CREATE OR REPLACE TEMP MACRO jj_norm_code(x) AS
+    nullif(upper(replace(replace(replace(ltrim(trim(x), ''''), ' ', ''), '-', ''), '.', '')), '');
+CREATE OR REPLACE TEMP MACRO jj_norm_text(x) AS nullif(upper(regexp_replace(trim(x), '\s+', ' ', 'g')), '');
+CREATE OR REPLACE TEMP MACRO jj_ts(x) AS
+    CASE WHEN regexp_full_match(trim(x), '{_TS_SHAPE}') THEN try_strptime(trim(x), {_formats(TS_FORMATS)}) END;
+CREATE OR REPLACE TEMP MACRO jj_date(x) AS
+    CASE WHEN regexp_full_match(trim(x), '{_DATE_SHAPE}') THEN try_strptime(trim(x), {_formats(DATE_FORMATS)}) END;
+CREATE OR REPLACE TEMP MACRO jj_norm_ts(x) AS coalesce(strftime(jj_ts(x), '%Y-%m-%d %H:%M:%S'), jj_norm_text(x));
+CREATE OR REPLACE TEMP MACRO jj_norm_date(x) AS
+    coalesce(strftime(jj_date(x), '%Y-%m-%d'), jj_norm_text(x));
+CREATE OR REPLACE TEMP MACRO jj_amount(x) AS
+    TRY_CAST(regexp_replace(regexp_replace(trim(x), '^(Rp\.?|IDR)\s*', '', 'i'), '[.,\s]', '', 'g') AS BIGINT);
+CREATE OR REPLACE TEMP MACRO jj_ts_near(a, b) AS
+    CAST(jj_ts(a) AS DATE) = CAST(jj_ts(b) AS DATE) AND abs(epoch(jj_ts(a)) - epoch(jj_ts(b))) <= 60;
+CREATE OR REPLACE TEMP MACRO jj_amount_near(a, b) AS
+    least(jj_amount(a), jj_amount(b)) >= 991 AND abs(jj_amount(a) - jj_amount(b)) <= 9;
+"""
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """The validators' macros plus the comparison macros above (idempotent)."""
+    from jejak.validators import sql
+
+    sql.install(con)
+    con.execute(_MACROS)
+    # The address normaliser lives with the validators once it exists; until then text rules apply.
+    has_addr = con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'jj_addr_norm'"
+    ).fetchall()[0][0]
+    addr = "jj_addr_norm(x)" if has_addr else "jj_norm_text(x)"
+    con.execute(f"CREATE OR REPLACE TEMP MACRO jj_norm_addr(x) AS {addr}")
+    # A role-blind canonical form for mapping columns whose role is not known yet (small samples only).
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO jj_norm_any(x) AS coalesce("
+        "CASE WHEN regexp_full_match(trim(x), '[0-9]{13,16}') THEN trim(x) END, jj_phone_norm(x),"
+        " strftime(jj_ts(x), '%Y-%m-%d %H:%M:%S'),"
+        " strftime(jj_date(x), '%Y-%m-%d'), jj_norm_text(x))"
+    )
+
+
+def norm_sql(role: Role | None, expr: str) -> str:
+    """SQL normalising ``expr`` for comparison under ``role`` (NULL for an empty value)."""
+    match role:
+        case Role.NIK | Role.CARD | Role.NPWP | Role.IDENTIFIER:
+            return f"jj_norm_code({expr})"
+        case Role.PHONE:
+            return f"coalesce(jj_phone_norm({expr}), jj_norm_code({expr}))"
+        case Role.EMAIL:
+            return f"nullif(lower(trim({expr})), '')"
+        case Role.TIMESTAMP:
+            return f"jj_norm_ts({expr})"
+        case Role.DATE:
+            return f"jj_norm_date({expr})"
+        case Role.ADDRESS:
+            return f"jj_norm_addr({expr})"
+        case Role.AMOUNT:
+            return f"coalesce(CAST(jj_amount({expr}) AS VARCHAR), jj_norm_text({expr}))"
+        case _:
+            return f"jj_norm_text({expr})"
+
+
+def agree_sql(role: Role | None, leaked: str, registry: str) -> str:
+    """TRUE/FALSE whether two cells agree; NULL when neither holds a value (nothing to compare).
+
+    The raw comparison runs first: in a leak most cells are byte-identical to the registry, and
+    DuckDB evaluates the later branches only for the rows that reach them.
+    """
+    near = ""
+    if role == Role.TIMESTAMP:
+        near = f" OR coalesce(jj_ts_near({leaked}, {registry}), false)"
+    elif role == Role.AMOUNT:
+        near = f" OR coalesce(jj_amount_near({leaked}, {registry}), false)"
+    return (
+        f"CASE WHEN {leaked} = {registry} AND {leaked} <> '' THEN true "
+        f"WHEN jj_blank({leaked}) AND jj_blank({registry}) THEN NULL "
+        f"WHEN jj_blank({leaked}) OR jj_blank({registry}) THEN false "
+        f"ELSE coalesce({norm_sql(role, leaked)} = {norm_sql(role, registry)}, false){near} END"
+    )

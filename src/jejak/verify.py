@@ -1,0 +1,400 @@
+"""Verification: which leaked rows are ours, current or outdated, fabricated, invalid, repeated.
+
+:func:`link` builds the linked table ``_jj_linked`` (one row per leaked row; the columns are
+specified in ``docs/investigation.md``):
+
+1. **Identifier links**, strongest first: the dataset key, NIK, other card numbers, e-mail
+   (lower-cased), phone (E.164). Each step only sees rows no earlier step linked, and is joined
+   against *every version* of the registry, so an old phone number still links.
+2. **Canaries**: rows whose NIK or card number is a canary of a release in the ledger.
+3. **Probabilistic links** (:func:`jejak.linkage.link_probabilistic`, when installed) for rows
+   without any identifier value.
+4. **Best version**: every candidate row version is compared with the leaked row column by
+   column (:mod:`jejak.normalise`); the version agreeing on most non-identifier cells wins, the
+   newest on a tie — so a row is ``outdated`` only when an older version fits it strictly better.
+5. **Classes and repeats**: ``current``/``outdated`` for linked rows; otherwise ``canary``, then
+   ``invalid`` (an impossible NIK, or without a NIK an impossible card number), ``fabricated`` (a
+   well-formed identifier the registry never held), ``unlinked`` (no identifier at all). ``_dup``
+   marks rows repeating the identity of an earlier line.
+
+:func:`verification` counts the classes by the rules in ``docs/investigation.md``. Everything is
+set-based SQL over the whole leak.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from jejak.intake import Table
+from jejak.mapping import ColumnMapping, registry_norm_sql
+from jejak.normalise import IDENTIFIER_ROLES, agree_sql, install, norm_sql
+from jejak.registry import DatasetInfo, quote
+from jejak.roles import Role
+
+log = logging.getLogger(__name__)
+
+LINKED = "_jj_linked"
+CLASSES = ("current", "outdated", "canary", "fabricated", "invalid", "unlinked")
+
+#: Status words of a membership-status column (the synthetic KDSTATUSPST: AKTIF/NONAKTIF/MENINGGAL).
+STATUS_WORDS = {
+    "active": ("AKTIF", "ACTIVE"),
+    "inactive": ("NONAKTIF", "NON AKTIF", "NON-AKTIF", "TIDAK AKTIF", "INACTIVE", "PASIF", "SUSPEND"),
+    "deceased": ("MENINGGAL", "MENINGGAL DUNIA", "WAFAT", "MATI", "DECEASED", "DEAD"),
+}
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    """What the leak offers for linkage, derived from the column mapping."""
+
+    columns: dict[str, str]  # registry column -> leaked column (mapped columns)
+    roles: dict[str, Role]  # registry column -> role
+    steps: list[tuple[str, str]]  # (via, registry column), strongest identifier first
+    nik: str | None  # registry column whose NIK decides "invalid"
+    card: str | None  # registry column whose card number decides "invalid" without a NIK
+    bits: list[str]  # registry columns in agreement-bit order
+
+    @classmethod
+    def of(cls, mapping: ColumnMapping, dataset: DatasetInfo) -> LinkPlan:
+        columns = {rc: lc for lc, rc in mapping.mapped.items()}
+        roles = {rc: dataset.roles.get(rc, mapping.columns[lc].role) for rc, lc in columns.items()}
+        order = [rc for rc in dataset.columns if rc in columns]
+        steps: list[tuple[str, str]] = []
+        if dataset.key in columns:
+            steps.append(("card" if roles[dataset.key] == Role.CARD else "key", dataset.key))
+        for via, role in (("nik", Role.NIK), ("card", Role.CARD), ("email", Role.EMAIL), ("phone", Role.PHONE)):
+            steps += [(via, rc) for rc in order if roles[rc] == role and rc != dataset.key]
+        nik = next((rc for rc in order if roles[rc] == Role.NIK), None)
+        card = dataset.key if roles.get(dataset.key) == Role.CARD else next(
+            (rc for rc in order if roles[rc] == Role.CARD), None)
+        return cls(columns, roles, steps, nik, card, order[:62])
+
+    @property
+    def hard(self) -> list[str]:
+        return [c for c in (self.nik, self.card) if c]
+
+
+def link(
+    con: duckdb.DuckDBPyConnection, *, leak: Table, dataset: DatasetInfo, mapping: ColumnMapping,
+    versions_table: str, canaries: list[dict[str, Any]] | None = None, threshold: float = 0.9,
+    say: Say | None = None,
+) -> str:
+    """Build ``_jj_linked`` for ``leak`` against every version in ``versions_table``; returns its name."""
+    say = say or (lambda _m: None)
+    install(con)
+    plan = LinkPlan.of(mapping, dataset)
+    registry_sql = f"SELECT * FROM {versions_table}"
+    try:
+        say("normalising identifiers")
+        _ids(con, leak, plan)
+        say("linking on identifiers")
+        _identifier_links(con, plan, registry_sql, dataset.key)
+        _canary_hits(con, plan, canaries or [])
+        _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)
+        say("comparing with every registry version")
+        _best_versions(con, leak, plan, versions_table, status_column(con, dataset, versions_table))
+        say("classifying rows")
+        _linked_table(con, leak, plan)
+    finally:
+        con.execute(
+            "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
+            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in; DROP TABLE IF EXISTS _jj_cls; "
+            "DROP TABLE IF EXISTS _jj_first"
+        )
+    return LINKED
+
+
+_SOFT = (Role.EMAIL, Role.PHONE)
+
+
+def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
+    """The leak's identifiers: NIK and cards normalised; e-mail and phone raw, normalised only for the
+    few rows that reach their link step (phone normalisation is a regular expression)."""
+    cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
+    sel = ", ".join(
+        f"{quote(plan.columns[rc]) if plan.roles[rc] in _SOFT else norm_sql(plan.roles[rc], quote(plan.columns[rc]))}"
+        f" AS {quote('i_' + rc)}" for rc in cols
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_ids AS SELECT _line{', ' + sel if sel else ''} FROM {leak.name}")
+
+
+def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
+    """SQL of the normalised identifier ``rc`` of a ``_jj_ids`` row."""
+    col = f"{alias}.{quote('i_' + rc)}"
+    return norm_sql(plan.roles[rc], col) if plan.roles[rc] in _SOFT else col
+
+
+def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_sql: str, key: str) -> None:
+    """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first.
+
+    After each step only the rows still unlinked (``_jj_rest``) go on, so a leak that links on its
+    first identifier pays for one join, not five.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _jj_cand (_line BIGINT, _key VARCHAR, _via VARCHAR, _match_p DOUBLE)"
+    )
+    source = "_jj_ids"
+    for via, rc in plan.steps:
+        col = _id(plan, rc)
+        cond = f"{col} IS NOT NULL"
+        if via in ("email", "phone"):
+            # A row whose NIK or card number we never had is fabricated, even if its e-mail or phone
+            # (shared in families, easily guessed) belongs to someone of ours.
+            cond += f" AND {_no_identifier(plan)}"
+        if rc == key:
+            # The key names one row: a semi-join, no duplicates from the row's several versions.
+            con.execute(
+                f"""INSERT INTO _jj_cand SELECT i._line, {col}, '{via}', 1.0 FROM {source} i
+                    WHERE {cond} AND {col} IN (SELECT _key FROM ({registry_sql}))"""
+            )
+        else:
+            reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
+            con.execute(
+                f"""INSERT INTO _jj_cand
+                    SELECT DISTINCT i._line, r._key, '{via}', 1.0
+                    FROM {source} i JOIN ({reg}) r ON r.v = {col} WHERE {cond}"""
+            )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM _jj_ids "
+            "WHERE _line NOT IN (SELECT _line FROM _jj_cand)"
+        )
+        source = "_jj_rest"
+        if not con.execute("SELECT count(*) FROM _jj_rest").fetchall()[0][0]:
+            break
+    con.execute("DROP TABLE IF EXISTS _jj_rest")
+
+
+def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[dict[str, Any]]) -> None:
+    """Rows whose NIK or card number is a canary's: recorded with the canary's key."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _jj_canary_hits (_line BIGINT, _key VARCHAR)")
+    if not canaries or not plan.hard:
+        return
+    pairs = [(c.get("nik"), c["canary_key"]) for c in canaries if c.get("nik")]
+    pairs += [(c.get(f), c["canary_key"]) for c in canaries for f in ("noka", "canary_key") if c.get(f)]
+    table = pa.table({"v": [p[0] for p in pairs], "k": [p[1] for p in pairs]})
+    con.register("_jj_canary_src", table)
+    try:
+        conds = " OR ".join(f"i.{quote('i_' + rc)} = jj_norm_code(c.v)" for rc in plan.hard)
+        con.execute(
+            f"""INSERT INTO _jj_canary_hits
+                SELECT i._line, min(c.k) FROM _jj_ids i JOIN _jj_canary_src c ON {conds}
+                WHERE i._line NOT IN (SELECT _line FROM _jj_cand) GROUP BY i._line"""
+        )
+    finally:
+        con.unregister("_jj_canary_src")
+
+
+def _no_identifier(plan: LinkPlan) -> str:
+    """SQL (over ``_jj_ids i``) true when the row carries no NIK or card value at all."""
+    if not plan.hard:
+        return "true"
+    return " AND ".join(f"i.{quote('i_' + rc)} IS NULL" for rc in plan.hard)
+
+
+def _probabilistic(
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo, registry_sql: str,
+    threshold: float, say: Say,
+) -> None:
+    """Rows with no identifier value go to the probabilistic linker (splink)."""
+    from jejak import linkage
+
+    cols = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_prob_in AS
+            SELECT l._line{', ' + cols if cols else ''} FROM {leak.name} l JOIN _jj_ids i USING (_line)
+            WHERE {_no_identifier(plan)} AND l._line NOT IN (SELECT _line FROM _jj_cand)"""
+    )
+    n = con.execute("SELECT count(*) FROM _jj_prob_in").fetchall()[0][0]
+    if not n:
+        return
+    say(f"probabilistic linkage of {n:,} rows without identifiers")
+    every_version = f"SELECT * EXCLUDE (_valid_from, _valid_to, _hash) FROM ({registry_sql})"
+    out = linkage.link_probabilistic(con, leak="_jj_prob_in", dataset=dataset, registry_sql=every_version,
+                                     threshold=threshold)
+    con.execute(
+        f"""INSERT INTO _jj_cand SELECT _line, _key, 'probabilistic', _match_p FROM {out}
+            WHERE _key IS NOT NULL AND _match_p >= {float(threshold)}"""
+    )
+
+
+def _best_versions(
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None
+) -> None:
+    """For each linked row, the candidate version agreeing on most non-identifier cells (and that
+    version's membership status, which for a current row is the person's status now)."""
+    status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
+    agree = [agree_sql(plan.roles[rc], f"l.{quote(plan.columns[rc])}", f"v.{quote(rc)}") for rc in plan.bits]
+    a_cols = ", ".join(f"{a} AS a{i}" for i, a in enumerate(agree))
+    amask = " + ".join(f"CASE WHEN a{i} THEN {1 << i} ELSE 0 END" for i in range(len(agree))) or "0"
+    cmask = " + ".join(f"CASE WHEN a{i} IS NOT NULL THEN {1 << i} ELSE 0 END" for i in range(len(agree))) or "0"
+    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_best AS
+            WITH cmp AS (
+                SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status
+                       {', ' + a_cols if a_cols else ''}
+                FROM _jj_cand c JOIN {versions_table} v ON v._key = c._key JOIN {leak.name} l ON l._line = c._line),
+            masked AS (
+                SELECT *, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask FROM cmp)
+            SELECT _line, unnest(arg_max(
+                {{'_key': _key, '_via': _via, '_match_p': _match_p, '_from': _valid_from, '_to': _valid_to,
+                  '_amask': _amask, '_cmask': _cmask, '_status': _status}},
+                bit_count(_amask & {nonid})::BIGINT * 100000000 + (_valid_from - DATE '1900-01-01')))
+            FROM masked GROUP BY _line"""
+    )
+
+
+def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
+    """Classify narrow rows first, find repeats by a group-by, then attach the leaked text once."""
+    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    raw = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
+    nik = f"i.{quote('i_' + plan.nik)}" if plan.nik else "NULL"
+    card = f"i.{quote('i_' + plan.card)}" if plan.card else "NULL"
+    identity = ", ".join([_id(plan, rc) for _, rc in plan.steps] or ["NULL"])
+    invalid = (
+        f"({nik} IS NOT NULL AND NOT jj_nik_valid({nik})) "
+        f"OR ({nik} IS NULL AND {card} IS NOT NULL AND NOT jj_card_valid({card}))"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_cls AS
+            SELECT i._line,
+                   coalesce(b._key, h._key) AS _key,
+                   CASE WHEN b._key IS NOT NULL THEN b._via WHEN h._key IS NOT NULL THEN 'canary' END AS _via,
+                   CASE WHEN b._key IS NOT NULL THEN b._match_p WHEN h._key IS NOT NULL THEN 1.0 END AS _match_p,
+                   CASE WHEN b._key IS NOT NULL THEN (CASE WHEN b._to IS NULL THEN 'current' ELSE 'outdated' END)
+                        WHEN h._key IS NOT NULL THEN 'canary'
+                        WHEN {invalid} THEN 'invalid'
+                        WHEN {nik} IS NOT NULL OR {card} IS NOT NULL THEN 'fabricated'
+                        ELSE 'unlinked' END AS _class,
+                   coalesce(b._key, h._key, {nik}, {card}, {identity}) AS _identity,
+                   b._from, b._to,
+                   bit_count(coalesce(b._amask, 0) & {nonid})::INTEGER AS _agree,
+                   bit_count(coalesce(b._cmask, 0) & {nonid})::INTEGER AS _compared,
+                   b._amask, b._cmask, b._status
+            FROM _jj_ids i LEFT JOIN _jj_best b USING (_line) LEFT JOIN _jj_canary_hits h USING (_line)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jj_first AS SELECT _identity, min(_line) AS _first FROM _jj_cls
+           WHERE _identity IS NOT NULL GROUP BY _identity HAVING count(*) > 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {LINKED} AS
+            SELECT c._line, c._key, c._via, c._match_p, c._class, coalesce(c._line > f._first, false) AS _dup,
+                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status{', ' + raw if raw else ''}
+            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity) JOIN {leak.name} l USING (_line)"""
+    )
+
+
+# -- counting ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    rows: int
+    matched: int
+    current: int
+    outdated: int
+    canary: int
+    fabricated: int  # canaries included: to an outsider they are fabricated
+    invalid: int
+    unlinked: int
+    duplicates: int
+    registry_rows: int
+    linked_by: dict[str, int] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status_column: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows, "matched": self.matched, "current": self.current, "outdated": self.outdated,
+            "canary": self.canary, "fabricated": self.fabricated, "invalid": self.invalid,
+            "unlinked": self.unlinked, "duplicates": self.duplicates, "linked_by": self.linked_by,
+            "status": self.status, "status_column": self.status_column, "columns": self.columns,
+            "registry_rows": self.registry_rows,
+        }
+
+
+def verification(
+    con: duckdb.DuckDBPyConnection, *, dataset: DatasetInfo, mapping: ColumnMapping, versions_table: str,
+    linked: str = LINKED,
+) -> Verification:
+    """The verdict's ``verification`` section from the linked table."""
+    plan = LinkPlan.of(mapping, dataset)
+    counts = dict(con.execute(f"SELECT _class, count(*) FROM {linked} GROUP BY _class").fetchall())
+    rows, dups = con.execute(f"SELECT count(*), count(*) FILTER (WHERE _dup) FROM {linked}").fetchall()[0]
+    matched_sql = "_class IN ('current', 'outdated')"
+    via = dict(con.execute(f"SELECT _via, count(*) FROM {linked} WHERE {matched_sql} GROUP BY _via").fetchall())
+    per_col: dict[str, dict[str, Any]] = {}
+    if plan.bits:
+        sums = ", ".join(
+            f"sum((_cmask >> {i}) & 1), sum((_amask >> {i}) & 1)" for i in range(len(plan.bits))
+        )
+        vals = con.execute(f"SELECT {sums} FROM {linked} WHERE {matched_sql}").fetchall()[0]
+        for i, rc in enumerate(plan.bits):
+            compared, agree = int(vals[2 * i] or 0), int(vals[2 * i + 1] or 0)
+            per_col[rc] = {"compared": compared, "agree": agree,
+                           "rate": round(agree / compared, 4) if compared else None}
+    status_col = status_column(con, dataset, versions_table)
+    status = _status_counts(con, linked, versions_table, status_col, matched_sql)
+    canary = counts.get("canary", 0)
+    return Verification(
+        rows=rows, matched=counts.get("current", 0) + counts.get("outdated", 0), current=counts.get("current", 0),
+        outdated=counts.get("outdated", 0), canary=canary, fabricated=counts.get("fabricated", 0) + canary,
+        invalid=counts.get("invalid", 0), unlinked=counts.get("unlinked", 0), duplicates=dups,
+        registry_rows=dataset.rows, linked_by={k: via[k] for k in sorted(via)}, status=status,
+        columns=per_col, status_column=status_col,
+    )
+
+
+def status_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, versions_table: str) -> str | None:
+    """The registry column holding membership status, recognised by its words (not its name)."""
+    words = ", ".join(f"'{w}'" for ws in STATUS_WORDS.values() for w in ws)
+    best: tuple[float, str | None] = (0.0, None)
+    for rc in dataset.columns:
+        if dataset.roles.get(rc) not in (Role.CATEGORY, Role.TEXT, Role.NAME):
+            continue
+        share = con.execute(
+            f"SELECT avg(CASE WHEN upper(trim(x)) IN ({words}) THEN 1.0 ELSE 0.0 END) FROM "
+            f"(SELECT {quote(rc)} AS x FROM {versions_table} WHERE {quote(rc)} IS NOT NULL LIMIT 5000)"
+        ).fetchall()[0][0]
+        if share is not None and share > max(best[0], 0.9):
+            best = (float(share), rc)
+    return best[1]
+
+
+def _status_counts(
+    con: duckdb.DuckDBPyConnection, linked: str, versions_table: str, col: str | None, matched_sql: str
+) -> dict[str, int]:
+    """Status of matched rows' persons as the registry knows them now (their newest version).
+
+    A current row's chosen version is the newest, so ``_status`` already holds it; only outdated
+    rows look up their person's newest version.
+    """
+    out = {"active": 0, "inactive": 0, "deceased": 0, "unknown": 0}
+    if col is None:
+        out["unknown"] = con.execute(f"SELECT count(*) FROM {linked} WHERE {matched_sql}").fetchall()[0][0]
+        return out
+    cases = " ".join(
+        f"WHEN upper(trim(s)) IN ({', '.join(repr(w) for w in ws)}) THEN '{k}'" for k, ws in STATUS_WORDS.items()
+    )
+    rows = con.execute(
+        f"""WITH o AS (SELECT _key, count(*) AS n FROM {linked} WHERE _class = 'outdated' GROUP BY _key),
+                now AS (SELECT v._key, arg_max(v.{quote(col)}, v._valid_from) AS s FROM {versions_table} v
+                        WHERE v._key IN (SELECT _key FROM o) GROUP BY v._key),
+                everyone AS (SELECT _status AS s, count(*) AS n FROM {linked} WHERE _class = 'current' GROUP BY _status
+                             UNION ALL SELECT now.s, o.n FROM o LEFT JOIN now USING (_key))
+            SELECT CASE {cases} ELSE 'unknown' END AS st, sum(n) FROM everyone GROUP BY st"""
+    ).fetchall()
+    for k, n in rows:
+        out[k] = int(n)
+    return out

@@ -1,0 +1,256 @@
+"""Attribution: the leaker is named with an exact bound, innocents follow their null distribution."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import replace
+from datetime import date
+from fractions import Fraction
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from jejak import attack
+from jejak.attribution import Attribution, attribute
+from jejak.ledger import Ledger, ReleaseRecord
+from jejak.linkbykey import link_by_key
+from jejak.registry import Registry
+from jejak.release import ReleaseRequest, create_release, register_release
+from jejak.synth import generate, generate_tables
+from jejak.tail import log10_tail
+from jejak.workspace import Workspace
+
+
+class World:
+    def __init__(self, ws: Workspace, releases: dict[str, ReleaseRecord], files: dict[str, Path]) -> None:
+        self.ws, self.releases, self.files = ws, releases, files
+        self.tables = {k: attack.read_release(p) for k, p in files.items()}
+        with Registry(ws.registry_path, read_only=True) as reg:
+            self.roles = reg.dataset("peserta").roles
+
+    def leak(self, table: pa.Table, origin: dict[str, str] | None = None, *,
+             releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6,
+             window: object = None) -> Attribution:
+        """Link ``table`` to the registry by key and attribute it."""
+        origin = origin or {c: c for c in table.column_names}
+        ledger = Ledger.open(self.ws.ledger_url)
+        with Registry(self.ws.registry_path, read_only=True) as reg:
+            reg.con.register("_src", table)
+            reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
+            info = reg.dataset("peserta")
+            link_by_key(reg.con, "_leak", origin, info, ledger)
+            return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
+                             threshold=threshold, releases=releases, window=window)
+
+    def attacked(self, names: list[str], attacks: list[str], rows: int, seed: int) -> attack.Leak:
+        rng = np.random.default_rng(seed)
+        return attack.apply([attack.start(self.tables[n], self.roles) for n in names], attacks, rows, rng, key="NOKA")
+
+    def registry_copy(self, where: str = "true") -> pa.Table:
+        with Registry(self.ws.registry_path, read_only=True) as reg:
+            cols = reg.dataset("peserta").columns
+            sel = ", ".join(f'"{c}"' for c in cols)
+            return reg.con.sql(f"SELECT {sel} FROM ({reg.as_of_sql('peserta')}) WHERE {where}").to_arrow_table()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    base = tmp_path_factory.mktemp("attr")
+    ws = Workspace.init(base / "ws")
+    for f in generate(base / "d", participants=900, snapshots=1, seed=5, patients=False):
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
+    with Ledger.open(ws.ledger_url) as ledger:
+        for name in ("KC Bandung", "PT Vendor", "RS Sehat", "Old Vendor"):
+            ledger.add_recipient(name, "vendor")
+    releases, files = {}, {}
+    for tag, who, where in (("A", "KC Bandung", None), ("B", "PT Vendor", None),
+                            ("C", "RS Sehat", "KDSTATUSPST = 'AKTIF'")):
+        files[tag] = base / f"{tag}.csv"
+        releases[tag] = create_release(ws, ReleaseRequest("peserta", who, files[tag], where=where))
+    releases["R"] = register_release(ws, dataset="peserta", recipient="Old Vendor", as_of=date(2025, 3, 1),
+                                     columns=None, where="KDSTATUSPST = 'NONAKTIF'", purpose="legacy export")
+    return World(ws, releases, files)
+
+
+def suspects(result: Attribution, world: World) -> set[str]:
+    names = {r.release_id: k for k, r in world.releases.items()}
+    return {names.get(s, s) for s in result.suspects}
+
+
+# -- the exact tail -------------------------------------------------------------------------------
+
+
+def _exact_log10_tail(groups: dict[int, int], k: int) -> float:
+    dist = {0: Fraction(1)}
+    for m, n in groups.items():
+        p = Fraction(1, m)
+        step = {x: comb(n, x) * p**x * (1 - p) ** (n - x) for x in range(n + 1)}
+        new: dict[int, Fraction] = {}
+        for a, va in dist.items():
+            for x, vb in step.items():
+                new[a + x] = new.get(a + x, Fraction(0)) + va * vb
+        dist = new
+    tail = sum((v for x, v in dist.items() if x >= k), Fraction(0))
+    return math.log10(tail.numerator) - math.log10(tail.denominator)
+
+
+@pytest.mark.parametrize(("groups", "k"), [
+    ({60: 40}, 1), ({60: 40}, 5), ({60: 40}, 40), ({4: 30, 18: 7, 60: 25}, 12), ({4: 30, 18: 7, 60: 25}, 40),
+    ({4: 50}, 13), ({2: 9, 37: 3}, 4), ({60: 120, 4: 10}, 90),
+])
+def test_the_tail_equals_exact_rational_arithmetic(groups: dict[int, int], k: int) -> None:
+    got = log10_tail({1 / m: n for m, n in groups.items()}, k)
+    want = _exact_log10_tail(groups, k)
+    assert abs(got - want) <= 1e-9 * max(1.0, abs(want))
+
+
+def test_the_tail_reaches_far_below_double_precision() -> None:
+    assert log10_tail({1 / 60: 10_000}, 10_000) == pytest.approx(-10_000 * math.log10(60))
+    assert log10_tail({1 / 60: 10_000, 1 / 4: 2_000}, 9_000) < -10_000
+
+
+# -- the null distribution ------------------------------------------------------------------------
+
+
+def _decoys(world: World, n: int) -> list[ReleaseRecord]:
+    a = world.releases["A"]
+    policy = {**a.policy, "channels": [c for c in a.policy["channels"] if c != "canary"]}
+    return [replace(a, release_id=f"R-NULL-{i:05d}-{secrets.token_hex(4)}", policy=policy) for i in range(n)]
+
+
+def test_innocent_releases_follow_their_null_distribution_and_none_is_accused(world: World) -> None:
+    # Two leaks of release A (as extracted, and fully normalised), each scored against 1,000 innocent
+    # releases with the same rows and columns: every decoy's key is a fresh, independent seed.
+    pvalues: list[float] = []
+    accused = 0
+    for attacks, rows in (([], 300), (["normalise", "shuffle"], 600)):
+        leak = world.attacked(["A"], attacks, rows, seed=rows)
+        result = world.leak(leak.table, leak.origin, releases=_decoys(world, 1_000))
+        assert result.tested == 1_000
+        pvalues += [10 ** s.log10_p for s in result.releases if s.log10_p is not None]
+        accused += sum(s.suspect for s in result.releases)
+    p = np.array(pvalues)
+    assert len(p) == 2_000 and accused == 0
+    for a in (0.5, 0.2, 0.05, 0.01):
+        # super-uniform: P[p <= a] <= a, with a 4-sigma allowance for sampling
+        assert np.mean(p <= a) <= a + 4 * math.sqrt(a * (1 - a) / len(p)), a
+    assert np.mean(p <= 0.5) > 0.3  # and not trivially conservative
+
+
+# -- naming the leaker ----------------------------------------------------------------------------
+
+
+def test_a_leaker_is_named_from_a_small_unmodified_extract(world: World) -> None:
+    leak = world.attacked(["B"], [], 50, seed=1)
+    result = world.leak(leak.table)
+    assert result.verdict == "release" and suspects(result, world) == {"B"}
+    top = result.releases[0]
+    assert top.release_id == world.releases["B"].release_id and top.log10_bound is not None
+    assert top.log10_bound < -9 and "marks" in top.named_by
+    assert top.channels["ts_jitter"].agree == top.channels["ts_jitter"].read > 0
+    assert result.to_json()["releases"][0]["suspect"] is True
+
+
+def test_a_leaker_is_named_from_a_normalised_renamed_extract_and_flattened_channels_are_excluded(
+    world: World,
+) -> None:
+    leak = world.attacked(["A"], ["normalise", "rename", "reorder", "shuffle"], 300, seed=2)
+    result = world.leak(leak.table, leak.origin)
+    assert suspects(result, world) == {"A"}
+    assert {"phone_format", "email_case"} <= set(result.flattened_channels)
+    top = result.releases[0]
+    assert top.channels["phone_format"].flattened and 4 not in top.reads_by_m  # m = 4: the format channels
+    assert top.log10_bound is not None and top.log10_bound < -9
+
+
+def test_two_colluders_merging_their_copies_are_both_named(world: World) -> None:
+    for attacks in (["merge-rows"], ["merge-cells", "normalise"]):
+        leak = world.attacked(["A", "B"], attacks, 800, seed=3)
+        result = world.leak(leak.table, leak.origin)
+        assert suspects(result, world) == {"A", "B"}, attacks
+        assert all(s.log10_bound is not None and s.log10_bound < -6 for s in result.releases if s.suspect)
+
+
+def test_a_canary_names_its_release_even_without_readable_marks(world: World) -> None:
+    rec = world.releases["B"]
+    canaries = {c["canary_key"] for c in Ledger.open(world.ws.ledger_url).canaries(release_id=rec.release_id)}
+    table = world.tables["B"]
+    mask = pa.compute.is_in(table.column("NOKA"), value_set=pa.array(sorted(canaries)))
+    leak = attack.start(table.filter(mask), world.roles)
+    genuine = world.attacked(["B"], [], 40, seed=4)
+    both = attack.Leak(pa.concat_tables([leak.table, genuine.table]), leak.origin, leak.roles)
+    flat = attack.truncate(attack.normalise(both), "dates")  # no marks left but the canaries
+    result = world.leak(flat.table.drop_columns(["GAJI"]))
+    assert result.verdict == "release" and suspects(result, world) == {"B"}
+    top = result.releases[0]
+    assert top.canary_hits == len(canaries) and top.named_by == ["canary"]
+    only = world.leak(attack.normalise(leak).table)  # canaries alone: no genuine row in common
+    assert suspects(only, world) == {"B"} and only.releases[0].rows_in_common == 0
+
+
+# -- other verdicts --------------------------------------------------------------------------------
+
+
+def test_a_registered_release_is_ranked_but_never_named_by_a_bound(world: World) -> None:
+    result = world.leak(world.registry_copy("KDSTATUSPST = 'NONAKTIF'"))
+    assert result.verdict == "inconclusive" and result.suspects == []
+    top = result.releases[0]
+    assert top.release_id == world.releases["R"].release_id and top.kind == "registered"
+    assert top.containment == 1.0 and top.log10_bound is None and top.bound is None
+    assert "registered" in (result.missing or "") and "no marks" in result.explanation
+    assert top.window_consistent is None
+
+
+def test_a_release_outside_the_dating_window_is_marked_inconsistent(world: World) -> None:
+    table = world.registry_copy("KDSTATUSPST = 'NONAKTIF'")
+    inside = world.leak(table, window={"from": "2025-01-01", "to": "2025-12-31"})
+    before = world.leak(table, window=("2020-01-01", "2020-06-30"))
+    rid = world.releases["R"].release_id
+    assert next(s for s in inside.releases if s.release_id == rid).window_consistent is True
+    assert next(s for s in before.releases if s.release_id == rid).window_consistent is False
+
+
+def test_an_unmarked_copy_of_the_registry_is_unreleased(world: World) -> None:
+    result = world.leak(world.registry_copy())
+    assert result.verdict == "unreleased" and result.suspects == []
+    assert "registry itself" in result.explanation
+
+
+def test_a_foreign_file_is_not_ours(world: World) -> None:
+    other = generate_tables(participants=300, snapshots=1, seed=99, patients=False)[0].participants
+    result = world.leak(other)
+    assert result.verdict == "not-ours" and result.tested == 0
+
+
+def test_a_release_sharing_no_rows_with_the_leak_is_not_tested(world: World) -> None:
+    inactive = world.registry_copy("KDSTATUSPST = 'NONAKTIF'")
+    keys = pa.compute.is_in(world.tables["A"].column("NOKA"), value_set=inactive.column("NOKA"))
+    leak = world.tables["A"].filter(keys)
+    result = world.leak(leak)
+    scored = {s.release_id for s in result.releases}
+    assert world.releases["C"].release_id not in scored  # C holds active participants only
+    assert suspects(result, world) == {"A"} and result.tested == 2
+
+
+def test_the_investigation_attributes_a_renamed_normalised_leak_file_end_to_end(world: World, tmp_path: Path) -> None:
+    from jejak.investigate import investigate
+
+    leak = world.attacked(["C"], ["normalise", "rename", "reorder", "pad"], 200, seed=6)
+    path = tmp_path / "dijual.jsonl"
+    attack.write(leak.table, path, "jsonl")
+    verdict = investigate(world.ws, path)
+    att = verdict.to_json()["attribution"]
+    assert att["verdict"] == "release" and att["suspects"] == [world.releases["C"].release_id]
+    assert att["releases"][0]["log10_bound"] < -9 and "phone_format" in att["flattened_channels"]
+
+
+def test_three_genuine_rows_are_ours_though_too_few_to_name_anyone(world: World) -> None:
+    leak = world.attacked(["A"], ["normalise", "truncate-dates"], 3, seed=8)
+    result = world.leak(leak.table.drop_columns(["GAJI"]))
+    assert result.verdict == "inconclusive" and result.suspects == []
+    assert result.missing
