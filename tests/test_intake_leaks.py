@@ -395,7 +395,8 @@ def test_a_headerless_semicolon_cp1252_csv_is_recognised_as_data(tmp_path: Path,
 @pytest.mark.parametrize(
     ("first", "is_header"),
     [("NOKA,NAMA,JENKEL", True), ("no_kartu,nama peserta,jk", True), ("0001234567890,BUDI,L", False),
-     ("BUDI,SITI,P", False), ("ANI,budi@example.com,L", False), ("ANI,1990-01-05,L", False)],
+     ("BUDI,SITI,P", False), ("ANI,budi@example.com,L", False), ("ANI,1990-01-05,L", False),
+     ("NOKA,SITI,JK", True)],  # one column repeating its name as a value is a coincidence
 )
 def test_a_header_is_told_from_a_first_data_row(tmp_path: Path, first: str, is_header: bool) -> None:
     f = tmp_path / "d.csv"
