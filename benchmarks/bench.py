@@ -91,14 +91,16 @@ def changed_snapshot(base: Path, share: float = 0.01) -> Path:
         return path
     import duckdb
 
+    # Streamed (read, rewrite 1 row in 100, write) so a 10M-row snapshot never sits in memory.
     con = duckdb.connect()
-    con.execute(f"CREATE TABLE s AS SELECT * FROM read_csv('{base}', all_varchar=true)")
-    every = round(1 / share)
-    con.execute(
-        f"UPDATE s SET NOHP = '0813' || lpad((hash(NOKA) % 100000000)::VARCHAR, 8, '0'), "
-        f"TSUPDATE = '2025-06-30 12:34:56' WHERE hash(NOKA) % {every} = 0"
-    )
-    con.execute(f"COPY s TO '{path}' (HEADER, DELIMITER ',')")
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_csv('{base}', all_varchar=true)").fetchall()]
+    hit = f"hash(NOKA) % {round(1 / share)} = 0"
+    new = {
+        "NOHP": "'0813' || lpad((hash(NOKA) % 100000000)::VARCHAR, 8, '0')",
+        "TSUPDATE": "'2025-06-30 12:34:56'",
+    }
+    sel = ", ".join(f'CASE WHEN {hit} THEN {new[c]} ELSE "{c}" END AS "{c}"' if c in new else f'"{c}"' for c in cols)
+    con.execute(f"COPY (SELECT {sel} FROM read_csv('{base}', all_varchar=true)) TO '{path}' (HEADER, DELIMITER ',')")
     return path
 
 
@@ -153,6 +155,13 @@ def child(argv: list[str]) -> None:
 
         verdict = investigate(Workspace.open(Path(argv[1])), Path(argv[2]), dataset="peserta")
         print(json.dumps(verdict.to_json()["verification"]))
+    elif kind == "intake":
+        import duckdb
+
+        from jejak.intake import read_table
+
+        t = read_table(duckdb.connect(), Path(argv[1]), strict=False)
+        print(json.dumps({"rows": t.rows, "format": t.format, "skipped": len(t.skipped)}))
     elif kind == "duckdb-read":
         import duckdb
 
@@ -163,6 +172,8 @@ def child(argv: list[str]) -> None:
         child_linkage(kind, argv[1:])
     elif kind.startswith("attribution"):
         child_attribution(argv)
+    elif kind.startswith("notify"):
+        child_notify(argv)
     else:
         raise SystemExit(f"unknown child {kind}")
 
@@ -250,7 +261,9 @@ def child_linkage(kind: str, argv: list[str]) -> None:
     seconds = time.perf_counter() - start
     from jejak.linkage_eval import score
 
-    print(json.dumps({**score(con, out, truth), "seconds": seconds}))
+    stats = linkage.last_stats
+    blocked = stats.pairs_blocked if stats else 0
+    print(json.dumps({**score(con, out, truth), "seconds": seconds, "pairs_blocked": blocked}))
 
 
 def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
@@ -265,7 +278,8 @@ def bench_linkage(n: int) -> list[tuple[str, int, float, float]]:
     secs, mem, out = measure(["linkage-synth", str(reg), str(n)])
     q = json.loads(out)
     results.append(report(f"probabilistic linkage, synthetic leak, {n:,} x {n:,} rows", n, q["seconds"], mem))
-    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}", flush=True)
+    print(f"    precision {q['precision']:.4f}  recall {q['recall']:.4f}  F1 {q['f1']:.4f}  "
+          f"pairs admitted by blocking {q.get('pairs_blocked', 0):,}", flush=True)
     return results
 
 
@@ -319,6 +333,9 @@ def child_attribution(argv: list[str]) -> None:
     from jejak import evaluation
 
     work = Path(argv[1])
+    if argv[0] == "attribution-eval":
+        print(json.dumps(evaluation.evaluate(work).to_json()))
+        return
     if argv[0] == "attribution-setup":
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -363,7 +380,110 @@ def bench_attribution(
     _, mem, output = measure(["attribution-run", str(work), str(rows)])
     got = json.loads(output.strip().splitlines()[-1])
     name = f"attribution, {got['tested']:,} releases tested, {rows:,} linked rows ({got['verdict']})"
-    return [report(name, rows, got["seconds"], mem)]
+    results = [report(name, rows, got["seconds"], mem)]
+    secs, mem, output = measure(["attribution-eval", str(OUT / "attribution-eval")])
+    ev = json.loads(output.strip().splitlines()[-1])
+    print(f"  jejak eval ({ev['participants']:,} participants, {ev['releases']:,} releases, {secs:.0f} s, "
+          f"peak {mem:,.0f} MiB): rows needed for a correct verdict at bound <= 1e-9")
+    for r in ev["rows_needed"]:
+        print(f"    {r['scenario']:<58} {r['rows'] if r['rows'] else 'not reached':>8}")
+    inn = ev["innocent"]
+    print(f"    innocent releases accused at 1e-6: {inn['accused_at_1e-6']} of {inn['trials']:,} trials", flush=True)
+    return results
+
+
+def sql_dump(n: int, dialect: str) -> Path:
+    """The synthetic snapshot as a mysqldump (1,000-row INSERTs) or a pg_dump (COPY) file."""
+    path = OUT / f"peserta_{n}.{dialect}.sql"
+    if path.exists():
+        return path
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE s AS SELECT * FROM read_csv('{base_snapshot(n)}', all_varchar=true)")
+    cols = [r[0] for r in con.execute("DESCRIBE s").fetchall()]
+    bs = "\\"
+    with path.open("w", encoding="utf-8") as f:
+        if dialect == "mysql":
+            f.write("-- MySQL dump 10.13\n/*!40101 SET NAMES utf8mb4 */;\nCREATE TABLE `peserta` (\n")
+            f.write(",\n".join(f"  `{c}` varchar(255) DEFAULT NULL" for c in cols) + "\n) ENGINE=InnoDB;\n")
+            tup = " || ',' || ".join(
+                f"""coalesce('''' || replace(replace("{c}", '{bs}', '{bs}{bs}'), '''', '{bs}''') || '''', 'NULL')"""
+                for c in cols
+            )
+            sql = (
+                f"SELECT 'INSERT INTO `peserta` VALUES ' || string_agg('(' || {tup} || ')', ',') || ';' || chr(10) "
+                f"FROM (SELECT *, (row_number() OVER () - 1) // 1000 AS g FROM s) GROUP BY g ORDER BY g"
+            )
+        else:
+            f.write("--\n-- PostgreSQL database dump\n--\nSET client_encoding = 'UTF8';\n")
+            f.write("COPY public.peserta (" + ", ".join(f'"{c}"' for c in cols) + ") FROM stdin;\n")
+            line = " || chr(9) || ".join(
+                f"""coalesce(replace(replace(replace("{c}", '{bs}', '{bs}{bs}'), chr(9), '{bs}t'), chr(10), '{bs}n'),
+                    '{bs}N')"""
+                for c in cols
+            )
+            sql = (
+                f"SELECT string_agg({line}, chr(10)) || chr(10) FROM "
+                f"(SELECT *, (row_number() OVER () - 1) // 10000 AS g FROM s) GROUP BY g ORDER BY g"
+            )
+        for (text,) in con.execute(sql).fetchall():
+            f.write(text)
+        if dialect == "postgres":
+            f.write(bs + ".\n")
+    return path
+
+
+def bench_intake(n: int) -> list[tuple[str, int, float, float]]:
+    results = []
+    for dialect in ("mysql", "postgres"):
+        dump = sql_dump(n, dialect)
+        secs, mem, out = measure(["intake", str(dump)])
+        rows = json.loads(out)["rows"]
+        if rows != n:
+            raise SystemExit(f"intake read {rows:,} of {n:,} rows from {dump}")
+        mib = dump.stat().st_size / 2**20
+        results.append(report(f"intake SQL dump ({dialect}, {mib:,.0f} MiB), {n:,} rows", n, secs, mem))
+    return results
+
+
+# -- notification pack (owner: report) ---------------------------------------------------------------
+
+
+def child_notify(argv: list[str]) -> None:
+    """``notify-setup HOME SNAPSHOT`` or ``notify HOME``: every registry row is a subject."""
+    from jejak.registry import Registry
+    from jejak.workspace import Workspace
+
+    home = Path(argv[1])
+    if argv[0] == "notify-setup":
+        ws = Workspace.init(home)
+        with Registry(ws.registry_path) as reg:
+            reg.import_snapshot(Path(argv[2]), "peserta", "NOKA", date(2025, 1, 1))
+            case = ws.cases_dir / "C-BENCH"
+            case.mkdir()
+            reg.con.execute(f"COPY (SELECT _key FROM rows_peserta) TO '{case / 'subjects.parquet'}' (FORMAT parquet)")
+        verdict = json.loads((ROOT / "tests" / "data" / "verdict_example.json").read_text())
+        (case / "verdict.json").write_text(json.dumps({**verdict, "case_id": "C-BENCH"}))
+        return
+    from jejak.notify import prepare_pack
+
+    ws = Workspace.open(home)
+    shutil.rmtree(ws.cases_dir / "C-BENCH" / "notify", ignore_errors=True)
+    start = time.perf_counter()
+    pack = prepare_pack(ws, "C-BENCH", "2026-11-23T08:00", pdf=False)
+    print(json.dumps({"seconds": time.perf_counter() - start, "subjects": pack.counts.subjects}))
+
+
+def bench_notify(n: int) -> list[tuple[str, int, float, float]]:
+    """The UU PDP pack for ``n`` subjects: channel choice, messages and the formula-safe CSV."""
+    home = OUT / f"notify_ws_{n}"
+    if not (home / "cases" / "C-BENCH" / "verdict.json").exists():
+        shutil.rmtree(home, ignore_errors=True)
+        measure(["notify-setup", str(home), str(base_snapshot(n))])
+    _, mem, output = measure(["notify", str(home)])
+    got = json.loads(output.strip().splitlines()[-1])
+    return [report(f"notification pack for {got['subjects']:,} subjects", got["subjects"], got["seconds"], mem)]
 
 
 def main() -> None:
@@ -371,10 +491,11 @@ def main() -> None:
         child(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=["import", "release", "linkage", "investigate", "attribution"], action="append")
+    parts = ["import", "release", "intake", "linkage", "investigate", "attribution", "notify"]
+    p.add_argument("--only", choices=parts, action="append")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     a = p.parse_args()
-    only = set(a.only or ["import", "release", "linkage", "investigate", "attribution"])
+    only = set(a.only or parts)
     rows: list[tuple[str, int, float, float]] = []
     print(f"jejak benchmark on {os.cpu_count()} cores; inputs in {OUT}")
     print(f"{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
@@ -388,7 +509,10 @@ def main() -> None:
         rows += bench_investigate(a.sizes)
     if "attribution" in only:
         rows += bench_attribution(10_000_000)
-        print("  (rows needed per attack and innocent trials: `jejak eval`)")
+    if "intake" in only:
+        rows += bench_intake(1_000_000)
+    if "notify" in only:
+        rows += bench_notify(1_000_000)
     print(f"\nsummary\n{'case':<62} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}")
     for name, n, secs, mem in rows:
         print(f"{name:<62} {secs:8.2f} {n / secs:12,.0f} {mem:9,.0f}")

@@ -33,7 +33,8 @@ class World:
             self.roles = reg.dataset("peserta").roles
 
     def leak(self, table: pa.Table, origin: dict[str, str] | None = None, *,
-             releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6) -> Attribution:
+             releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6,
+             window: object = None) -> Attribution:
         """Link ``table`` to the registry by key and attribute it."""
         origin = origin or {c: c for c in table.column_names}
         ledger = Ledger.open(self.ws.ledger_url)
@@ -43,7 +44,7 @@ class World:
             info = reg.dataset("peserta")
             link_by_key(reg.con, "_leak", origin, info, ledger)
             return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
-                             threshold=threshold, releases=releases)
+                             threshold=threshold, releases=releases, window=window)
 
     def attacked(self, names: list[str], attacks: list[str], rows: int, seed: int) -> attack.Leak:
         rng = np.random.default_rng(seed)
@@ -188,6 +189,8 @@ def test_a_canary_names_its_release_even_without_readable_marks(world: World) ->
     assert result.verdict == "release" and suspects(result, world) == {"B"}
     top = result.releases[0]
     assert top.canary_hits == len(canaries) and top.named_by == ["canary"]
+    only = world.leak(attack.normalise(leak).table)  # canaries alone: no genuine row in common
+    assert suspects(only, world) == {"B"} and only.releases[0].rows_in_common == 0
 
 
 # -- other verdicts --------------------------------------------------------------------------------
@@ -200,6 +203,16 @@ def test_a_registered_release_is_ranked_but_never_named_by_a_bound(world: World)
     assert top.release_id == world.releases["R"].release_id and top.kind == "registered"
     assert top.containment == 1.0 and top.log10_bound is None and top.bound is None
     assert "registered" in (result.missing or "") and "no marks" in result.explanation
+    assert top.window_consistent is None
+
+
+def test_a_release_outside_the_dating_window_is_marked_inconsistent(world: World) -> None:
+    table = world.registry_copy("KDSTATUSPST = 'NONAKTIF'")
+    inside = world.leak(table, window={"from": "2025-01-01", "to": "2025-12-31"})
+    before = world.leak(table, window=("2020-01-01", "2020-06-30"))
+    rid = world.releases["R"].release_id
+    assert next(s for s in inside.releases if s.release_id == rid).window_consistent is True
+    assert next(s for s in before.releases if s.release_id == rid).window_consistent is False
 
 
 def test_an_unmarked_copy_of_the_registry_is_unreleased(world: World) -> None:
@@ -222,3 +235,22 @@ def test_a_release_sharing_no_rows_with_the_leak_is_not_tested(world: World) -> 
     scored = {s.release_id for s in result.releases}
     assert world.releases["C"].release_id not in scored  # C holds active participants only
     assert suspects(result, world) == {"A"} and result.tested == 2
+
+
+def test_the_investigation_attributes_a_renamed_normalised_leak_file_end_to_end(world: World, tmp_path: Path) -> None:
+    from jejak.investigate import investigate
+
+    leak = world.attacked(["C"], ["normalise", "rename", "reorder", "pad"], 200, seed=6)
+    path = tmp_path / "dijual.jsonl"
+    attack.write(leak.table, path, "jsonl")
+    verdict = investigate(world.ws, path)
+    att = verdict.to_json()["attribution"]
+    assert att["verdict"] == "release" and att["suspects"] == [world.releases["C"].release_id]
+    assert att["releases"][0]["log10_bound"] < -9 and "phone_format" in att["flattened_channels"]
+
+
+def test_three_genuine_rows_are_ours_though_too_few_to_name_anyone(world: World) -> None:
+    leak = world.attacked(["A"], ["normalise", "truncate-dates"], 3, seed=8)
+    result = world.leak(leak.table.drop_columns(["GAJI"]))
+    assert result.verdict == "inconclusive" and result.suspects == []
+    assert result.missing

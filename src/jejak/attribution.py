@@ -39,7 +39,7 @@ import pyarrow as pa
 from jejak import keys
 from jejak.channel.base import Channel, Policy, channels, q
 from jejak.ledger import Ledger, ReleaseRecord
-from jejak.registry import DatasetInfo, Registry
+from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
 from jejak.tail import log10_tail
 from jejak.validators import sql as vsql
@@ -53,6 +53,7 @@ ROWS_PER_RELEASE = 5_000  # rows in common used per release: ample power, bounde
 MATCHED = ("current", "outdated")
 _SAMPLE = "_jj_attr_sample"
 _GROUP = "_jj_attr_group"
+_VERSIONS = "_jj_attr_versions"
 _HASH_MUL = 2654435761  # Knuth's multiplicative hash: a documented, reproducible row sample
 
 
@@ -84,6 +85,7 @@ class ReleaseScore:
     containment: float  # share of the leak's matched rows the release holds
     column_coverage: float  # share of the leak's mapped columns the release has
     time_consistency: float | None  # share of rows in common whose leaked values match the as-of version
+    window_consistent: bool | None = None  # the as-of date's registry state lies in the dating window
     channels: dict[str, ChannelScore] = field(default_factory=dict)
     canary_hits: int = 0
     log10_bound: float | None = None
@@ -99,7 +101,8 @@ class ReleaseScore:
 
     @property
     def rank(self) -> float:
-        return self.containment * self.column_coverage * (self.time_consistency or 1.0)
+        outside = 0.5 if self.window_consistent is False else 1.0
+        return self.containment * self.column_coverage * (self.time_consistency or 1.0) * outside
 
     def to_json(self) -> dict[str, Any]:
         lb = self.log10_bound
@@ -110,6 +113,7 @@ class ReleaseScore:
             "rows_scored": self.rows_scored, "containment": round(self.containment, 4),
             "column_coverage": round(self.column_coverage, 4),
             "time_consistency": None if self.time_consistency is None else round(self.time_consistency, 4),
+            "window_consistent": self.window_consistent,
             "channels": {k: v.to_json() for k, v in self.channels.items()},
             "canary_hits": self.canary_hits,
             "log10_bound": None if lb is None else (round(lb, 3) if math.isfinite(lb) else -1e308),
@@ -161,7 +165,7 @@ def attribute(
     try:
         hits = canary_hits(con, ledger, dataset, linked, scorer.leak_columns) if releases is None else {}
         scorer.prefetch(recs)
-        scores = [s for r in recs if (s := scorer.score(r)) is not None]
+        scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in hits)) is not None]
         tested = sum(1 for s in scores if s.kind == "marked")
         for s in scores:
             s.canary_hits = hits.get(s.release_id, 0)
@@ -177,6 +181,7 @@ def attribute(
                 s.named_by.append("canary")
             s.suspect = bool(s.named_by)
         scorer.exact_rows(s for s in scores if s.suspect)
+        _in_window(scorer, scores, window)
         scores.sort(key=_order)
         return _verdict(scorer, scores, tested, threshold, window, hits)
     finally:
@@ -261,29 +266,34 @@ class Scorer:
         self.leak_columns = [c for c in dataset.columns if c in have]
         self._leak_set = set(self.leak_columns)
         self.has_versions = "_from" in have and "_to" in have
-        self._overview()
+        self._overview(have)
         self._sample(sample_rows)
         self.groups: dict[date, _Group] = {}
         self._plans: dict[tuple[Any, ...], list[_Cells]] = {}
+        self._versions = False
         self.flattened: dict[tuple[str, str], bool] = {}
         self._decide_flattened()
 
     def close(self) -> None:
         for g in self.groups.values():
             self.con.execute(f"DROP TABLE IF EXISTS {g.table}")
-        self.con.execute(f"DROP TABLE IF EXISTS {_SAMPLE}")
+        self.con.execute(f"DROP TABLE IF EXISTS {_SAMPLE}; DROP TABLE IF EXISTS {_VERSIONS}")
 
     # the leak --------------------------------------------------------------------------------------
 
-    def _overview(self) -> None:
+    def _overview(self, have: set[str]) -> None:
+        """Row counts; ``agreeing``: matched rows whose other cells mostly agree with the registry
+        (a fabricated row that hits a real NIK by chance does not)."""
         matched = ", ".join(f"'{c}'" for c in MATCHED)
+        agree = "(_compared = 0 OR 2 * _agree >= _compared)" if {"_agree", "_compared"} <= have else "true"
         row = self.con.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE _class IN ({matched}) AND _key IS NOT NULL),
                        count(*) FILTER (WHERE _class = 'canary'), approx_count_distinct(_key)
-                           FILTER (WHERE _class IN ({matched}))
+                           FILTER (WHERE _class IN ({matched})),
+                       count(*) FILTER (WHERE _class IN ({matched}) AND {agree})
                 FROM {self.linked}"""
         ).fetchall()[0]
-        self.rows, self.matched, self.canary_rows, approx = (int(x or 0) for x in row)
+        self.rows, self.matched, self.canary_rows, approx, self.agreeing = (int(x or 0) for x in row)
         if self.matched <= 1_000_000:
             approx = self.con.execute(
                 f"SELECT count(DISTINCT _key) FROM {self.linked} WHERE _class IN ({matched})").fetchall()[0][0]
@@ -330,7 +340,15 @@ class Scorer:
     def group(self, snapshot: date) -> _Group:
         g = self.groups.get(snapshot)
         if g is None:
-            reg = self.registry.as_of_sql(self.dataset.name, snapshot)
+            if not self._versions:
+                # Every version of the sampled keys, once: each snapshot then reads this small table
+                # instead of scanning the registry again.
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE {_VERSIONS} AS SELECT * FROM {table_name(self.dataset.name)}
+                        WHERE _key IN (SELECT _key FROM {_SAMPLE})""")
+                self._versions = True
+            d = f"DATE '{snapshot.isoformat()}'"
+            reg = f"SELECT * FROM {_VERSIONS} WHERE _valid_from <= {d} AND (_valid_to IS NULL OR _valid_to > {d})"
             regcols = ", ".join(f"r.{q(c)}" for c in self.dataset.columns)
             leaked = "".join(f", s.{q(c)} AS {q('_l_' + c)}" for c in self.leak_columns)
             g = _Group(snapshot, f"{_GROUP}_{snapshot:%Y%m%d}")
@@ -419,17 +437,22 @@ class Scorer:
 
     # one release ----------------------------------------------------------------------------------------
 
-    def score(self, rec: ReleaseRecord) -> ReleaseScore | None:
-        """Score one release; None when it shares no rows or no columns with the leak (pruned)."""
+    def score(self, rec: ReleaseRecord, *, keep: bool = False) -> ReleaseScore | None:
+        """Score one release; None when it shares no rows or no columns with the leak (pruned),
+        unless ``keep`` (a release whose canaries are in the leak is always reported)."""
         common_cols = [c for c in rec.columns if c in self._leak_set]
         snap = self.snapshot_of(rec.as_of)
-        if not common_cols or snap is None or self.n == 0:
-            return None
-        g = self.group(snap)
-        mask = self.mask(g, rec.filter)
+        g = self.group(snap) if snap is not None and self.n else None
+        mask = self.mask(g, rec.filter) if g is not None and common_cols else np.zeros(self.n, dtype=bool)
         in_common = int(mask.sum())
-        if in_common == 0:
-            return None
+        if in_common == 0 or g is None:
+            if not keep:
+                return None
+            return ReleaseScore(
+                release_id=rec.release_id, recipient=rec.recipient, kind=rec.kind, as_of=rec.as_of,
+                created_at=rec.created_at, filter=rec.filter, rows_in_common=0, rows_in_common_estimated=False,
+                rows_scored=0, containment=0.0, column_coverage=len(common_cols) / max(len(self.leak_columns), 1),
+                time_consistency=None)
         idx = np.flatnonzero(mask)[:ROWS_PER_RELEASE]
         est = round(in_common * self.genuine / self.n) if self.sampled else in_common
         as_of = _day(rec.as_of)
@@ -588,7 +611,8 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
              hits: dict[str, int]) -> Attribution:
     suspects = [s for s in scores if s.suspect]
     flat = sc.flattened_channels()
-    sample = {"matched_rows": sc.matched, "matched_people": sc.genuine, "scored_rows": sc.n, "sampled": sc.sampled,
+    sample = {"matched_rows": sc.matched, "agreeing_rows": sc.agreeing, "matched_people": sc.genuine,
+              "scored_rows": sc.n, "sampled": sc.sampled,
               "rows": sc.rows, "canary_rows": sc.canary_rows, "rows_per_release": ROWS_PER_RELEASE,
               "method": "one row per key; rows ordered by ((line mod 2^32) * 2654435761) mod 2^32"}
     base: dict[str, Any] = {"threshold": threshold, "tested": tested, "releases": scores,
@@ -610,10 +634,11 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
         return Attribution(verdict="release", suspects=[s.release_id for s in suspects],
                            explanation=" ".join(lines) + (" " + _flat_note(flat) if flat else ""), missing=None,
                            **base)
-    if sc.genuine < max(5, 0.01 * sc.rows):
+    if sc.agreeing == 0 or sc.agreeing < 0.01 * sc.rows:
         return Attribution(verdict="not-ours", suspects=[], missing=None, explanation=(
-            f"Only {sc.genuine:,} of {sc.rows:,} leaked rows match people in the registry: no more than "
-            "identifiers shared by chance. The file does not come from this dataset."), **base)
+            f"Only {sc.agreeing:,} of {sc.rows:,} leaked rows match people in the registry with agreeing "
+            "details: no more than identifiers shared by chance. The file does not come from this dataset."),
+            **base)
     when = _window_text(window)
     registered = [s for s in scores if s.kind == "registered" and s.containment >= 0.9
                   and s.column_coverage >= 0.999 and (s.time_consistency or 1.0) >= 0.9]
@@ -647,6 +672,19 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
         + (_flat_note(flat) + " " if flat else "") + (registered_note if any(s.kind == "registered"
                                                                               for s in scores) else "")).strip(),
         missing=need, **base)
+
+
+def _in_window(sc: Scorer, scores: list[ReleaseScore], window: Any) -> None:
+    """Whether the registry state at each release's as-of date lies within the dating window."""
+    lo, hi = _window_dates(window)
+    try:
+        first, last = date.fromisoformat(str(lo)[:10]), date.fromisoformat(str(hi)[:10])
+    except ValueError:
+        return
+    a, b = sc.snapshot_of(first) or first, sc.snapshot_of(last) or last
+    for s in scores:
+        snap = sc.snapshot_of(s.as_of)
+        s.window_consistent = snap is not None and a <= snap <= b
 
 
 def _flat_note(flat: list[str]) -> str:

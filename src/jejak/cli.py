@@ -563,12 +563,13 @@ def investigate(
 
 @app.command("eval")
 def eval_(
-    work: Annotated[Path | None, typer.Option("--work", help="Scratch directory (default: a new temporary one).")]
+    work: Annotated[Path | None, typer.Option("--work", help="Scratch directory (default: a new temporary one); "
+                                              "an existing one is reused.")]
     = None,
     participants: Annotated[int, typer.Option(help="Synthetic participants in the scratch registry.")] = 20_000,
     releases: Annotated[int, typer.Option(help="Releases in the ledger (3 leakers, the rest decoys).")] = 1_000,
     innocent_leaks: Annotated[int, typer.Option(help="Leaks scored against every decoy (trials = leaks x decoys).")]
-    = 10,
+    = 12,
     seeds: Annotated[int, typer.Option(help="Leaks per size in the search; all must be attributed correctly.")] = 2,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios (repeatable).")] = None,
     as_json: JsonFlag = False,
@@ -589,7 +590,8 @@ def eval_(
         _print_json(report.to_json())
         return
     t = RichTable("attack", "rows needed", "seconds",
-                  title=f"Rows needed to name the leaker(s) at bound <= 1e-9 among {releases:,} releases")
+                  title=f"Rows needed to name the leaker(s) at bound <= 1e-9 among {report.releases:,} releases "
+                        f"({report.participants:,} participants)")
     for r in report.rows:
         t.add_row(r.scenario, f"{r.rows_needed:,}" if r.rows_needed else "not reached", f"{r.seconds:.0f}")
     out.print(t)

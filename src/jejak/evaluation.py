@@ -53,6 +53,10 @@ SCENARIOS: list[tuple[str, list[str], int, str]] = [
 ]
 
 
+LEAKERS = ("KC Leaker A", "PT Leaker B", "RS Leaker C")
+DECOYS = "Decoy recipients"
+
+
 @dataclass
 class Setup:
     workspace: Workspace
@@ -102,12 +106,12 @@ def build(home: Path, *, participants: int = 20_000, releases: int = 1_000, seed
             reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
     ledger = Ledger.open(ws.ledger_url)
     leakers = []
-    for i, name in enumerate(("KC Leaker A", "PT Leaker B", "RS Leaker C")):
+    for i, name in enumerate(LEAKERS):
         ledger.add_recipient(name, "vendor")
         path = home / f"release_{i}.csv"
         leakers.append((create_release(ws, ReleaseRequest("peserta", name, path)), path))
     say(f"recording {releases - len(leakers):,} decoy releases")
-    ledger.add_recipient("Decoy recipients", "other")
+    ledger.add_recipient(DECOYS, "other")
     template = leakers[0][0]
     with Registry(ws.registry_path, read_only=True) as reg:
         offices = [r[0] for r in reg.con.execute(
@@ -121,7 +125,7 @@ def build(home: Path, *, participants: int = 20_000, releases: int = 1_000, seed
         # some are branch-office extracts, as real ones would be.
         where = None if rng.random() < 0.8 else f"KDKANTOR = '{offices[int(rng.integers(len(offices)))]}'"
         entry = ReleaseEntry(
-            release_id=f"R-EVAL-{i:05d}-{secrets.token_hex(4).upper()}", recipient="Decoy recipients",
+            release_id=f"R-EVAL-{i:05d}-{secrets.token_hex(4).upper()}", recipient=DECOYS,
             dataset="peserta", as_of=template.as_of, registry_version=template.registry_version,
             columns=list(template.columns), filter=where, rows=template.rows, channels=dict(template.channels),
             policy={**template.policy, "channels": [c for c in template.policy["channels"] if c != "canary"]},
@@ -133,6 +137,25 @@ def build(home: Path, *, participants: int = 20_000, releases: int = 1_000, seed
         decoys.append(entry)
     recs = {r.release_id: r for r in ledger.releases(dataset="peserta")}
     return Setup(ws, leakers, [recs[d.release_id] for d in decoys], nik, noka)
+
+
+def load(home: Path) -> Setup:
+    """The scratch workspace ``build`` made earlier in ``home`` (to run more trials on it)."""
+    ws = Workspace.open(home / "ws")
+    recs = Ledger.open(ws.ledger_url).releases(dataset="peserta")
+    leakers = [r for r in recs if r.recipient in LEAKERS]
+    leakers.sort(key=lambda r: LEAKERS.index(r.recipient))
+    with Registry(ws.registry_path, read_only=True) as reg:
+        nik = [r[0] for r in reg.con.execute("SELECT DISTINCT NIK FROM rows_peserta").fetchall()]
+        noka = [r[0] for r in reg.con.execute("SELECT DISTINCT _key FROM rows_peserta").fetchall()]
+    return Setup(ws, [(r, home / f"release_{i}.csv") for i, r in enumerate(leakers)],
+                 [r for r in recs if r.recipient == DECOYS], nik, noka)
+
+
+def _sizes(setup: Setup) -> tuple[int, int]:
+    with Registry(setup.workspace.registry_path, read_only=True) as reg:
+        people = reg.dataset("peserta").rows
+    return people, len(setup.leakers) + len(setup.decoys)
 
 
 def run_leak(setup: Setup, scenario: list[str], colluders: int, fmt: str, rows: int, seed: int,
@@ -177,7 +200,7 @@ def correct(result: Attribution, truth: list[str], bound: float = 1e-9) -> bool:
 def rows_needed(setup: Setup, scenario: list[str], colluders: int, fmt: str, work: Path, *, seeds: int = 2,
                 largest: int = 8192) -> int | None:
     """Smallest leak size on a x1.5 grid (binary search) at which all ``seeds`` leaks are attributed correctly."""
-    grid = sorted({round(8 * 1.5**i) for i in range(40) if 8 * 1.5**i <= largest})
+    grid = sorted({round(2 * 1.5**i) for i in range(40) if 2 * 1.5**i <= largest})
 
     def ok(n: int) -> bool:
         return all(correct(*run_leak(setup, scenario, colluders, fmt, n, 1000 * n + s, work)) for s in range(seeds))
@@ -217,12 +240,17 @@ def innocents(setup: Setup, leaks: int, work: Path, seed: int = 7) -> tuple[int,
     return trials, accused, lowest, calibration
 
 
-def evaluate(work: Path, *, participants: int = 20_000, releases: int = 1_000, innocent_leaks: int = 10,
+def evaluate(work: Path, *, participants: int = 20_000, releases: int = 1_000, innocent_leaks: int = 12,
              seeds: int = 2, scenarios: list[str] | None = None, say: Say = lambda _m: None) -> Report:
     """Build the scratch workspace in ``work`` and run the whole evaluation."""
     t0 = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
-    setup = build(work, participants=participants, releases=releases, say=say)
+    if (work / "ws").exists():
+        say(f"reusing the scratch workspace in {work}")
+        setup = load(work)
+        participants, releases = _sizes(setup)
+    else:
+        setup = build(work, participants=participants, releases=releases, say=say)
     report = Report(participants=participants, releases=releases)
     for name, scenario, colluders, fmt in SCENARIOS:
         if scenarios and name not in scenarios:

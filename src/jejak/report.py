@@ -60,7 +60,7 @@ _T: dict[str, dict[str, str]] = {
     "k_rows": {"id": "baris dalam berkas", "en": "rows in the file"},
     "k_genuine": {"id": "baris asli milik kita", "en": "genuine rows of ours"},
     "k_people": {"id": "orang terdampak", "en": "people affected"},
-    "k_window": {"id": "waktu pengambilan", "en": "taken between"},
+    "k_window": {"id": "kondisi data", "en": "data as of"},
     "k_source": {"id": "sumber", "en": "source"},
     "k_unknown": {"id": "tidak diketahui", "en": "unknown"},
     "file": {"id": "Berkas", "en": "File"},
@@ -525,10 +525,10 @@ def verdict_paragraph(verdict: dict[str, Any], lang: str) -> str:
         s.append(f"Berkas memuat <b>data pribadi spesifik</b> ({e(', '.join(cats))})." if lang == "id" else
                  f"It contains <b>specific personal data</b> ({e(', '.join(cats))}).")
     if snap.get("from") and snap.get("to"):
-        s.append(f"Data diambil antara <b>{e(fmt_date(snap['from'], lang))}</b> dan "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>." if lang == "id" else
-                 f"The data was taken between <b>{e(fmt_date(snap['from'], lang))}</b> and "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>.")
+        s.append(f"Isinya sesuai dengan registri seperti pada <b>{e(fmt_date(snap['from'], lang))}</b> sampai "
+                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: saat itulah data diambil." if lang == "id" else
+                 f"It shows the registry as it was between <b>{e(fmt_date(snap['from'], lang))}</b> and "
+                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: that is when the data was taken.")
     s.append(_attribution_sentences(attr, _suspects(verdict), lang))
     return " ".join(x for x in s if x)
 
@@ -826,6 +826,11 @@ def section_impact(verdict: dict[str, Any], lang: str) -> str:
     return f"<p>{lead}</p>{cats}{provinces}{branches}{regencies}"
 
 
+def _sentence(text: object) -> str:
+    s = str(text or "").strip().rstrip(".")
+    return s[:1].upper() + s[1:]
+
+
 def section_method(verdict: dict[str, Any], lang: str) -> str:
     ev = verdict.get("evidence") or {}
     reg = verdict.get("registry") or {}
@@ -863,7 +868,7 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "unknown district, serial 0000); <i>duplicates</i>: rows repeating an earlier row's identity. "
          "People are counted as distinct registry keys."),
         ("Dating",
-         f"{e(snap.get('method') or 'not determined')}. Each linked row's values are valid on an interval "
+         f"{e(_sentence(snap.get('method')) or 'Not determined')}. Each linked row's values are valid on an interval "
          "[valid-from, valid-to) of registry versions, narrowed by its timestamp columns; the window is the "
          "largest interval consistent with the most rows."),
         ("Attribution",
@@ -900,7 +905,7 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "kecamatan tak dikenal, nomor urut 0000); <i>duplikat</i>: baris yang mengulang identitas baris "
          "sebelumnya. Orang dihitung sebagai kunci registri yang berbeda."),
         ("Penanggalan",
-         f"{e(snap.get('method') or 'tidak ditentukan')}. Nilai setiap baris tertaut berlaku pada selang "
+         f"{e(_sentence(snap.get('method')) or 'Tidak ditentukan')}. Nilai setiap baris tertaut berlaku pada selang "
          "[berlaku-sejak, berlaku-hingga) versi registri, dipersempit oleh kolom cap waktunya; jendela adalah "
          "selang terbesar yang konsisten dengan baris terbanyak."),
         ("Atribusi",
