@@ -302,7 +302,7 @@ def summarise(v: Verdict, people: int) -> list[str]:
             f"{v.snapshot.get('contradicting', 0):,} contradict it)."
         )
     imp = v.impact or {}
-    if imp.get("categories"):
+    if imp.get("categories") and imp.get("people"):
         hit = [f"{k} ({c['people']:,})" for k, c in imp["categories"].items() if c.get("people")]
         flags = []
         if imp.get("specific_data"):

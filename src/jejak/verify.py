@@ -230,27 +230,56 @@ def _best_versions(
     con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None
 ) -> None:
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
-    version's membership status, which for a current row is the person's status now)."""
+    version's membership status, which for a current row is the person's status now).
+
+    Most cells of a leak are byte-identical to a registry version. So the leaked cells are first
+    reduced to 64-bit hashes (one narrow table), candidate versions are compared hash against hash,
+    and only the (row, version) pairs where some cell with a value differs — re-formatted or
+    changed — are compared again on the text, normalised by role. A false agreement would need a
+    64-bit hash collision between a leaked cell and the registry cell of the same person.
+    """
     status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
-    agree = [agree_sql(plan.roles[rc], f"l.{quote(plan.columns[rc])}", f"v.{quote(rc)}") for rc in plan.bits]
-    a_cols = ", ".join(f"{a} AS a{i}" for i, a in enumerate(agree))
-    amask = " + ".join(f"CASE WHEN a{i} THEN {1 << i} ELSE 0 END" for i in range(len(agree))) or "0"
-    cmask = " + ".join(f"CASE WHEN a{i} IS NOT NULL THEN {1 << i} ELSE 0 END" for i in range(len(agree))) or "0"
+    lcol = [quote(plan.columns[rc]) for rc in plan.bits]
+    rcol = [f"v.{quote(rc)}" for rc in plan.bits]
+    hashes = "".join(f", hash({c}) AS h{i}" for i, c in enumerate(lcol))
+    bits = " + ".join(f"(({c} IS NOT NULL AND {c} <> '')::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    present = " + ".join(f"(({c} IS NOT NULL)::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT _line{hashes}, ({bits})::BIGINT AS _lval, "
+        f"({present})::BIGINT AS _lnn FROM {leak.name}"
+    )
+    eq = " + ".join(f"((h.h{i} = hash({r}))::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
+    rnn = " + ".join(f"(({r} IS NOT NULL)::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
+            SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
+                   ({eq})::BIGINT & h._lval AS _e, h._lnn | ({rnn})::BIGINT AS _h
+            FROM _jj_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
+    )
+    con.execute("DROP TABLE IF EXISTS _jj_lh")
+    agree = [agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i]) for i, rc in enumerate(plan.bits)]
+    amask = " + ".join(f"CASE WHEN {a} THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
+    cmask = " + ".join(f"CASE WHEN ({a}) IS NOT NULL THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_best AS
-            WITH cmp AS (
-                SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status
-                       {', ' + a_cols if a_cols else ''}
-                FROM _jj_cand c JOIN {versions_table} v ON v._key = c._key JOIN {leak.name} l ON l._line = c._line),
+            WITH slow AS (
+                SELECT p._line, p._key, p._valid_from, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask
+                FROM (SELECT * FROM _jj_pairs WHERE _e <> _h) p
+                JOIN {versions_table} v ON v._key = p._key AND v._valid_from = p._valid_from
+                JOIN {leak.name} l ON l._line = p._line),
             masked AS (
-                SELECT *, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask FROM cmp)
+                SELECT p._line, p._key, p._via, p._match_p, p._valid_from, p._valid_to, p._status,
+                       coalesce(s._amask, p._e) AS _amask, coalesce(s._cmask, p._h) AS _cmask
+                FROM _jj_pairs p LEFT JOIN slow s
+                     ON s._line = p._line AND s._key = p._key AND s._valid_from = p._valid_from)
             SELECT _line, unnest(arg_max(
                 {{'_key': _key, '_via': _via, '_match_p': _match_p, '_from': _valid_from, '_to': _valid_to,
                   '_amask': _amask, '_cmask': _cmask, '_status': _status}},
                 bit_count(_amask & {nonid})::BIGINT * 100000000 + (_valid_from - DATE '1900-01-01')))
             FROM masked GROUP BY _line"""
     )
+    con.execute("DROP TABLE IF EXISTS _jj_pairs")
 
 
 def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
