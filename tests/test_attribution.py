@@ -247,3 +247,10 @@ def test_the_investigation_attributes_a_renamed_normalised_leak_file_end_to_end(
     att = verdict.to_json()["attribution"]
     assert att["verdict"] == "release" and att["suspects"] == [world.releases["C"].release_id]
     assert att["releases"][0]["log10_bound"] < -9 and "phone_format" in att["flattened_channels"]
+
+
+def test_three_genuine_rows_are_ours_though_too_few_to_name_anyone(world: World) -> None:
+    leak = world.attacked(["A"], ["normalise", "truncate-dates"], 3, seed=8)
+    result = world.leak(leak.table.drop_columns(["GAJI"]))
+    assert result.verdict == "inconclusive" and result.suspects == []
+    assert result.missing

@@ -40,6 +40,17 @@ def test_a_reshaped_leak_is_counted_exactly_by_the_counting_rules(derived_verdic
     assert truth["outdated"] > 20  # the fixture really exercises the outdated path
 
 
+def test_dating_impact_and_attribution_are_wired_into_the_verdict(derived_verdict: Any,
+                                                                   investigation_registry: Any) -> None:
+    v = derived_verdict.to_json()
+    taken = investigation_registry.snapshots[1].as_of.isoformat()  # the leak is the middle snapshot
+    assert v["snapshot"]["from"] <= taken and (v["snapshot"]["to"] is None or taken <= v["snapshot"]["to"])
+    assert v["impact"]["categories"]["identity"]["people"] == derived_verdict.verification.matched - 40
+    # No release was ever made from this workspace: the data is ours but no release explains it.
+    assert v["attribution"]["verdict"] == "unreleased"
+    assert any("Taken between" in line for line in v["summary"])
+
+
 def test_renamed_reordered_and_lower_cased_columns_map_back_by_their_values(derived_verdict: Any,
                                                                              derived_leak: Any) -> None:
     mapping = derived_verdict.to_json()["evidence"]["mapping"]
@@ -108,6 +119,7 @@ def test_a_marked_release_is_genuine_and_its_canaries_are_recognised(investigati
     # Jittered timestamps and re-rendered phones still map and agree.
     assert v["evidence"]["mapping"]["TSUPDATE"]["column"] == "TSUPDATE"
     assert ver["columns"]["TSUPDATE"]["rate"] == 1.0 and ver["columns"]["NOHP"]["rate"] == 1.0
+    assert v["attribution"]["verdict"] == "release" and v["attribution"]["suspects"] == [rec.release_id]
 
 
 def test_a_file_that_is_not_ours_matches_nothing(investigation_registry: Any, investigation_ws: Workspace,

@@ -92,3 +92,21 @@ def _one(sql: str, value: str | None) -> object:
     con = duckdb.connect()
     install(con)
     return con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+
+
+def test_blocking_rules_wider_than_the_pair_budget_are_tightened_or_dropped(ro: Registry) -> None:
+    info = ro.dataset("peserta")
+    registry_sql = synth_case(ro.con, info, leak_rows=400, fake_share=0.0, seed=9)
+    install(ro.con)
+    cols = {r[0] for r in ro.con.execute("DESCRIBE synth_leak").fetchall()}
+    plan = linkage.plan_features(ro.con, leak="synth_leak", leak_columns=cols, dataset=info,
+                                 registry_sql=registry_sql)
+    linkage._build_features(ro.con, plan, leak="synth_leak", registry_sql=registry_sql)
+    rules = linkage._prediction_rules(plan)
+    wide = {r: linkage._pairs(ro.con, r, "_jj_lk_leak") for r in rules}
+    budget = sorted(wide.values())[len(wide) // 2]  # half the rules are too wide
+    kept, total = linkage._tighten(ro.con, plan, rules, budget=budget)
+    assert kept and all(linkage._pairs(ro.con, r, "_jj_lk_leak") <= budget for r in kept)
+    assert total == sum(linkage._pairs(ro.con, r, "_jj_lk_leak") for r in kept)
+    assert any(r not in rules for r in kept)  # some rule was narrowed by an extra equality
+    assert all(any(k.startswith(r) for k in kept) for r, n in wide.items() if n <= budget)

@@ -266,7 +266,7 @@ class Scorer:
         self.leak_columns = [c for c in dataset.columns if c in have]
         self._leak_set = set(self.leak_columns)
         self.has_versions = "_from" in have and "_to" in have
-        self._overview()
+        self._overview(have)
         self._sample(sample_rows)
         self.groups: dict[date, _Group] = {}
         self._plans: dict[tuple[Any, ...], list[_Cells]] = {}
@@ -281,15 +281,19 @@ class Scorer:
 
     # the leak --------------------------------------------------------------------------------------
 
-    def _overview(self) -> None:
+    def _overview(self, have: set[str]) -> None:
+        """Row counts; ``agreeing``: matched rows whose other cells mostly agree with the registry
+        (a fabricated row that hits a real NIK by chance does not)."""
         matched = ", ".join(f"'{c}'" for c in MATCHED)
+        agree = "(_compared = 0 OR 2 * _agree >= _compared)" if {"_agree", "_compared"} <= have else "true"
         row = self.con.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE _class IN ({matched}) AND _key IS NOT NULL),
                        count(*) FILTER (WHERE _class = 'canary'), approx_count_distinct(_key)
-                           FILTER (WHERE _class IN ({matched}))
+                           FILTER (WHERE _class IN ({matched})),
+                       count(*) FILTER (WHERE _class IN ({matched}) AND {agree})
                 FROM {self.linked}"""
         ).fetchall()[0]
-        self.rows, self.matched, self.canary_rows, approx = (int(x or 0) for x in row)
+        self.rows, self.matched, self.canary_rows, approx, self.agreeing = (int(x or 0) for x in row)
         if self.matched <= 1_000_000:
             approx = self.con.execute(
                 f"SELECT count(DISTINCT _key) FROM {self.linked} WHERE _class IN ({matched})").fetchall()[0][0]
@@ -607,7 +611,8 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
              hits: dict[str, int]) -> Attribution:
     suspects = [s for s in scores if s.suspect]
     flat = sc.flattened_channels()
-    sample = {"matched_rows": sc.matched, "matched_people": sc.genuine, "scored_rows": sc.n, "sampled": sc.sampled,
+    sample = {"matched_rows": sc.matched, "agreeing_rows": sc.agreeing, "matched_people": sc.genuine,
+              "scored_rows": sc.n, "sampled": sc.sampled,
               "rows": sc.rows, "canary_rows": sc.canary_rows, "rows_per_release": ROWS_PER_RELEASE,
               "method": "one row per key; rows ordered by ((line mod 2^32) * 2654435761) mod 2^32"}
     base: dict[str, Any] = {"threshold": threshold, "tested": tested, "releases": scores,
@@ -629,10 +634,11 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
         return Attribution(verdict="release", suspects=[s.release_id for s in suspects],
                            explanation=" ".join(lines) + (" " + _flat_note(flat) if flat else ""), missing=None,
                            **base)
-    if sc.genuine < max(5, 0.01 * sc.rows):
+    if sc.agreeing == 0 or sc.agreeing < 0.01 * sc.rows:
         return Attribution(verdict="not-ours", suspects=[], missing=None, explanation=(
-            f"Only {sc.genuine:,} of {sc.rows:,} leaked rows match people in the registry: no more than "
-            "identifiers shared by chance. The file does not come from this dataset."), **base)
+            f"Only {sc.agreeing:,} of {sc.rows:,} leaked rows match people in the registry with agreeing "
+            "details: no more than identifiers shared by chance. The file does not come from this dataset."),
+            **base)
     when = _window_text(window)
     registered = [s for s in scores if s.kind == "registered" and s.containment >= 0.9
                   and s.column_coverage >= 0.999 and (s.time_consistency or 1.0) >= 0.9]

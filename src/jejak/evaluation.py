@@ -200,7 +200,7 @@ def correct(result: Attribution, truth: list[str], bound: float = 1e-9) -> bool:
 def rows_needed(setup: Setup, scenario: list[str], colluders: int, fmt: str, work: Path, *, seeds: int = 2,
                 largest: int = 8192) -> int | None:
     """Smallest leak size on a x1.5 grid (binary search) at which all ``seeds`` leaks are attributed correctly."""
-    grid = sorted({round(8 * 1.5**i) for i in range(40) if 8 * 1.5**i <= largest})
+    grid = sorted({round(2 * 1.5**i) for i in range(40) if 2 * 1.5**i <= largest})
 
     def ok(n: int) -> bool:
         return all(correct(*run_leak(setup, scenario, colluders, fmt, n, 1000 * n + s, work)) for s in range(seeds))

@@ -295,9 +295,24 @@ def summarise(v: Verdict, people: int) -> list[str]:
             "deceased" + (f", {st['unknown']:,} of unknown status" if st.get("unknown") else "") + "."
         )
     if v.snapshot and v.snapshot.get("from"):
+        upto = f"and {v.snapshot['to']}" if v.snapshot.get("to") else "and now (no later change seen)"
         lines.append(
-            f"Taken between {v.snapshot['from']} and {v.snapshot['to']} "
-            f"({v.snapshot.get('support', 0):,} rows support this window)."
+            f"Taken between {v.snapshot['from']} {upto} "
+            f"({v.snapshot.get('support', 0):,} rows support this window, "
+            f"{v.snapshot.get('contradicting', 0):,} contradict it)."
+        )
+    imp = v.impact or {}
+    if imp.get("categories"):
+        hit = [f"{k} ({c['people']:,})" for k, c in imp["categories"].items() if c.get("people")]
+        flags = []
+        if imp.get("specific_data"):
+            flags.append("includes SPECIFIC personal data under UU PDP Art. 4")
+        if imp.get("children"):
+            flags.append(f"{imp['children']:,} children")
+        top = ", ".join(f"{p.get('name') or p['code']} {p['people']:,}" for p in (imp.get("provinces") or [])[:3])
+        lines.append(
+            "Data categories exposed: " + (", ".join(hit) or "none") + (f"; {'; '.join(flags)}" if flags else "")
+            + (f". Most affected provinces: {top}." if top else ".")
         )
     att = v.attribution
     if att.get("verdict") == "not-run":

@@ -50,6 +50,10 @@ U_MIN_PAIRS = 100_000
 U_MAX_PAIRS = 1_000_000
 #: Registry rows read to judge a column's cardinality (names vs birthplaces, ids vs branch codes).
 PROFILE_ROWS = 50_000
+#: A prediction blocking rule may admit at most this many pairs per leaked row; wider rules are
+#: tightened with the fields in TIGHTENERS, in order, or dropped.
+PAIRS_PER_ROW = 50
+TIGHTENERS = ("sex", "region", "c1", "c2", "n1_first", "d1")
 #: A feature is compared only when at least this share of the leaked rows has it.
 MIN_PRESENT = 0.05
 OUTPUT = "_jj_prob_links"
@@ -61,17 +65,22 @@ _SEX_FEMALE = ("P", "PR", "PEREMPUAN", "WANITA", "W", "F", "FEMALE")
 
 @dataclass
 class Plan:
-    """Which features are compared, each as (feature name, SQL over a row with registry columns)."""
+    """Which features are compared: SQL over the raw registry-named columns, or over other features."""
 
-    features: dict[str, str] = field(default_factory=dict)  # feature -> SQL expression
-    kinds: dict[str, str] = field(default_factory=dict)  # feature -> name|date|sex|address|region|exact|id
+    features: dict[str, str] = field(default_factory=dict)  # feature -> SQL over raw columns
+    derived: dict[str, str] = field(default_factory=dict)  # feature -> SQL over base features
+    kinds: dict[str, str] = field(default_factory=dict)  # feature -> name|date|address|exact|id|helper
 
-    def add(self, name: str, kind: str, sql: str) -> None:
-        self.features[name] = sql
+    def add(self, name: str, kind: str, sql: str, *, derived: bool = False) -> None:
+        (self.derived if derived else self.features)[name] = sql
         self.kinds[name] = kind
 
     def has(self, name: str) -> bool:
-        return name in self.features
+        return name in self.kinds
+
+    def drop(self, name: str) -> None:
+        for d in (self.features, self.derived, self.kinds):
+            d.pop(name, None)
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,9 @@ def _link(
     con: duckdb.DuckDBPyConnection, plan: Plan, *, leak: str, registry_sql: str, threshold: float, started: float
 ) -> LinkageStats | None:
     _build_features(con, plan, leak=leak, registry_sql=registry_sql)
+    if not (plan.has("n1") or plan.has("d1")):
+        log.info("probabilistic linkage skipped: (almost) no leaked row has a name or a date")
+        return None
     n_leak, n_reg, n_keys = con.execute(
         "SELECT (SELECT count(*) FROM _jj_lk_leak), (SELECT count(*) FROM _jj_lk_reg), "
         "(SELECT count(DISTINCT _key) FROM _jj_lk_keys)"
@@ -142,9 +154,8 @@ def _link(
     if n_leak == 0 or n_reg == 0:
         return None
     prior = 1.0 / max(n_keys, 2)
-    predict_rules = _prediction_rules(plan)
+    predict_rules, blocked = _tighten(con, plan, _prediction_rules(plan), budget=PAIRS_PER_ROW * n_leak)
     u_pairs = min(U_MAX_PAIRS, max(U_MIN_PAIRS, 100 * n_leak))
-    blocked = sum(_pairs(con, r, "_jj_lk_leak") for r in predict_rules)
     pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules, u_pairs=u_pairs)
     linked = con.execute(f"SELECT count(*) FROM {OUTPUT}").fetchall()[0][0]
     log.info("probabilistic linkage: %d of %d rows linked (%d pairs above the threshold)", linked, n_leak, pairs)
@@ -244,9 +255,8 @@ def plan_features(
     for i, c in enumerate(names[:2], start=1):
         plan.add(f"n{i}", "name", _name_sql(quote(c)))
     if names:
-        n1 = _name_sql(quote(names[0]))
-        plan.add("n1_first", "helper", f"split_part({n1}, ' ', 1)")
-        plan.add("n1_last", "helper", f"string_split({n1}, ' ')[-1]")
+        plan.add("n1_first", "helper", "split_part(n1, ' ', 1)", derived=True)
+        plan.add("n1_last", "helper", "string_split(n1, ' ')[-1]", derived=True)
     dates = [c for c in cols if role[c] == Role.DATE]
     for i, c in enumerate(dates[:2], start=1):
         plan.add(f"d{i}", "date", date_sql(quote(c)))
@@ -263,7 +273,7 @@ def plan_features(
         plan.add("region", "exact", f"CASE WHEN regexp_full_match({quote(nik)}, '[0-9]{{16}}') "
                                     f"THEN substr({quote(nik)}, 1, 4) END")
     elif addr:
-        plan.add("region", "exact", _region_from_address(address_sql(quote(addr))))
+        plan.add("region", "exact", _region_from_address("addr"), derived=True)
     phone = next((c for c in cols if role[c] == Role.PHONE), None)
     if phone:
         plan.add("phone", "exact", f"jj_phone_norm({quote(phone)})")
@@ -282,39 +292,45 @@ def plan_features(
     cats.sort(key=lambda c: -prof[c][0])
     for i, c in enumerate(cats[:4], start=1):
         plan.add(f"c{i}", "exact", f"nullif(upper(trim({quote(c)})), '')")
-    return _drop_absent(con, plan, leak)
-
-
-def _drop_absent(con: duckdb.DuckDBPyConnection, plan: Plan, leak: str) -> Plan:
-    """Drop features that (almost) no leaked row has: they would only add noise to EM."""
-    names = list(plan.features)
-    if not names:
-        return plan
-    shares = con.execute(
-        "SELECT " + ", ".join(f"avg(CASE WHEN ({plan.features[f]}) IS NULL THEN 0.0 ELSE 1.0 END)" for f in names)
-        + f" FROM {leak}"
-    ).fetchall()[0]
-    out = Plan()
-    for f, share in zip(names, shares, strict=True):
-        if share is not None and share >= MIN_PRESENT:
-            out.add(f, plan.kinds[f], plan.features[f])
-    if not out.has("n1"):
-        out.features.pop("n1_first", None)
-        out.features.pop("n1_last", None)
-    return out
+    return plan
 
 
 def _build_features(con: duckdb.DuckDBPyConnection, plan: Plan, *, leak: str, registry_sql: str) -> None:
-    feats = ", ".join(f"{sql} AS {name}" for name, sql in plan.features.items())
-    names = ", ".join(plan.features)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT _line AS unique_id, {feats} FROM {leak}")
+    """Feature tables for both sides; features (almost) no leaked row has are dropped from ``plan``.
+
+    Derived features (name words, region from the address) are computed from the normalised
+    columns in an outer SELECT, so each expensive normalisation runs once per row.
+    """
+    base = ", ".join(f"{sql} AS {name}" for name, sql in plan.features.items())
+    der = "".join(f", {sql} AS {name}" for name, sql in plan.derived.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT *{der} FROM "
+        f"(SELECT _line AS unique_id, {base} FROM {leak})"
+    )
+    names = list(plan.kinds)
+    shares = con.execute(
+        "SELECT " + ", ".join(f"avg(CASE WHEN {f} IS NULL THEN 0.0 ELSE 1.0 END)" for f in names)
+        + " FROM _jj_lk_leak"
+    ).fetchall()[0]
+    for f, share in zip(names, shares, strict=True):
+        if share is None or share < MIN_PRESENT:  # they would only add noise to EM
+            plan.drop(f)
+    if not plan.has("n1"):
+        plan.drop("n1_first")
+        plan.drop("n1_last")
+    kept = ", ".join(plan.kinds)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT unique_id, {kept} FROM _jj_lk_leak")
     # Every version, collapsed to distinct feature tuples per key; unique_id indexes _jj_lk_keys.
+    # (A kept derived feature's base is kept too: it is non-empty only where its base is.)
+    base = ", ".join(f"{sql} AS {name}" for name, sql in plan.features.items())
+    der = "".join(f", {sql} AS {name}" for name, sql in plan.derived.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_lk_keys AS
             SELECT row_number() OVER () AS unique_id, * FROM
-            (SELECT DISTINCT _key, {feats} FROM ({registry_sql}) r)"""
+            (SELECT DISTINCT _key, {kept} FROM
+             (SELECT *{der} FROM (SELECT _key, {base} FROM ({registry_sql}) r)))"""
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_reg AS SELECT unique_id, {names} FROM _jj_lk_keys")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_reg AS SELECT unique_id, {kept} FROM _jj_lk_keys")
 
 
 # -- splink ----------------------------------------------------------------------------------------
@@ -384,6 +400,31 @@ def _prediction_rules(plan: Plan) -> list[str]:
     if not rules:  # a leak with only a name, or only a date, and nothing else
         rules.append(_rule("n1") if has("n1") else _rule("d1"))
     return rules
+
+
+def _tighten(con: duckdb.DuckDBPyConnection, plan: Plan, rules: list[str], *, budget: int) -> tuple[list[str], int]:
+    """Keep every rule within ``budget`` pairs: add equalities on further fields while it admits
+    more (at national scale a date of birth is shared by ~7,600 people, and a popular first name
+    by hundreds of them), and drop a rule that stays too wide. Returns the rules and their pairs.
+    """
+    out: list[tuple[str, int]] = []
+    narrowest: tuple[str, int] | None = None
+    for rule in rules:
+        n = _pairs(con, rule, "_jj_lk_leak")
+        extra = [f for f in TIGHTENERS if plan.has(f) and f"l.{f} = " not in rule]
+        while n > budget and extra:
+            rule = f"{rule} AND l.{extra[0]} = r.{extra[0]}"
+            extra = extra[1:]
+            n = _pairs(con, rule, "_jj_lk_leak")
+        if n <= budget:
+            out.append((rule, n))
+        else:
+            log.info("a blocking rule admits %d pairs even when tightened; dropped", n)
+        if narrowest is None or n < narrowest[1]:
+            narrowest = (rule, n)
+    if not out and narrowest is not None:  # never leave linkage without a rule
+        out.append(narrowest)
+    return [r for r, _ in out], sum(n for _, n in out)
 
 
 def _training_rules(plan: Plan) -> list[str]:

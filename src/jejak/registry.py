@@ -8,6 +8,11 @@ integer per row instead of every column) and the data columns as VARCHAR exactly
 Importing a snapshot is a set-based diff inside one transaction: changed rows close their open
 version and get a new one, vanished rows are closed, new rows are inserted, unchanged rows are
 not touched. Either all of it commits or nothing does.
+
+A plain UTF-8 CSV is read once by DuckDB straight into that diff, without staging it or numbering
+its lines; whatever that read cannot explain (a malformed row, an undecodable byte, an empty or
+duplicate key) rolls back and the file is read again with line numbers, so the error names its
+line. Errors cost time only when there are errors. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -303,10 +308,10 @@ class Registry:
         guesses: dict[str, RoleGuess] = {}
         if existing is None:
             job.say("inferring column roles")
-            guesses = self._infer_roles(src)
+            guesses, distinct = self._survey(src)
             final_roles = {c: g.role for c, g in guesses.items()}
         else:
-            final_roles = dict(existing.roles)
+            final_roles, distinct = dict(existing.roles), set()
         final_roles.update(job.overrides)
         columns = existing.columns if existing else src.columns
         job.say("comparing with the registry")
@@ -315,7 +320,7 @@ class Registry:
         con.execute("BEGIN TRANSACTION")
         try:
             if existing is None:
-                counts = self._load_first(job, src, columns, final_roles)
+                counts = self._load_first(job, src, columns, final_roles, distinct)
             else:
                 con.execute(
                     "UPDATE jj_datasets SET roles = ? WHERE name = ?",
@@ -352,15 +357,19 @@ class Registry:
             already_imported=counts.already_imported,
         )
 
-    def _infer_roles(self, src: _Source) -> dict[str, RoleGuess]:
-        if src.located:
-            return infer_roles(self.con, src.sql, src.columns, sample=ROLE_SAMPLE)
-        # The first rows in file order, as the located path samples them: same file, same roles.
+    def _survey(self, src: _Source) -> tuple[dict[str, RoleGuess], set[str]]:
+        """Roles, and the mostly distinct columns, of a new dataset from its first rows.
+
+        Both paths sample the first ROLE_SAMPLE rows in file order: same file, same roles.
+        """
         self._read(src, f"CREATE OR REPLACE TEMP TABLE _jj_sample AS SELECT * FROM {src.sql} LIMIT {ROLE_SAMPLE}")
         try:
-            return infer_roles(self.con, "_jj_sample", src.columns, sample=ROLE_SAMPLE)
+            guesses = infer_roles(self.con, "_jj_sample", src.columns, sample=ROLE_SAMPLE)
+            share = ", ".join(f"count(DISTINCT {quote(c)}) / greatest(count({quote(c)}), 1)" for c in src.columns)
+            shares = self.con.execute(f"SELECT {share} FROM _jj_sample").fetchall()[0]
         finally:
             self.con.execute("DROP TABLE IF EXISTS _jj_sample")
+        return guesses, {c for c, share in zip(src.columns, shares, strict=True) if share > DISTINCT_SHARE}
 
     def _read(self, src: _Source, sql: str) -> list[tuple[Any, ...]]:
         """Run a statement that reads ``src``; a bare scan's read error declines the fast path."""
@@ -371,12 +380,24 @@ class Registry:
                 raise
             raise _Declined from None
 
-    def _load_first(self, job: _Job, src: _Source, columns: list[str], roles: dict[str, Role]) -> _Counts:
-        """A new dataset: every row is added, straight from the source into the versions table."""
+    def _load_first(
+        self, job: _Job, src: _Source, columns: list[str], roles: dict[str, Role], distinct: set[str]
+    ) -> _Counts:
+        """A new dataset: every row is added, straight from the source into the versions table.
+
+        Mostly distinct columns (identifiers, names, phones, timestamps) are stored uncompressed:
+        DuckDB's dictionary+FSST compression gains about 2x on them but costs most of the first
+        import's time; repetitive columns (codes, categories, places) keep it, almost for free.
+        """
         t, cols, d = table_name(job.dataset), _cols(columns), _date(job.as_of)
-        col_ddl = ", ".join(f"{quote(c)} VARCHAR" for c in columns)
+
+        def ddl(name: str, column: str) -> str:
+            plain = " USING COMPRESSION uncompressed" if column in distinct else ""
+            return f"{name} VARCHAR{plain}"
+
+        col_ddl = ", ".join(ddl(quote(c), c) for c in columns)
         self.con.execute(
-            f"CREATE TABLE {t} (_key VARCHAR NOT NULL, _valid_from DATE NOT NULL, "
+            f"CREATE TABLE {t} ({ddl('_key', job.key)} NOT NULL, _valid_from DATE NOT NULL, "
             f"_valid_to DATE, _hash UBIGINT NOT NULL, {col_ddl})"
         )
         self.con.execute(
@@ -451,6 +472,7 @@ class Registry:
 _BULK_SETTINGS = "SET preserve_insertion_order = false; SET disabled_optimizers = 'build_side_probe_side'"
 
 ROLE_SAMPLE = 5_000  # rows, in file order, that column roles are inferred from
+DISTINCT_SHARE = 0.5  # a column with more distinct values in that sample is stored uncompressed
 
 
 class _Declined(Exception):  # noqa: N818 - a signal between two paths, never shown to a user

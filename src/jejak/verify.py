@@ -217,7 +217,8 @@ def _probabilistic(
     if not n:
         return
     say(f"probabilistic linkage of {n:,} rows without identifiers")
-    out = linkage.link_probabilistic(con, leak="_jj_prob_in", dataset=dataset, registry_sql=registry_sql,
+    every_version = f"SELECT * EXCLUDE (_valid_from, _valid_to, _hash) FROM ({registry_sql})"
+    out = linkage.link_probabilistic(con, leak="_jj_prob_in", dataset=dataset, registry_sql=every_version,
                                      threshold=threshold)
     con.execute(
         f"""INSERT INTO _jj_cand SELECT _line, _key, 'probabilistic', _match_p FROM {out}
