@@ -120,7 +120,13 @@ def csv_rows(rows: list[list[str | None]]) -> list[Row]:
 # -- SQL dumps --------------------------------------------------------------------------------------
 
 
-def test_a_mysqldump_is_read_value_for_value_with_its_escapes(tmp_path: Path, rows: list) -> None:
+@pytest.mark.parametrize("plain_min", [0, 1 << 16])  # 0: every statement tries the numpy fast path
+def test_a_mysqldump_is_read_value_for_value_with_its_escapes(
+    tmp_path: Path, rows: list, monkeypatch: pytest.MonkeyPatch, plain_min: int,
+) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "_PLAIN_MIN", plain_min)
     f = tmp_path / "leak.sql"
     write_mysqldump(f, rows)
     con = duckdb.connect()
@@ -162,6 +168,7 @@ def test_statements_and_copy_blocks_cut_by_chunk_boundaries_read_the_same(
     from jejak.intake import sqldump
 
     f = tmp_path / "leak.sql"
+    monkeypatch.setattr(sqldump, "_PLAIN_MIN", 0)
     if style == "mysql":
         write_mysqldump(f, rows, per_statement=7)
     else:
