@@ -120,7 +120,13 @@ def csv_rows(rows: list[list[str | None]]) -> list[Row]:
 # -- SQL dumps --------------------------------------------------------------------------------------
 
 
-def test_a_mysqldump_is_read_value_for_value_with_its_escapes(tmp_path: Path, rows: list) -> None:
+@pytest.mark.parametrize("plain_min", [0, 1 << 16])  # 0: every statement tries the numpy fast path
+def test_a_mysqldump_is_read_value_for_value_with_its_escapes(
+    tmp_path: Path, rows: list, monkeypatch: pytest.MonkeyPatch, plain_min: int,
+) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "_PLAIN_MIN", plain_min)
     f = tmp_path / "leak.sql"
     write_mysqldump(f, rows)
     con = duckdb.connect()
@@ -162,6 +168,7 @@ def test_statements_and_copy_blocks_cut_by_chunk_boundaries_read_the_same(
     from jejak.intake import sqldump
 
     f = tmp_path / "leak.sql"
+    monkeypatch.setattr(sqldump, "_PLAIN_MIN", 0)
     if style == "mysql":
         write_mysqldump(f, rows, per_statement=7)
     else:
@@ -522,3 +529,11 @@ def test_an_insert_longer_than_the_statement_limit_is_skipped(tmp_path: Path, mo
     t = read_table(con, f, strict=False, limits=Limits(max_statement=5000, max_line=5000))
     assert read(con, cols=["column1", "column2"]) == [("a", "1"), ("b", "2")]
     assert [s.line for s in t.skipped] == [2] and "longer than the limit" in t.skipped[0].reason
+
+
+def test_7z_and_rar_archives_are_refused_with_a_clear_message(tmp_path: Path) -> None:
+    for name, magic in (("leak.7z", b"7z\xbc\xaf\x27\x1c"), ("leak.rar", b"Rar!\x1a\x07\x00")):
+        f = tmp_path / name
+        f.write_bytes(magic + b"\x00" * 64)
+        with pytest.raises(InputError, match="not supported"):
+            read_table(duckdb.connect(), f, strict=False)
