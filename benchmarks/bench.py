@@ -257,6 +257,9 @@ def child_linkage(kind: str, argv: list[str]) -> None:
 
         reg = Registry(Path(argv[0]), read_only=True)
         con, info = reg.con, reg.dataset("peserta")
+        # As `investigate` does: bound DuckDB's memory (it spills the pair tables to disk beyond it).
+        con.execute("SET memory_limit = '3GB'")
+        con.execute(f"SET temp_directory = '{OUT / 'linkage_spill'}'")
         registry_sql = synth_case(con, info, leak_rows=int(argv[1]), fake_share=0.05, seed=7)
         leak, truth = "synth_leak", "synth_truth"
     start = time.perf_counter()
