@@ -145,14 +145,16 @@ def test_the_cli_prints_a_verdict_and_writes_the_json(investigation_ws: Workspac
                                                       tmp_path: Path) -> None:
     from jejak.cli import app
 
-    out = tmp_path / "verdict.json"
+    out, report = tmp_path / "verdict.json", tmp_path / "report.html"
     res = CliRunner().invoke(app, ["--home", str(investigation_ws.home), "investigate", str(derived_leak.path),
-                                   "--json", str(out)])
+                                   "--json", str(out), "--report", str(report), "--lang", "en"])
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["verification"]["rows"] == derived_leak.truth["rows"]
-    assert data["attribution"]["verdict"] in ("not-run", "release", "unreleased", "not-ours", "inconclusive")
+    assert data["attribution"]["verdict"] in ("release", "unreleased", "not-ours", "inconclusive")
     assert "Ours:" in res.output and data["case_id"] in res.output
+    html = report.read_text()
+    assert data["case_id"] in html and data["evidence"]["sha256"] in html
 
 
 def _small_leak(investigation_registry: Any, tmp_path: Path, select: str, rows: int = 400) -> Path:
