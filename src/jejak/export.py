@@ -38,7 +38,8 @@ def formula_safe_sql(column: str) -> str:
 
 
 def write_table(
-    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, fmt: str, created: datetime
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, fmt: str, created: datetime,
+    *, parquet_required: bool = False,
 ) -> None:
     """Write ``columns`` of ``table`` to ``path`` in the table's own row order.
 
@@ -58,11 +59,12 @@ def write_table(
         select = ", ".join(quote(c) for c in columns)
         options = "FORMAT json" if fmt == "jsonl" else "FORMAT parquet, COMPRESSION zstd"
     con.execute("SET preserve_insertion_order = true")  # the default; a release's bytes depend on it
-    if fmt != "parquet":
+    if fmt != "parquet" or not parquet_required:
         con.execute(f"COPY (SELECT {select} FROM {table}) TO '{target}' ({options})")
         return
-    # Parquet marks a column REQUIRED when DuckDB knows it holds no NULL, which only a table's
-    # statistics tell it: materialise first, so the schema (and bytes) do not depend on the source.
+    # Releases of policy version 1 were written from a table, and Parquet marks a column REQUIRED
+    # when the table's statistics show no NULL: materialise first so they reproduce byte-for-byte.
+    # (Newer releases skip this copy; all their Parquet columns are OPTIONAL.)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_export AS SELECT {select} FROM {table}")
     try:
         con.execute(f"COPY _jj_export TO '{target}' ({options})")

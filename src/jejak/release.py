@@ -113,7 +113,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             say("selecting and marking rows")
             built = _build(reg, ws.master_secret(), entry, where_sql, policy)
             say(f"writing {built['rows']:,} rows as {fmt}")
-            write_table(reg.con, _TABLE, columns, tmp, fmt, created)
+            write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
             entry = _with(entry, rows=built["rows"], channels=built["channels"], canaries=len(built["canaries"]),
                           file_sha256=_sha256(tmp))
             say("recording the release in the ledger")
@@ -139,8 +139,10 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
         tmp = out.with_name(f".{out.name}.partial")
         try:
             say("rebuilding the release")
-            _build(reg, ws.master_secret(), rec, where_sql, Policy.from_dict(rec.policy))
-            write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at)
+            policy = Policy.from_dict(rec.policy)
+            _build(reg, ws.master_secret(), rec, where_sql, policy)
+            write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
+                        parquet_required=policy.version < 2)
             digest = _sha256(tmp)
             os.replace(tmp, out)
         finally:
