@@ -120,7 +120,13 @@ def csv_rows(rows: list[list[str | None]]) -> list[Row]:
 # -- SQL dumps --------------------------------------------------------------------------------------
 
 
-def test_a_mysqldump_is_read_value_for_value_with_its_escapes(tmp_path: Path, rows: list) -> None:
+@pytest.mark.parametrize("plain_min", [0, 1 << 16])  # 0: every statement tries the numpy fast path
+def test_a_mysqldump_is_read_value_for_value_with_its_escapes(
+    tmp_path: Path, rows: list, monkeypatch: pytest.MonkeyPatch, plain_min: int,
+) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "_PLAIN_MIN", plain_min)
     f = tmp_path / "leak.sql"
     write_mysqldump(f, rows)
     con = duckdb.connect()
@@ -152,6 +158,29 @@ def test_a_pg_dump_with_copy_is_read_value_for_value(tmp_path: Path, rows: list)
     lines = f.read_text(encoding="utf-8").split("\n")
     first = next(i for i, text in enumerate(lines) if text.startswith("COPY public.peserta")) + 2
     assert con.execute("SELECT min(_line), max(_line) FROM intake").fetchone() == (first, first + len(rows) - 1)
+
+
+@pytest.mark.parametrize("chunk", [97, 4096])
+@pytest.mark.parametrize("style", ["mysql", "copy", "insert"])
+def test_statements_and_copy_blocks_cut_by_chunk_boundaries_read_the_same(
+    tmp_path: Path, rows: list, monkeypatch: pytest.MonkeyPatch, chunk: int, style: str,
+) -> None:
+    from jejak.intake import sqldump
+
+    f = tmp_path / "leak.sql"
+    monkeypatch.setattr(sqldump, "_PLAIN_MIN", 0)
+    if style == "mysql":
+        write_mysqldump(f, rows, per_statement=7)
+    else:
+        write_pg_dump(f, rows, style)
+    con = duckdb.connect()
+    whole = read_table(con, f, strict=False, table="peserta")
+    lines = con.execute("SELECT _line FROM intake ORDER BY _line").fetchall()
+    monkeypatch.setattr(sqldump, "CHUNK", chunk)
+    t = read_table(con, f, strict=False, table="peserta")
+    assert (t.rows, t.skipped, whole.skipped) == (len(rows), [], [])
+    assert read(con) == expected(rows)
+    assert con.execute("SELECT _line FROM intake ORDER BY _line").fetchall() == lines
 
 
 def test_pg_inserts_with_doubled_quotes_and_escape_strings(tmp_path: Path, rows: list) -> None:
@@ -373,7 +402,8 @@ def test_a_headerless_semicolon_cp1252_csv_is_recognised_as_data(tmp_path: Path,
 @pytest.mark.parametrize(
     ("first", "is_header"),
     [("NOKA,NAMA,JENKEL", True), ("no_kartu,nama peserta,jk", True), ("0001234567890,BUDI,L", False),
-     ("BUDI,SITI,P", False), ("ANI,budi@example.com,L", False), ("ANI,1990-01-05,L", False)],
+     ("BUDI,SITI,P", False), ("ANI,budi@example.com,L", False), ("ANI,1990-01-05,L", False),
+     ("NOKA,SITI,JK", True)],  # one column repeating its name as a value is a coincidence
 )
 def test_a_header_is_told_from_a_first_data_row(tmp_path: Path, first: str, is_header: bool) -> None:
     f = tmp_path / "d.csv"
@@ -474,3 +504,36 @@ def test_thousands_of_ragged_rows_are_listed_in_one_pass(tmp_path: Path) -> None
     t = read_table(con, f, strict=False)
     assert t.rows == 10_000
     assert [s.line for s in t.skipped] == list(range(2, 20_002, 2))
+
+
+def test_an_overlong_copy_line_cut_by_chunks_is_skipped_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "CHUNK", 1000)
+    f = tmp_path / "long.sql"
+    f.write_text("COPY t (a, b) FROM stdin;\n1\tx\n2\t" + "y\\t" * 4000 + "\n3\tz\n\\.\n")
+    con = duckdb.connect()
+    t = read_table(con, f, strict=False, limits=Limits(max_line=2000))
+    assert read(con, cols=["a", "b"]) == [("1", "x"), ("3", "z")]
+    assert [s.line for s in t.skipped] == [3]
+
+
+def test_an_insert_longer_than_the_statement_limit_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jejak.intake import sqldump
+
+    monkeypatch.setattr(sqldump, "CHUNK", 1000)
+    f = tmp_path / "long.sql"
+    big = ",".join(f"('{i}','x')" for i in range(2000))
+    f.write_text(f"INSERT INTO t VALUES ('a','1');\nINSERT INTO t VALUES {big};\nINSERT INTO t VALUES ('b','2');\n")
+    con = duckdb.connect()
+    t = read_table(con, f, strict=False, limits=Limits(max_statement=5000, max_line=5000))
+    assert read(con, cols=["column1", "column2"]) == [("a", "1"), ("b", "2")]
+    assert [s.line for s in t.skipped] == [2] and "longer than the limit" in t.skipped[0].reason
+
+
+def test_7z_and_rar_archives_are_refused_with_a_clear_message(tmp_path: Path) -> None:
+    for name, magic in (("leak.7z", b"7z\xbc\xaf\x27\x1c"), ("leak.rar", b"Rar!\x1a\x07\x00")):
+        f = tmp_path / name
+        f.write_bytes(magic + b"\x00" * 64)
+        with pytest.raises(InputError, match="not supported"):
+            read_table(duckdb.connect(), f, strict=False)

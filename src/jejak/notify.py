@@ -239,9 +239,11 @@ def build_subject_table(con: duckdb.DuckDBPyConnection, info: Any, subjects: str
         or "false"
     col = lambda c: f"v.{quote(c)}" if c else "NULL"  # noqa: E731
     # the newest version of each key: a person who has since left the registry is still notified
+    # The newest version of each key (a person who has since left the registry is still notified),
+    # with only the columns a notice needs; sorted by ref once, on these narrow rows.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_notice_src AS
-        SELECT s._key,
+        SELECT substr(sha256($salt || chr(31) || s._key), 1, 16) AS ref, s._key,
                nullif(trim({col(cols['name'])}), '') AS name,
                jj_phone_norm({col(cols['phone'])}) AS phone,
                jj_email_norm({col(cols['email'])}) AS email,
@@ -249,11 +251,15 @@ def build_subject_table(con: duckdb.DuckDBPyConnection, info: Any, subjects: str
                ({deceased}) AS deceased
         FROM (SELECT DISTINCT _key FROM {subjects}) s
         JOIN {rows} v ON v._key = s._key
-        QUALIFY row_number() OVER (PARTITION BY s._key ORDER BY v._valid_from DESC) = 1"""
+        QUALIFY row_number() OVER (PARTITION BY s._key ORDER BY v._valid_from DESC) = 1
+        ORDER BY ref""",
+        {"salt": salt},
     )
+    # A view, not a table: the long message texts are built while the CSV streams out, never held.
+    lit = {k: "'" + v.replace("'", "''") + "'" for k, v in texts.items()}
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _jj_notice AS
-        SELECT substr(sha256($salt || chr(31) || _key), 1, 16) AS ref,
+        f"""CREATE OR REPLACE TEMP VIEW _jj_notice AS
+        SELECT ref,
                CASE WHEN deceased AND address IS NOT NULL THEN 'letter-heirs'
                     WHEN deceased THEN 'review'
                     WHEN phone IS NOT NULL THEN 'sms'
@@ -268,14 +274,12 @@ def build_subject_table(con: duckdb.DuckDBPyConnection, info: Any, subjects: str
                deceased,
                name,
                CASE WHEN length(_key) >= 4 THEN right(_key, 4) ELSE NULL END AS card_last4,
-               $categories AS categories,
-               CASE WHEN deceased THEN $heirs_a || coalesce(name, $nobody) || $heirs_b
-                    ELSE $living_a || coalesce(name, $nobody) || $living_b
-                         || coalesce(right(_key, 4), '-') || $living_c END
-                 || $ref_label || substr(sha256($salt || chr(31) || _key), 1, 16) AS message
-        FROM _jj_notice_src
-        ORDER BY ref""",
-        {"salt": salt, **texts},
+               {lit['categories']} AS categories,
+               CASE WHEN deceased THEN {lit['heirs_a']} || coalesce(name, {lit['nobody']}) || {lit['heirs_b']}
+                    ELSE {lit['living_a']} || coalesce(name, {lit['nobody']}) || {lit['living_b']}
+                         || coalesce(right(_key, 4), '-') || {lit['living_c']} END
+                 || {lit['ref_label']} || ref AS message
+        FROM _jj_notice_src"""
     )
     counts = SubjectCounts()
     counts.subjects = int(con.execute("SELECT count(*) FROM _jj_notice").fetchall()[0][0])
@@ -294,7 +298,9 @@ def write_subject_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         for c in SUBJECT_CSV_COLUMNS
     )
     target = str(path).replace("'", "''")
-    con.execute(f"COPY (SELECT {select} FROM _jj_notice ORDER BY ref) TO '{target}' (FORMAT csv, HEADER true)")
+    # _jj_notice_src is stored sorted by ref; with insertion order preserved the CSV streams in that order
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"COPY (SELECT {select} FROM _jj_notice) TO '{target}' (FORMAT csv, HEADER true)")
 
 
 # -- texts -----------------------------------------------------------------------------------------
@@ -673,7 +679,7 @@ def _subjects_csv(ws: Workspace, verdict: dict[str, Any], case_dir: Path, path: 
         salt = keys._hkdf(ws.master_secret(), "jejak/notify/v1/ref").hex()
         counts = build_subject_table(con, info, "_jj_subjects", salt, subject_texts(facts))
         write_subject_csv(con, path)
-        con.execute("DROP TABLE IF EXISTS _jj_notice; DROP TABLE IF EXISTS _jj_notice_src; "
+        con.execute("DROP VIEW IF EXISTS _jj_notice; DROP TABLE IF EXISTS _jj_notice_src; "
                     "DROP TABLE IF EXISTS _jj_subjects")
     finally:
         reg.close()

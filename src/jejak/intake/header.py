@@ -2,9 +2,10 @@
 
 Leaked CSVs often come without a header. The first row is *data* when one of its values has a
 data shape that column names never have (a NIK, card or phone number, any run of three or more
-digits, a date, an e-mail address), or when it repeats a value found further down its column (a
-header name is not one of the values: ``JENKEL`` is not ``L`` or ``P``). Otherwise it is taken as
-a header, which is also the answer for an all-text sample we cannot tell apart.
+digits, a date, an e-mail address), or when in several columns (at least two, and a third of
+them) it repeats a value found further down (a header name is not one of the values: ``JENKEL``
+is not ``L`` or ``P``). Otherwise it is taken as a header, which is also the answer for an
+all-text sample we cannot tell apart.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ def first_row_is_header(rows: list[list[str]]) -> bool:
     first, rest = rows[0], rows[1:]
     if any(_DATA_SHAPES.match(v) for v in first if v):
         return False
+    repeats = 0
     for j, v in enumerate(first):
         below = {r[j].strip() for r in rest if j < len(r) and r[j].strip()}
-        if v.strip() and v.strip() in below:
-            return False
-    return True
+        repeats += bool(v.strip()) and v.strip() in below
+    # One column repeating its name as a value is a coincidence; several columns doing it is data.
+    return repeats < max(2, -(-len(first) // 3))
 
 
 def sample_rows(text: str, delimiter: str, limit: int = 50) -> list[list[str]]:

@@ -193,7 +193,10 @@ def _scan_file(path: Path, scan: _Scan, strict: bool, codec: str) -> None:
                     break
                 continue
             if copy is not None:
-                if _copy_data(scan, copy, b):
+                state = _copy_data(scan, copy, b)
+                if state is None:
+                    skipping = True
+                elif state:
                     copy = None
                 elif not b.more():
                     if b.pos < len(b.buf):
@@ -231,6 +234,7 @@ def _scan_file(path: Path, scan: _Scan, strict: bool, codec: str) -> None:
                            else "an incomplete INSERT statement at the end (truncated dump?)" if b.eof
                            else "a malformed INSERT statement")
                     _skip(scan, strict, here, why + "; skipped")
+                    skipping = len(buf) - kw_at > scan.limits.max_statement  # not buffered any further
                 b.pos = m.end()
                 continue
             b.pos = sm.end()
@@ -353,8 +357,14 @@ def _tuples(scan: _Scan, line: int, values: bytes) -> bytes:
 
     ``values`` has its escapes normalised already: every quote outside a string delimits one.
     """
-    pieces = values.split(b"'")
     tag = str(line).encode()
+    if len(values) >= _PLAIN_MIN and _plain(values):
+        text = values.replace(b"),(", b"\n" + tag + b",")
+        if not (text.startswith(b"(") and text.endswith(b")")):
+            scan.skipped.append((line, "malformed VALUES list; statement skipped"))
+            return b""
+        return tag + b"," + text[1:-1] + b"\n"
+    pieces = values.split(b"'")
     # All text outside strings, joined by a byte that cannot occur there, edited in a few C calls.
     outside = _SEP.join(pieces[0::2]).translate(None, _WS).replace(b"),(", b"\n" + tag + b",")
     if scan.dialect == "mysql":
@@ -371,16 +381,38 @@ def _tuples(scan: _Scan, line: int, values: bytes) -> bytes:
     return tag + b"," + text[1:-1] + b"\n"
 
 
+_PLAIN_MIN = 1 << 16  # below this, numpy's per-call cost exceeds what it saves
+
+
+def _plain(values: bytes) -> bool:
+    """True when the only edit needed outside strings is ``),(`` -> line break (mysqldump's shape).
+
+    A byte is inside a string when an odd number of quotes precede it (doubled quotes toggle
+    twice), so numpy finds, without a Python object per value, whether any whitespace lies
+    outside strings or any ``),(`` inside one.
+    """
+    if b"_binary" in values:
+        return False
+    a = np.frombuffer(values, dtype=np.uint8)
+    quotes = np.flatnonzero(a == 0x27)
+    ws = np.flatnonzero((a == 0x20) | (a == 0x0A) | (a == 0x0D) | (a == 0x09))
+    if ws.size and (np.searchsorted(quotes, ws) % 2 == 0).any():
+        return False
+    sep = np.flatnonzero((a[:-2] == 0x29) & (a[1:-1] == 0x2C) & (a[2:] == 0x28))
+    return not (sep.size and (np.searchsorted(quotes, sep) % 2 == 1).any())
+
+
 def _mysql_escapes(values: bytes) -> bytes:
     if b"\\" not in values:
         return values
     if _SENTINEL in values:
         return re.sub(rb"\\(.)", _mysql_escape, values, flags=re.S)
-    v = values.replace(b"\\\\", _SENTINEL)
+    v = values.replace(b"\\\\", _SENTINEL) if b"\\\\" in values else values
     for esc, raw in ((b"\\'", b"''"), (b'\\"', b'"'), (b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\t", b"\t"),
                      (b"\\Z", b"\x1a"), (b"\\0", _SENTINEL + b"0")):
-        v = v.replace(esc, raw)
-    return v.replace(_SENTINEL, b"\\")
+        if esc in v:  # a search is cheaper than a copy, and most escapes never occur
+            v = v.replace(esc, raw)
+    return v.replace(_SENTINEL, b"\\") if _SENTINEL in v else v
 
 
 _MY_ESC = {b"'": b"''", b'"': b'"', b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a", b"\\": b"\\"}
@@ -410,16 +442,19 @@ def _find_copy_end(buf: bytes, start: int = 0) -> int:
     return min(ends) + 1 if ends else -1
 
 
-def _copy_data(scan: _Scan, sink: _Sink, b: _Buffer) -> bool:
-    """Consume complete COPY data lines from the buffer; True when the block's end was reached."""
+def _copy_data(scan: _Scan, sink: _Sink, b: _Buffer) -> bool | None:
+    """Consume complete COPY data lines from the buffer.
+
+    True when the block's end was reached, False when more data is needed, None when the line at
+    the buffer's position is too long and must be skipped.
+    """
     buf, pos = b.buf, b.pos
     end = _find_copy_end(buf, pos)
     stop = end if end >= 0 else (len(buf) if b.eof else buf.rfind(b"\n", pos) + 1)
     if stop <= pos and end < 0:
         if len(buf) - pos > scan.limits.max_line:
             _skip(scan, False, b.line_at(pos), "a COPY data line longer than the limit; skipped")
-            nl = buf.find(b"\n", pos)
-            b.pos = len(buf) if nl < 0 else nl + 1
+            return None  # the caller skips to the end of this line without buffering it
         return False
     first = b.line_at(pos)
     block = buf[pos:stop]
