@@ -195,3 +195,18 @@ def test_rows_without_identifiers_go_to_probabilistic_linkage_or_stay_unlinked(
     else:
         assert ver["linked_by"].get("probabilistic", 0) == ver["matched"] >= 380
         assert ver["matched"] + ver["unlinked"] == 400
+
+
+def test_a_zipped_leak_gives_the_same_counts_and_names_its_member(derived_verdict: Any, derived_leak: Any,
+                                                                  investigation_ws: Workspace, tmp_path: Path) -> None:
+    import zipfile
+
+    packed = tmp_path / "dump.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(derived_leak.path, "data/dijual.csv")
+    v = investigate(investigation_ws, packed).to_json()
+    assert v["evidence"]["archive"] == "zip" and "dijual.csv" in v["evidence"]["member"]
+    assert v["evidence"]["sha256"] == _sha(packed)
+    expected = derived_verdict.to_json()["verification"]
+    assert {k: v["verification"][k] for k in ("rows", "matched", "outdated", "fabricated", "invalid", "duplicates")} \
+        == {k: expected[k] for k in ("rows", "matched", "outdated", "fabricated", "invalid", "duplicates")}

@@ -69,10 +69,12 @@ class Evidence:
     skipped: list[dict[str, Any]]
     skipped_rows: int
     copy: str  # the read-only copy, relative to the case folder
+    archive: str | None = None  # zip | gz | tar ... when the rows came out of an archive
 
     def to_json(self, mapping: ColumnMapping | None) -> dict[str, Any]:
         return {
-            "path": self.path, "member": self.member, "sha256": self.sha256, "size": self.size,
+            "path": self.path, "archive": self.archive, "member": self.member, "sha256": self.sha256,
+            "size": self.size,
             "format": self.format, "encoding": self.encoding, "delimiter": self.delimiter, "header": self.header,
             "rows": self.rows, "columns": self.columns, "mapping": mapping.to_json() if mapping else {},
             "skipped": self.skipped[:MAX_SKIPPED_LISTED], "skipped_rows": self.skipped_rows, "copy": self.copy,
@@ -213,13 +215,16 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
     finally:
         sha256, size = copier.result()
     copy.chmod(0o444)
-    source, _, member = table.source.partition("!")
+    _, _, member = table.source.partition("!")
+    members = list(getattr(table, "members", []) or [])
+    if members:
+        member = ", ".join(m.partition("!")[2] or m for m in members)
     skipped = [{"line": s.line, "reason": s.reason} for s in table.skipped]
     ev = Evidence(
         path=str(path), member=member or None, sha256=sha256, size=size, format=table.format,
         encoding=table.encoding, delimiter=table.delimiter, header=table.header, rows=table.rows,
         columns=list(table.columns), skipped=skipped, skipped_rows=len(skipped),
-        copy=f"evidence/{path.name}",
+        copy=f"evidence/{path.name}", archive=getattr(table, "archive", None),
     )
     return ev, table
 
