@@ -48,8 +48,8 @@ from jejak.where import compile_filter
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
-SAMPLE_ROWS = 200_000  # matched rows scored at most (a uniform sample beyond that)
-ROWS_PER_RELEASE = 5_000  # rows in common used per release: ample power, bounded cost
+SAMPLE_ROWS = 50_000  # matched rows scored at most (a uniform sample beyond that)
+ROWS_PER_RELEASE = 2_000  # rows in common used per release: ample power (thousands of digits), bounded cost
 MATCHED = ("current", "outdated")
 _SAMPLE = "_jj_attr_sample"
 _GROUP = "_jj_attr_group"
@@ -218,9 +218,14 @@ def _order(s: ReleaseScore) -> tuple[float, ...]:
 # -- scoring -----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 14)
+def _release_secret(master: bytes, release_id: str) -> bytes:
+    return keys.release_secret(master, release_id)
+
+
 @lru_cache(maxsize=1 << 16)
 def _channel_key(master: bytes, release_id: str, channel: str, column: str) -> bytes:
-    return keys.channel_key(keys.release_secret(master, release_id), channel, column)
+    return keys.channel_key(_release_secret(master, release_id), channel, column)
 
 
 def expected_symbols(master: bytes, release_id: str, channel: str, column: str, digests: np.ndarray,
@@ -590,8 +595,11 @@ def canary_hits(con: duckdb.DuckDBPyConnection, ledger: Ledger, dataset: Dataset
     if nik:
         joins.append(f"trim(l.{q(nik)}) = c.nik")
     score = " + ".join(f"coalesce(({c})::INTEGER, 0)" for c in checks) or "0"
+    # A canary was never in the registry, so rows linked to a registry person are not looked at.
+    matched = ", ".join(f"'{c}'" for c in MATCHED)
+    rest = f"(SELECT * FROM {linked} WHERE _class NOT IN ({matched}) OR _class IS NULL)"
     branches = " UNION ALL ".join(
-        f"SELECT c.release_id, c.canary_key, {score} AS agree FROM {linked} l JOIN _jj_canaries_ledger c ON {j}"
+        f"SELECT c.release_id, c.canary_key, {score} AS agree FROM {rest} l JOIN _jj_canaries_ledger c ON {j}"
         for j in joins)
     con.register("_jj_canaries_ledger", table)
     try:

@@ -21,6 +21,7 @@ the tilted tail sum is taken in log space. ``t = 0`` when ``k`` is at or below t
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,7 +31,7 @@ LN10 = math.log(10)
 
 def log10_tail(groups: dict[float, int], k: int) -> float:
     """log10 P[X >= k] for X = sum over ``groups`` {p: n} of Bin(n, p); 0.0 for k <= 0."""
-    items = [(float(p), int(n)) for p, n in groups.items() if n > 0]
+    items = tuple(sorted((float(p), int(n)) for p, n in groups.items() if n > 0))
     if k <= 0:
         return 0.0
     total = sum(n for _, n in items)
@@ -40,6 +41,13 @@ def log10_tail(groups: dict[float, int], k: int) -> float:
     ns = np.array([n for _, n in items], dtype=np.float64)
     if k == total:  # all agree: the product of the probabilities, exactly
         return float(np.sum(ns * np.log(ps))) / LN10
+    # Most releases scored are innocent, with k near the mean: the untilted distribution (cached per
+    # set of cells) gives their tail directly; it is used only where it is far above the truncation.
+    lo, tail = _untilted(items)
+    if k <= lo:
+        return 0.0
+    if k - lo < len(tail) and tail[k - lo] >= 1e-25:
+        return min(0.0, math.log10(float(tail[k - lo])))
     mean = float(np.sum(ns * ps))
     t = 0.0 if k <= mean else _tilt(ps, ns, k)
     logit_p = np.log(ps) - np.log1p(-ps)
@@ -60,6 +68,19 @@ def log10_tail(groups: dict[float, int], k: int) -> float:
     top = float(terms.max())
     log_tail = log_m + top + math.log(float(np.exp(terms - top).sum())) - math.log(float(pmf.sum()))
     return min(0.0, log_tail / LN10)
+
+
+@lru_cache(maxsize=4096)
+def _untilted(items: tuple[tuple[float, int], ...]) -> tuple[int, np.ndarray]:
+    """(first x, P[X >= x] for each x from there) of the untilted distribution, truncated at e^-80."""
+    lo, pmf = 0, np.ones(1)
+    for p, n in items:
+        c_lo, c_pmf = _binomial(n, math.log(p) - math.log1p(-p))
+        lo += c_lo
+        pmf = np.convolve(pmf, c_pmf)
+        pmf /= pmf.max()
+    tail = np.cumsum(pmf[::-1])[::-1]  # summed from the smallest terms: accurate far into the tail
+    return lo, tail / tail[0]
 
 
 def _tilt(ps: np.ndarray, ns: np.ndarray, k: int) -> float:
