@@ -353,3 +353,12 @@ def test_header_only_file_is_refused_without_creating_the_dataset(reg: Registry,
     with pytest.raises(InputError, match="no data rows"):
         reg.import_snapshot(write_csv(tmp_path / "h.csv", []), "peserta", "NOKA", date(2025, 1, 1))
     assert not reg.has_dataset("peserta")
+
+
+def test_file_without_header_is_refused_without_quoting_its_first_row(reg: Registry, tmp_path: Path) -> None:
+    f = tmp_path / "nohead.csv"
+    f.write_text("".join(",".join(r) + "\n" for r in BASE))
+    with pytest.raises(InputError, match="key column 'NOKA' not found; columns are: column1") as info:
+        reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    assert BASE[0][0] not in str(info.value) and BASE[0][2] not in str(info.value)
+    assert not reg.has_dataset("peserta")

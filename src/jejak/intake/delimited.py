@@ -23,6 +23,7 @@ import duckdb
 
 from jejak.errors import InputError
 from jejak.intake import encoding as enc
+from jejak.intake.header import first_row_is_header, sample_rows
 
 if TYPE_CHECKING:
     from jejak.intake import Table
@@ -58,7 +59,8 @@ class Scan:
 
 
 def scan(path: Path) -> Scan | None:
-    """The direct DuckDB scan of ``path``, or None when only ``read_csv`` can read it.
+    """The direct DuckDB scan of ``path``, or None when only ``read_csv`` can read it (or when
+    the first row does not look like a header: ``read_table`` then decides).
 
     Only the first 64 KiB are looked at here (dialect and header, exactly as ``read_csv`` decides
     them); DuckDB validates UTF-8 in every value while it reads, so a legacy or mixed encoding
@@ -80,6 +82,8 @@ def scan(path: Path) -> Scan | None:
     if "\n" not in sample and path.stat().st_size > MAX_LINE:
         return None
     delim = sniff_delimiter(sample)
+    if not first_row_is_header(sample_rows(sample, delim)):
+        return None  # read_table names the columns column1.. (never after values in the first row)
     names = _unique([c or f"column{i + 1}" for i, c in enumerate(parse_header(sample, delim))])
     return Scan(sql=_read_csv_sql(path, names, delim, True, "utf-8", rejects=False), columns=names, delimiter=delim)
 
