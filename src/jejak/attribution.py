@@ -270,6 +270,7 @@ class Scorer:
         have = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()}
         self.leak_columns = [c for c in dataset.columns if c in have]
         self._leak_set = set(self.leak_columns)
+        self._has_dup = "_dup" in have
         self.has_versions = "_from" in have and "_to" in have
         self._overview(have)
         self._sample(sample_rows)
@@ -293,8 +294,7 @@ class Scorer:
         agree = "(_compared = 0 OR 2 * _agree >= _compared)" if {"_agree", "_compared"} <= have else "true"
         row = self.con.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE _class IN ({matched}) AND _key IS NOT NULL),
-                       count(*) FILTER (WHERE _class = 'canary'), approx_count_distinct(_key)
-                           FILTER (WHERE _class IN ({matched})),
+                       count(*) FILTER (WHERE _class = 'canary'), 0,
                        count(*) FILTER (WHERE _class IN ({matched}) AND {agree})
                 FROM {self.linked}"""
         ).fetchall()[0]
@@ -302,6 +302,9 @@ class Scorer:
         if self.matched <= 1_000_000:
             approx = self.con.execute(
                 f"SELECT count(DISTINCT _key) FROM {self.linked} WHERE _class IN ({matched})").fetchall()[0][0]
+        elif "_dup" in have:  # a repeat of an earlier row's identity: first occurrences count people
+            approx = self.con.execute(
+                f"SELECT count(*) FROM {self.linked} WHERE _class IN ({matched}) AND NOT _dup").fetchall()[0][0]
         self.genuine = int(approx or 0)
 
     def _sample(self, size: int) -> None:
@@ -526,9 +529,12 @@ class Scorer:
             reg = self.registry.as_of_sql(self.dataset.name, s.as_of)
             cond = f"AND ({_filter_sql(s.filter, tuple(self.dataset.columns))})" if s.filter else ""
             matched = ", ".join(f"'{c}'" for c in MATCHED)
+            # First occurrences (not _dup) count each person once without a DISTINCT over millions.
+            first, n = ("AND NOT l._dup", "count(*)") if self._has_dup else ("", "count(DISTINCT l._key)")
+            rows = f"(SELECT * FROM ({reg}) r WHERE true {cond})"
             s.rows_in_common = int(self.con.execute(
-                f"""SELECT count(*) FROM ({reg}) r WHERE r._key IN
-                    (SELECT _key FROM {self.linked} WHERE _class IN ({matched})) {cond}""").fetchall()[0][0])
+                f"""SELECT {n} FROM {self.linked} l JOIN {rows} r ON r._key = l._key
+                    WHERE l._class IN ({matched}) {first}""").fetchall()[0][0])
             s.rows_in_common_estimated = False
 
 
