@@ -155,6 +155,11 @@ def test_the_cli_prints_a_verdict_and_writes_the_json(investigation_ws: Workspac
     assert "Ours:" in res.output and data["case_id"] in res.output
     html = report.read_text()
     assert data["case_id"] in html and data["evidence"]["sha256"] in html
+    import duckdb
+
+    subjects = investigation_ws.cases_dir / data["case_id"] / "subjects.parquet"
+    people = duckdb.sql(f"SELECT count(DISTINCT _key) FROM read_parquet('{subjects}')").fetchall()[0][0]
+    assert people == data["impact"]["people"] > 0
 
 
 def _small_leak(investigation_registry: Any, tmp_path: Path, select: str, rows: int = 400) -> Path:

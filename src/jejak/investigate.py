@@ -2,12 +2,12 @@
 
 The pipeline (``docs/investigation.md``): intake (``strict=False``: what cannot be read is listed,
 not fatal) -> column mapping from the values -> linkage and verification -> dating -> impact ->
-attribution. Dating, impact and attribution are separate modules called through their contracts;
-one that is not installed yet leaves its section marked ``not-run``.
+attribution. Each stage is its own module, called through the contracts in that document.
 
 Evidence handling: the file is copied into the case folder while it is hashed (one read), the
 copy is made read-only, and the original is never opened for writing. The case folder
-``cases/<case_id>/`` (``evidence/<file>``, ``verdict.json``) is assembled under a temporary name
+``cases/<case_id>/`` (``evidence/<file>``, ``verdict.json``, ``subjects.parquet`` — the registry
+keys of the people affected, for the notification pack) is assembled under a temporary name
 and renamed into place at the end, so it appears complete or not at all. The registry is opened
 read-only; all work lives in TEMP tables of that one DuckDB connection.
 """
@@ -15,9 +15,6 @@ read-only; all work lives in TEMP tables of that one DuckDB connection.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
-import inspect
 import json
 import logging
 import os
@@ -32,10 +29,13 @@ from typing import Any
 
 import duckdb
 
-from jejak import __version__
+from jejak import __version__, dating
+from jejak.attribution import attribute
 from jejak.errors import JejakError
+from jejak.impact import measure as measure_impact
 from jejak.intake import Table, read_table
 from jejak.mapping import ColumnMapping, map_columns
+from jejak.notify import SUBJECTS_FILE, write_subjects
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import infer_roles
 from jejak.verify import LINKED, Verification, link, verification
@@ -173,23 +173,22 @@ def _run(
             report(STAGES[3], 3, n)
             ver = verification(con, dataset=info, mapping=mapping, versions_table=versions)
             report(STAGES[4], 4, n)
-            window = _hook("jejak.dating", "extraction_window", con, linked=LINKED, dataset=info,
-                           versions_table=versions)
+            window = dating.extraction_window(con, linked=LINKED, dataset=info, versions_table=versions)
             report(STAGES[5], 5, n)
-            impact = _hook("jejak.impact", "measure", con, linked=LINKED, dataset=info, versions_table=versions)
+            impact = measure_impact(con, linked=LINKED, dataset=info, versions_table=versions)
             report(STAGES[6], 6, n)
-            attribution = _hook(
-                "jejak.attribution", "attribute", con, registry=reg, ledger=ledger, master=ws.master_secret(),
-                dataset=info, linked=LINKED, mapping=mapping, window=window, threshold=threshold, say=say,
+            attribution = attribute(
+                con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info, linked=LINKED,
+                window=window, threshold=threshold, say=say,
             )
+        # The people to notify: stored with the case so the notification pack needs no re-linking.
+        write_subjects(con, tmp / SUBJECTS_FILE)
         people = con.execute(
             f"SELECT count(DISTINCT _key) FROM {LINKED} WHERE _class IN ('current', 'outdated')"
         ).fetchall()[0][0]
     verdict = Verdict(
         case_id=case_id, created_at=datetime.now(UTC), dataset=info, evidence=evidence, mapping=mapping,
-        verification=ver, snapshot=window.to_json() if window is not None else None,
-        impact=impact.to_json() if impact is not None else {"people": people, "note": "impact not measured"},
-        attribution=attribution.to_json() if attribution is not None else {"verdict": "not-run"},
+        verification=ver, snapshot=window.to_json(), impact=impact.to_json(), attribution=attribution.to_json(),
     )
     verdict.summary = summarise(verdict, people)
     return verdict
@@ -245,19 +244,6 @@ def _choose_dataset(
     ]
     mapping, info = max(scored, key=lambda s: s[0].score)
     return info, mapping
-
-
-def _hook(module: str, func: str, con: duckdb.DuckDBPyConnection, **kwargs: Any) -> Any:
-    """Call a pipeline stage another module provides; None while that module does not exist yet."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    fn = getattr(importlib.import_module(module), func, None)
-    if fn is None:
-        return None
-    accepted = inspect.signature(fn).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-    return fn(con, **kwargs)
 
 
 def summarise(v: Verdict, people: int) -> list[str]:
@@ -320,9 +306,7 @@ def summarise(v: Verdict, people: int) -> list[str]:
             + (f". Most affected provinces: {top}." if top else ".")
         )
     att = v.attribution
-    if att.get("verdict") == "not-run":
-        lines.append("Attribution was not run.")
-    elif att.get("explanation"):
+    if att.get("explanation"):
         lines.append(str(att["explanation"]))
     return lines
 
