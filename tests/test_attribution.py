@@ -156,6 +156,18 @@ def test_a_leaker_is_named_from_a_small_unmodified_extract(world: World) -> None
     assert result.to_json()["releases"][0]["suspect"] is True
 
 
+def test_a_follower_timestamp_carries_its_groups_mark_when_the_leak_drops_the_leader(world: World) -> None:
+    full = world.attacked(["B"], [], 200, seed=3).table
+    both = world.leak(full).releases[0].channels["ts_jitter"]
+    only_update = world.leak(full.drop_columns(["TSINPUT"]))
+    top = only_update.releases[0]
+    assert top.release_id == world.releases["B"].release_id
+    ts = top.channels["ts_jitter"]
+    assert ts.agree == ts.read > 0  # followers read with their leader's key
+    # A group is one observation: the full leak counts no more cells than it has (row, group) pairs.
+    assert ts.read <= both.read <= 2 * ts.read
+
+
 def test_a_leaker_is_named_from_a_normalised_renamed_extract_and_flattened_channels_are_excluded(
     world: World,
 ) -> None:

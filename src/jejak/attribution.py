@@ -37,7 +37,8 @@ import numpy as np
 import pyarrow as pa
 
 from jejak import keys
-from jejak.channel.base import Channel, Policy, channels, q
+from jejak.channel.base import NULL_INT, Channel, Policy, channels, q
+from jejak.channel.ts_jitter import JOINT_FROM_VERSION, joint_leaders
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -247,6 +248,7 @@ class _Cells:
     digests: np.ndarray  # (cells, 16) row digests
     reads_by_m: dict[int, int]
     weight: float
+    leaders: np.ndarray | None = None  # per read cell: the column whose key made its symbol (joint jitter)
 
 
 @dataclass
@@ -259,6 +261,31 @@ class _Group:
     masks: dict[str | None, np.ndarray] = field(default_factory=dict)
     cells: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     unshifted: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    facts: dict[tuple[str, str, int], tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class _Joint:
+    """A release's timestamp groups on the scored rows: each group is ONE observation.
+
+    Under innocence a group's symbol is one uniform draw, so counting two members of a group
+    would count one Bernoulli twice and understate the tail. The first readable member of a group
+    (in dataset column order) is counted; the others are skipped. Which member that is depends on
+    the leak and the registry only, never on a release's secret, so the null stays exact.
+    """
+
+    columns: list[str]
+    leader: np.ndarray  # (rows, k) leader column index per cell
+    ok: np.ndarray  # (rows, k) the group was marked
+    used: np.ndarray  # (rows, k) a member of the group led by this column has been counted
+
+    def take(self, column: str, read: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = self.columns.index(column)
+        lead = self.leader[:, i]
+        rows = np.arange(len(lead))
+        take = read & self.ok[:, i] & ~self.used[rows, lead]
+        self.used[rows[take], lead[take]] = True
+        return take, np.asarray(self.columns, dtype=object)[lead]
 
 
 class Scorer:
@@ -485,7 +512,7 @@ class Scorer:
             cs.flattened = cs.flattened or p.flattened
             if not len(p.m):
                 continue
-            sym = expected_symbols(self.master, rec.release_id, p.channel, p.column, p.digests, p.m)
+            sym = self._expected(rec.release_id, p)
             agree = int(np.count_nonzero(sym == p.obs))
             cs.read += len(p.m)
             cs.agree += agree
@@ -496,10 +523,46 @@ class Scorer:
             for mv, n in p.reads_by_m.items():
                 s.reads_by_m[mv] = s.reads_by_m.get(mv, 0) + n
 
+    def _expected(self, release_id: str, p: _Cells) -> np.ndarray:
+        if p.leaders is None:
+            return expected_symbols(self.master, release_id, p.channel, p.column, p.digests, p.m)
+        sym = np.empty(len(p.m), dtype=np.int64)
+        for leader in np.unique(p.leaders):
+            sel = p.leaders == leader
+            sym[sel] = expected_symbols(self.master, release_id, p.channel, str(leader), p.digests[sel], p.m[sel])
+        return sym
+
+    def _joint(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, ch: Channel, policy: Policy) -> _Joint | None:
+        """The release's timestamp groups on the scored rows (policy version 2, docs/releases.md).
+
+        Groups follow from the registry values of *all* the release's timestamp columns, also those
+        the leak dropped: a follower the leak kept still carries its leader's symbol.
+        """
+        if ch.name != "ts_jitter" or policy.version < JOINT_FROM_VERSION:
+            return None
+        ts_cols = [c for c, r in self.dataset.roles.items() if r in ch.roles and c in rec.columns]
+        if len(ts_cols) < 2:
+            return None
+        facts = [self._ts_facts(g, ch, c, policy) for c in ts_cols]
+        t, m, lo = (np.stack([f[k][idx] for f in facts], axis=1) for k in range(3))
+        leader, ok = joint_leaders(t, m, lo, policy.jitter_seconds)
+        return _Joint(ts_cols, leader, ok, np.zeros((len(idx), len(ts_cols)), dtype=bool))
+
+    def _ts_facts(self, g: _Group, ch: Channel, column: str, policy: Policy) -> tuple[np.ndarray, ...]:
+        k = ("_facts", column, policy.jitter_seconds)
+        if k not in g.facts:
+            v = q(column)
+            f = ch.facts_sql(v, policy)
+            g.facts[k] = tuple(
+                self._column(g, f"coalesce(({expr}), {NULL_INT})").astype(np.int64)
+                for expr in (f["t"], f"coalesce(({ch.markable_sql(v, policy)}), 0)", f["lo"]))
+        return g.facts[k]
+
     def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> list[_Cells]:
         """The read cells of a release, shared by every release with the same rows, columns and policy."""
         policy = Policy.from_dict(rec.policy)
-        key = (g.snapshot, rec.filter, tuple(cols), json.dumps(rec.policy, sort_keys=True))
+        # The release's own column list matters too: it decides the timestamp groups.
+        key = (g.snapshot, rec.filter, tuple(cols), tuple(rec.columns), json.dumps(rec.policy, sort_keys=True))
         plan = self._plans.get(key)
         if plan is not None:
             return plan
@@ -508,16 +571,22 @@ class Scorer:
             ch = channels().get(name)
             if ch is None:
                 continue
+            joint = self._joint(rec, g, idx, ch, policy)
             for col in cols:
                 if self.dataset.roles.get(col) not in ch.roles:
                     continue
                 m_all, obs_all = self.cells(g, ch, col, policy)
                 m, obs = m_all[idx], obs_all[idx]
                 read = (m >= 2) & (obs >= 0)
+                leaders = None
+                if joint is not None and col in joint.columns:
+                    read, lead = joint.take(col, read)
+                    leaders = lead[read]
                 mv, counts = np.unique(m[read], return_counts=True)
                 plan.append(_Cells(ch.name, col, self.flattened.get((ch.name, col), False), m[read].astype(np.uint64),
                                    obs[read], np.ascontiguousarray(self.digests[idx[read]]),
-                                   {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum())))
+                                   {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum()),
+                                   leaders))
         self._plans[key] = plan
         return plan
 
