@@ -205,3 +205,17 @@ def chromium() -> str:
             pytest.fail(reason + " (CI=true: the browser tests must run)")
         pytest.skip(reason)
     return exe
+
+
+# === synthetic registry with history: the investigation registry's DuckDB file =================
+#
+# The registry file of `investigation_registry` (three half-yearly snapshots, built once per
+# session through the real import path). Linkage, dating and impact tests open it read-only, as
+# `investigate` does, and only create TEMP tables, so they can share it.
+
+
+@pytest.fixture(scope="session")
+def synth_registry(investigation_registry: InvestigationRegistry) -> Path:
+    from jejak.workspace import Workspace
+
+    return Workspace.open(investigation_registry.home).registry_path

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import time
+import resource
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,21 @@ from jejak.errors import WorkspaceError
 from jejak.ledger import Ledger
 from jejak.workspace import Workspace
 
-HAS_INVESTIGATE = importlib.util.find_spec("jejak.investigate") is not None
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (Chromium), all threads included."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def test_the_demo_tells_the_whole_story_at_small_size(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    started = time.monotonic()
+    started = cpu_seconds()
     result = CliRunner().invoke(app, ["--home", str(home), "demo", "--rows", "3000", "--seed", "3", "--fresh"])
-    elapsed = time.monotonic() - started
+    spent = cpu_seconds() - started
     assert result.exit_code == 0, (result.output, result.exception)
-    assert elapsed < 60, f"the small demo took {elapsed:.0f} s"
+    # CPU time, not wall time: the machine running the suite may be shared and its clock meaningless.
+    assert spent < 60, f"the small demo took {spent:.0f} s of CPU"
     ws = Workspace.open(home)
     with Ledger.open(ws.ledger_url) as ledger:
         recipients = ledger.recipients()
@@ -36,9 +40,7 @@ def test_the_demo_tells_the_whole_story_at_small_size(tmp_path: Path) -> None:
     assert len({r.as_of for r in releases}) == 3  # releases at every registry date
     leak = home / "found" / "dijual_bpjs_sample.jsonl"
     assert leak.exists() and str(leak) in result.output.replace("\n", "")
-    if not HAS_INVESTIGATE:
-        assert "jejak.investigate is not installed" in result.output
-        return
+    assert "is not installed" not in result.output.replace("Chromium is not installed", "")
     [case] = [p for p in (home / "cases").iterdir() if p.is_dir()]
     verdict = json.loads((case / "verdict.json").read_text())
     assert verdict["verification"]["matched"] > 0
@@ -46,8 +48,9 @@ def test_the_demo_tells_the_whole_story_at_small_size(tmp_path: Path) -> None:
     assert (case / "notify" / "subjects.csv").exists() and (case / "notify" / "authority_notice.md").exists()
     assert "Verdict" in result.output and "Notification pack" in result.output
     truth = next(r.release_id for r in releases if r.recipient == "PT Vendor Data Nusantara")
-    if verdict["attribution"].get("verdict") not in (None, "not-run"):
-        assert verdict["attribution"]["suspects"] == [truth]
+    assert verdict["attribution"]["verdict"] == "release"
+    assert verdict["attribution"]["suspects"] == [truth]  # found without being told
+    assert verdict["verification"]["fabricated"] > 0 and verdict["snapshot"]["from"]  # padded, and dated
 
 
 def test_a_second_demo_into_the_same_workspace_is_refused_without_fresh(tmp_path: Path) -> None:

@@ -40,6 +40,17 @@ def test_a_reshaped_leak_is_counted_exactly_by_the_counting_rules(derived_verdic
     assert truth["outdated"] > 20  # the fixture really exercises the outdated path
 
 
+def test_dating_impact_and_attribution_are_wired_into_the_verdict(derived_verdict: Any,
+                                                                   investigation_registry: Any) -> None:
+    v = derived_verdict.to_json()
+    taken = investigation_registry.snapshots[1].as_of.isoformat()  # the leak is the middle snapshot
+    assert v["snapshot"]["from"] <= taken and (v["snapshot"]["to"] is None or taken <= v["snapshot"]["to"])
+    assert v["impact"]["categories"]["identity"]["people"] == derived_verdict.verification.matched - 40
+    # No release was ever made from this workspace: the data is ours but no release explains it.
+    assert v["attribution"]["verdict"] == "unreleased"
+    assert any("Taken between" in line for line in v["summary"])
+
+
 def test_renamed_reordered_and_lower_cased_columns_map_back_by_their_values(derived_verdict: Any,
                                                                              derived_leak: Any) -> None:
     mapping = derived_verdict.to_json()["evidence"]["mapping"]
@@ -108,6 +119,7 @@ def test_a_marked_release_is_genuine_and_its_canaries_are_recognised(investigati
     # Jittered timestamps and re-rendered phones still map and agree.
     assert v["evidence"]["mapping"]["TSUPDATE"]["column"] == "TSUPDATE"
     assert ver["columns"]["TSUPDATE"]["rate"] == 1.0 and ver["columns"]["NOHP"]["rate"] == 1.0
+    assert v["attribution"]["verdict"] == "release" and v["attribution"]["suspects"] == [rec.release_id]
 
 
 def test_a_file_that_is_not_ours_matches_nothing(investigation_registry: Any, investigation_ws: Workspace,
@@ -133,14 +145,16 @@ def test_the_cli_prints_a_verdict_and_writes_the_json(investigation_ws: Workspac
                                                       tmp_path: Path) -> None:
     from jejak.cli import app
 
-    out = tmp_path / "verdict.json"
+    out, report = tmp_path / "verdict.json", tmp_path / "report.html"
     res = CliRunner().invoke(app, ["--home", str(investigation_ws.home), "investigate", str(derived_leak.path),
-                                   "--json", str(out)])
+                                   "--json", str(out), "--report", str(report), "--lang", "en"])
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["verification"]["rows"] == derived_leak.truth["rows"]
-    assert data["attribution"]["verdict"] in ("not-run", "release", "unreleased", "not-ours", "inconclusive")
+    assert data["attribution"]["verdict"] in ("release", "unreleased", "not-ours", "inconclusive")
     assert "Ours:" in res.output and data["case_id"] in res.output
+    html = report.read_text()
+    assert data["case_id"] in html and data["evidence"]["sha256"] in html
 
 
 def _small_leak(investigation_registry: Any, tmp_path: Path, select: str, rows: int = 400) -> Path:
@@ -181,3 +195,18 @@ def test_rows_without_identifiers_go_to_probabilistic_linkage_or_stay_unlinked(
     else:
         assert ver["linked_by"].get("probabilistic", 0) == ver["matched"] >= 380
         assert ver["matched"] + ver["unlinked"] == 400
+
+
+def test_a_zipped_leak_gives_the_same_counts_and_names_its_member(derived_verdict: Any, derived_leak: Any,
+                                                                  investigation_ws: Workspace, tmp_path: Path) -> None:
+    import zipfile
+
+    packed = tmp_path / "dump.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(derived_leak.path, "data/dijual.csv")
+    v = investigate(investigation_ws, packed).to_json()
+    assert v["evidence"]["archive"] == "zip" and "dijual.csv" in v["evidence"]["member"]
+    assert v["evidence"]["sha256"] == _sha(packed)
+    expected = derived_verdict.to_json()["verification"]
+    assert {k: v["verification"][k] for k in ("rows", "matched", "outdated", "fabricated", "invalid", "duplicates")} \
+        == {k: expected[k] for k in ("rows", "matched", "outdated", "fabricated", "invalid", "duplicates")}

@@ -12,22 +12,12 @@ import pytest
 from jejak import linkage
 from jejak.linkage_eval import febrl4_case, score, synth_case
 from jejak.registry import Registry
-from jejak.synth import generate
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("linkage")
-    path = d / "registry.duckdb"
-    with Registry(path) as reg:
-        for f in generate(d / "synth", participants=1500, snapshots=2, seed=11, patients=False):
-            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
-    return path
+from jejak.validators.sql import install
 
 
 @pytest.fixture
-def ro(registry: Path) -> Iterator[Registry]:
-    reg = Registry(registry, read_only=True)  # as the investigation opens it
+def ro(synth_registry: Path) -> Iterator[Registry]:
+    reg = Registry(synth_registry, read_only=True)  # as the investigation opens it
     yield reg
     reg.close()
 
@@ -88,15 +78,35 @@ def test_leaked_dates_are_read_in_the_formats_they_arrive_in(text: str | None, e
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("Jl. Mawar No. 18C, RT 003/RW 008, Kel. Dawung", "JALAN MAWAR 18C RT 3 RW 8 KELURAHAN DAWUNG"),
+        ("Jl. Mawar No. 18C, RT 003/RW 008, Kel. Dawung", "JALAN MAWAR NO 18C RT 3 RW 8 KELURAHAN DAWUNG"),
         ("JLN. IMAM BONJOL NO.5, RT/RW 004/004, KAB. GARUT", "jalan imam bonjol no 5 rt.04 rw.04 kabupaten garut"),
     ],
 )
 def test_equivalent_addresses_normalise_to_one_spelling(a: str, b: str) -> None:
-    sql = linkage.address_sql(duckdb.connect(), "v")
+    sql = linkage.address_sql("v")
     assert _one(sql, a) == _one(sql, b) is not None
 
 
 def _one(sql: str, value: str | None) -> object:
     """Evaluate an SQL expression over ``v`` for one value."""
-    return duckdb.connect().execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+    con = duckdb.connect()
+    install(con)
+    return con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+
+
+def test_blocking_rules_wider_than_the_pair_budget_are_tightened_or_dropped(ro: Registry) -> None:
+    info = ro.dataset("peserta")
+    registry_sql = synth_case(ro.con, info, leak_rows=400, fake_share=0.0, seed=9)
+    install(ro.con)
+    cols = {r[0] for r in ro.con.execute("DESCRIBE synth_leak").fetchall()}
+    plan = linkage.plan_features(ro.con, leak="synth_leak", leak_columns=cols, dataset=info,
+                                 registry_sql=registry_sql)
+    linkage._build_features(ro.con, plan, leak="synth_leak", registry_sql=registry_sql)
+    rules = linkage._prediction_rules(plan)
+    wide = {r: linkage._pairs(ro.con, r, "_jj_lk_leak") for r in rules}
+    budget = sorted(wide.values())[len(wide) // 2]  # half the rules are too wide
+    kept, total = linkage._tighten(ro.con, plan, rules, budget=budget)
+    assert kept and all(linkage._pairs(ro.con, r, "_jj_lk_leak") <= budget for r in kept)
+    assert total == sum(linkage._pairs(ro.con, r, "_jj_lk_leak") for r in kept)
+    assert any(r not in rules for r in kept)  # some rule was narrowed by an extra equality
+    assert all(any(k.startswith(r) for k in kept) for r, n in wide.items() if n <= budget)

@@ -209,3 +209,156 @@ def test_unknown_dataset_names_the_known_ones(reg: Registry, tmp_path: Path) -> 
     reg.import_snapshot(write_csv(tmp_path / "a.csv", BASE), "peserta", "NOKA", date(2025, 1, 1))
     with pytest.raises(RegistryError, match="known: peserta"):
         reg.dataset("pasien")
+
+
+# -- the fast path (DuckDB reads the CSV straight into the diff) and its located fallback ----------
+
+
+def big_csv(path: Path, rows: int, *, changed_every: int = 0, drop_every: int = 0, start: int = 0) -> Path:
+    """A CSV of ``rows`` participants written by DuckDB; more than one row group of 122,880 rows
+    when ``rows`` is large, so parallel writers and the diff's join see real volumes."""
+    import duckdb
+
+    phone = "'0812' || lpad(i::VARCHAR, 8, '0')"
+    if changed_every:
+        phone = f"CASE WHEN i % {changed_every} = 0 THEN '0857' || lpad(i::VARCHAR, 8, '0') ELSE {phone} END"
+    keep = f"WHERE i % {drop_every} <> 1" if drop_every else ""
+    duckdb.connect().execute(
+        f"""COPY (SELECT lpad(i::VARCHAR, 13, '0') AS NOKA, '3171014501' || lpad((i % 1000000)::VARCHAR, 6, '0') AS NIK,
+                   'NAMA ' || (i % 997)::VARCHAR AS NAMA, {phone} AS NOHP,
+                   CASE WHEN i % 3 = 0 THEN NULL ELSE 'AKTIF' END AS KDSTATUSPST,
+                   '2024-01-02 10:11:' || lpad((i % 60)::VARCHAR, 2, '0') AS TSUPDATE
+                 FROM range({start}, {start + rows}) t(i) {keep}) TO '{path}' (HEADER, DELIMITER ',')"""
+    )
+    return path
+
+
+def fingerprint(reg: Registry, rows_sql: str) -> tuple[int, int]:
+    """Row count and the sum of row hashes: equal for equal multisets of rows, and for nothing else
+    short of a 64-bit hash collision; cheaper than comparing 100,000 rows in Python."""
+    cols = ", ".join(HEADER)
+    return reg.con.execute(f"SELECT count(*), sum(hash({cols})) FROM ({rows_sql})").fetchone()
+
+
+def of_file(path: Path) -> str:
+    return f"SELECT * FROM read_csv('{path}', all_varchar = true)"
+
+
+def test_large_snapshots_are_stored_and_diffed_exactly(reg: Registry, tmp_path: Path) -> None:
+    n = 130_000
+    first = big_csv(tmp_path / "a.csv", n)
+    res = reg.import_snapshot(first, "peserta", "NOKA", date(2025, 1, 1))
+    assert (res.rows, res.added) == (n, n)
+    # 1 in 50 rows get a new phone, 1 in 97 rows vanish, 1,000 newcomers arrive.
+    second = big_csv(tmp_path / "b.csv", n + 1_000, changed_every=50, drop_every=97)
+    res = reg.import_snapshot(second, "peserta", "NOKA", date(2025, 7, 1))
+    vanished = len(range(1, n, 97))
+    newcomers = sum(1 for i in range(n, n + 1_000) if i % 97 != 1)
+    changed = sum(1 for i in range(0, n, 50) if i % 97 != 1)
+    assert (res.added, res.changed, res.closed) == (newcomers, changed, vanished)
+    assert res.unchanged == n - vanished - changed
+    assert fingerprint(reg, of_file(first)) == fingerprint(reg, reg.as_of_sql("peserta", date(2025, 1, 1)))
+    assert fingerprint(reg, of_file(second)) == fingerprint(reg, reg.as_of_sql("peserta", date(2025, 7, 1)))
+    assert fingerprint(reg, of_file(first)) != fingerprint(reg, reg.as_of_sql("peserta", date(2025, 7, 1)))
+    assert reg.dataset("peserta").versions == n + newcomers + changed
+
+
+def test_the_fast_and_the_located_path_store_the_same_rows_and_roles(tmp_path: Path) -> None:
+    f = big_csv(tmp_path / "a.csv", 5_000)
+    results, states = [], []
+    for i, encoding in enumerate((None, "utf-8")):  # a forced encoding takes the located path
+        with Registry(tmp_path / f"r{i}.duckdb") as r:
+            results.append(r.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1), encoding=encoding))
+            states.append(registry_state(r))
+    assert results[0].roles == results[1].roles and results[0].roles["NIK"] == Role.NIK
+    assert states[0] == states[1]
+
+
+def test_a_snapshot_in_another_format_with_the_same_rows_changes_nothing(reg: Registry, tmp_path: Path) -> None:
+    import duckdb
+
+    f = big_csv(tmp_path / "a.csv", 5_000)
+    reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    parquet = tmp_path / "a.parquet"
+    duckdb.connect().execute(f"COPY (SELECT * FROM read_csv('{f}', all_varchar = true)) TO '{parquet}'")
+    res = reg.import_snapshot(parquet, "peserta", "NOKA", date(2025, 2, 1))
+    assert (res.added, res.changed, res.closed, res.unchanged) == (0, 0, 0, 5_000)
+
+
+def test_utf8_bom_is_not_part_of_the_first_column_name(reg: Registry, tmp_path: Path) -> None:
+    f = tmp_path / "bom.csv"
+    f.write_bytes(write_csv(tmp_path / "plain.csv", BASE).read_bytes().decode().encode("utf-8-sig"))
+    res = reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    assert res.rows == 3 and reg.dataset("peserta").columns == HEADER
+
+
+def test_quoted_line_breaks_are_kept_in_values(reg: Registry, tmp_path: Path) -> None:
+    rows = [list(r) for r in BASE]
+    rows[1][2] = "BUDI\nSANTOSO"
+    reg.import_snapshot(write_csv(tmp_path / "a.csv", rows), "peserta", "NOKA", date(2025, 1, 1))
+    assert reg.history("peserta", "0000000000002")[0]["NAMA"] == "BUDI\nSANTOSO"
+
+
+def padded(tmp_path: Path, name: str, tail: bytes) -> Path:
+    """BASE as CSV, then 3,000 plain ASCII rows (past the 64 KiB the fast path looks at), then ``tail``."""
+    head = "".join(",".join(r) + "\n" for r in [HEADER, *BASE]).encode()
+    filler = b"".join(b"%013d,3171014501900001,NAMA,0812,AKTIF,2024-01-02 10:11:12\n" % (10 + i) for i in range(3000))
+    f = tmp_path / name
+    f.write_bytes(head + filler + tail)
+    return f
+
+
+def test_a_legacy_encoding_found_late_in_the_file_is_still_read(reg: Registry, tmp_path: Path) -> None:
+    f = padded(tmp_path, "cp1252.csv", b"0000000099999,3171014501900001,SE\xd1OR D\xdcRR,0812,AKTIF,2024-01-02\n")
+    reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    assert reg.history("peserta", "0000000099999")[0]["NAMA"] == "SEÑOR DÜRR"
+
+
+def test_mixed_encoding_found_late_in_the_file_names_line_and_column(reg: Registry, tmp_path: Path) -> None:
+    f = padded(tmp_path, "mixed.csv", "0000000099998,3171014501900001,DÜRR,0812,AKTIF,x\n".encode()
+               + b"0000000099999,3171014501900001,D\xdcRR,0812,AKTIF,x\n")
+    with pytest.raises(InputError, match="mixes UTF-8") as info:
+        reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    assert (info.value.line, info.value.column) == (3006, 33)
+    assert not reg.has_dataset("peserta")
+
+
+def test_ragged_row_found_late_in_the_file_names_its_line(reg: Registry, tmp_path: Path) -> None:
+    f = padded(tmp_path, "ragged.csv", b"0000000099999,SECRETVALUE\n")
+    with pytest.raises(InputError) as info:
+        reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    assert info.value.line == 3005 and "SECRETVALUE" not in str(info.value)
+    assert not reg.has_dataset("peserta")
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "line"),
+    [
+        ([*BASE, BASE[0]], "1 key value\\(s\\) occur more than once \\(2 rows\\); first lines involved: 2, 5", 2),
+        ([BASE[0], ["", *BASE[1][1:]], ["  ", *BASE[2][1:]]], "2 row\\(s\\) have an empty key", 3),
+    ],
+    ids=["duplicate-keys", "empty-keys"],
+)
+def test_bad_first_snapshot_is_refused_with_lines_and_creates_nothing(
+    reg: Registry, tmp_path: Path, rows: list[list[str]], error: str, line: int
+) -> None:
+    with pytest.raises(InputError, match=error) as info:
+        reg.import_snapshot(write_csv(tmp_path / "bad.csv", rows), "peserta", "NOKA", date(2025, 1, 1))
+    assert info.value.line == line
+    assert not reg.has_dataset("peserta")
+    assert reg.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rows_peserta'").fetchone() == (0,)
+
+
+def test_header_only_file_is_refused_without_creating_the_dataset(reg: Registry, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no data rows"):
+        reg.import_snapshot(write_csv(tmp_path / "h.csv", []), "peserta", "NOKA", date(2025, 1, 1))
+    assert not reg.has_dataset("peserta")
+
+
+def test_file_without_header_is_refused_without_quoting_its_first_row(reg: Registry, tmp_path: Path) -> None:
+    f = tmp_path / "nohead.csv"
+    f.write_text("".join(",".join(r) + "\n" for r in BASE))
+    with pytest.raises(InputError, match="key column 'NOKA' not found; columns are: column1") as info:
+        reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    assert BASE[0][0] not in str(info.value) and BASE[0][2] not in str(info.value)
+    assert not reg.has_dataset("peserta")

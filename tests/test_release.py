@@ -223,3 +223,14 @@ def test_canaries_look_real_are_unique_to_the_release_and_never_collide(workspac
     rows = read(tmp_path / "a.csv")
     positions = [i for i, r in enumerate(rows) if r["NOKA"] in {c["canary_key"] for c in ca}]
     assert positions != list(range(len(rows) - len(ca), len(rows)))  # spread in, not appended
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_policy_version_1_release_still_reproduces_byte_for_byte(
+    workspace: Workspace, tmp_path: Path, fmt: str
+) -> None:
+    rec = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / f"v1.{fmt}",
+                                                   policy=Policy(version=1)))
+    assert rec.policy["version"] == 1
+    rep = reproduce_release(workspace, rec.release_id, tmp_path / f"again.{fmt}")
+    assert rep.identical

@@ -268,3 +268,16 @@ def test_a_missing_chromium_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(BrowserError, match="apt-get install"):
         render_pdf(html_path, tmp_path / "r.pdf")
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_without_an_impact_step_the_categories_come_from_the_column_mapping() -> None:
+    from jejak.report import impact_categories
+
+    v = verdict()
+    v["impact"] = {"people": 608, "note": "impact not measured"}
+    cats, specific = impact_categories(v)
+    assert cats["identity"]["columns"] == ["NOKA", "NIK", "NAMA", "TGLLHR"]
+    assert cats["financial"] == {"people": 608, "columns": ["GAJI"], "specific": True} and specific
+    assert "health" not in cats
+    page = render_html(v, "en")
+    assert "specific personal data" in page and "GAJI" in page

@@ -542,6 +542,11 @@ def investigate(
     dataset: Annotated[str | None, typer.Option(help="Registry dataset to compare with (default: best fit).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the verdict JSON to this file.")] = None,
     threshold: Annotated[float, typer.Option(help="False-accusation bound for naming a suspect.")] = 1e-6,
+    report_out: Annotated[Path | None, typer.Option("--report", help="Also write the HTML report to this file.")]
+    = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also print the report to this PDF (needs Chromium).")]
+    = None,
+    lang: LangOpt = "id",
 ) -> None:
     """Is a leaked file ours, how much is genuine, when was it taken, who is hit, who leaked it."""
     from jejak.investigate import STAGES
@@ -556,6 +561,16 @@ def investigate(
     out.print(f"[bold]Case {verdict.case_id}[/] ({verdict.case_dir})")
     for line in verdict.summary:
         out.print(f"  {line}", highlight=False)
+    if report_out is not None or pdf is not None:
+        from jejak.report import render_pdf, write_html
+
+        target = report_out or (verdict.case_dir or Path.cwd()) / f"report_{lang}.html"
+        html_path = write_html(data, target, lang)
+        out.print(f"Report: [bold]{html_path}[/]")
+        if pdf is not None:
+            with _steps() as say:
+                say("printing the report to PDF with headless Chromium")
+                out.print(f"PDF: [bold]{render_pdf(html_path, pdf)}[/]")
 
 
 # -- eval: attribution under attack (owner: attribution) ------------------------------------------

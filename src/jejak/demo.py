@@ -16,7 +16,6 @@ the investigation found it without being told. Every random choice comes from ``
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import tempfile
@@ -61,7 +60,7 @@ class DemoResult:
     case_dir: Path | None = None
     reports: list[Path] = field(default_factory=list)
     notify_dir: Path | None = None
-    missing: list[str] = field(default_factory=list)  # steps skipped, and why
+    missing: list[str] = field(default_factory=list)  # optional steps skipped, and why (no Chromium)
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def run_demo(
     leak_dir = ws.home / "found"
     leak_dir.mkdir()
     say("simulating the leak: the vendor's extract, cut, re-formatted, padded and converted")
-    result.leak = _leak(suspect_file, leak_dir / "dijual_bpjs_sample.jsonl", seed, result)
+    result.leak = _leak(suspect_file, leak_dir / "dijual_bpjs_sample.jsonl", seed)
     _investigate(ws, result, step, lang, say)
     return result
 
@@ -211,36 +210,22 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
-def _leak(source: Path, out: Path, seed: int, result: DemoResult) -> Path:
-    """The file that turns up for sale; about 60% of the vendor's rows, then padded."""
+def _leak(source: Path, out: Path, seed: int) -> Path:
+    """The file that turns up for sale: about 60% of the vendor's rows, then attacked and padded."""
     import duckdb
 
+    from jejak.attack import simulate_leak
     from jejak.intake import read_table
 
     con = duckdb.connect()
-    n = read_table(con, source, name="_src", strict=False).rows
-    con.close()
-    rows = max(50, int(n * 0.6))
-    if importlib.util.find_spec("jejak.attack") is not None:
-        from jejak.attack import simulate_leak
-
-        return simulate_leak([source], LEAK_ATTACKS, rows, seed, out, "jsonl")
-    # Until the attack simulator is installed: the same rows, renamed and converted, no padding.
-    result.missing.append("jejak.attack is not installed: the leak is only cut, renamed and converted")
-    con = duckdb.connect()
-    cols = read_table(con, source, name="_src", strict=False).columns
-    select = ", ".join(f'"{c}" AS "{c.lower()}"' for c in cols)
-    target = str(out).replace("'", "''")
-    con.execute(f"COPY (SELECT {select} FROM _src USING SAMPLE {rows} ROWS (reservoir, {seed})) "
-                f"TO '{target}' (FORMAT json)")
-    con.close()
-    return out
+    try:
+        n = read_table(con, source, name="_src", strict=False).rows
+    finally:
+        con.close()
+    return simulate_leak([source], LEAK_ATTACKS, max(50, int(n * 0.6)), seed, out, "jsonl")
 
 
 def _investigate(ws: Workspace, result: DemoResult, step: Progress, lang: str, say: Say) -> None:
-    if importlib.util.find_spec("jejak.investigate") is None:
-        result.missing.append("jejak.investigate is not installed: no investigation, report or notification pack")
-        return
     from jejak.browser import find_chromium
     from jejak.investigate import investigate
     from jejak.notify import WIB, prepare_pack

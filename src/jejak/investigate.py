@@ -69,10 +69,12 @@ class Evidence:
     skipped: list[dict[str, Any]]
     skipped_rows: int
     copy: str  # the read-only copy, relative to the case folder
+    archive: str | None = None  # zip | gz | tar ... when the rows came out of an archive
 
     def to_json(self, mapping: ColumnMapping | None) -> dict[str, Any]:
         return {
-            "path": self.path, "member": self.member, "sha256": self.sha256, "size": self.size,
+            "path": self.path, "archive": self.archive, "member": self.member, "sha256": self.sha256,
+            "size": self.size,
             "format": self.format, "encoding": self.encoding, "delimiter": self.delimiter, "header": self.header,
             "rows": self.rows, "columns": self.columns, "mapping": mapping.to_json() if mapping else {},
             "skipped": self.skipped[:MAX_SKIPPED_LISTED], "skipped_rows": self.skipped_rows, "copy": self.copy,
@@ -154,7 +156,6 @@ def _run(
         con = reg.con
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(f"SET temp_directory = '{_lit(str(tmp / 'spill'))}'")
-        con.execute("SET preserve_insertion_order = false")
         say = _say(report)
         report(STAGES[0], 0, n)
         evidence, leak = _intake(con, path, tmp)
@@ -214,13 +215,16 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
     finally:
         sha256, size = copier.result()
     copy.chmod(0o444)
-    source, _, member = table.source.partition("!")
+    _, _, member = table.source.partition("!")
+    members = list(getattr(table, "members", []) or [])
+    if members:
+        member = ", ".join(m.partition("!")[2] or m for m in members)
     skipped = [{"line": s.line, "reason": s.reason} for s in table.skipped]
     ev = Evidence(
         path=str(path), member=member or None, sha256=sha256, size=size, format=table.format,
         encoding=table.encoding, delimiter=table.delimiter, header=table.header, rows=table.rows,
         columns=list(table.columns), skipped=skipped, skipped_rows=len(skipped),
-        copy=f"evidence/{path.name}",
+        copy=f"evidence/{path.name}", archive=getattr(table, "archive", None),
     )
     return ev, table
 
@@ -296,9 +300,24 @@ def summarise(v: Verdict, people: int) -> list[str]:
             "deceased" + (f", {st['unknown']:,} of unknown status" if st.get("unknown") else "") + "."
         )
     if v.snapshot and v.snapshot.get("from"):
+        upto = f"and {v.snapshot['to']}" if v.snapshot.get("to") else "and now (no later change seen)"
         lines.append(
-            f"Taken between {v.snapshot['from']} and {v.snapshot['to']} "
-            f"({v.snapshot.get('support', 0):,} rows support this window)."
+            f"Taken between {v.snapshot['from']} {upto} "
+            f"({v.snapshot.get('support', 0):,} rows support this window, "
+            f"{v.snapshot.get('contradicting', 0):,} contradict it)."
+        )
+    imp = v.impact or {}
+    if imp.get("categories") and imp.get("people"):
+        hit = [f"{k} ({c['people']:,})" for k, c in imp["categories"].items() if c.get("people")]
+        flags = []
+        if imp.get("specific_data"):
+            flags.append("includes SPECIFIC personal data under UU PDP Art. 4")
+        if imp.get("children"):
+            flags.append(f"{imp['children']:,} children")
+        top = ", ".join(f"{p.get('name') or p['code']} {p['people']:,}" for p in (imp.get("provinces") or [])[:3])
+        lines.append(
+            "Data categories exposed: " + (", ".join(hit) or "none") + (f"; {'; '.join(flags)}" if flags else "")
+            + (f". Most affected provinces: {top}." if top else ".")
         )
     att = v.attribution
     if att.get("verdict") == "not-run":

@@ -8,8 +8,8 @@ running on the investigation's own DuckDB connection, so nothing is copied out o
 How it works (docs/investigation.md has the reasoning):
 
 1. **Features.** Both sides are reduced to the same normalised feature columns in SQL: names
-   upper-cased without punctuation, dates parsed from several formats, addresses normalised
-   (``jj_addr_norm`` when installed, else our own rules), sex from a column whose values are a
+   upper-cased without punctuation, dates parsed from several formats, addresses in the shared
+   normal form (``jj_addr_norm``), sex from a column whose values are a
    sex vocabulary (else from the NIK), region (regency code from the NIK when the leak has one,
    else the regency named after ``KAB``/``KOTA`` in the address), phone and e-mail normalised,
    other identifiers stripped of punctuation, a few categorical columns. Which registry columns
@@ -50,6 +50,10 @@ U_MIN_PAIRS = 100_000
 U_MAX_PAIRS = 1_000_000
 #: Registry rows read to judge a column's cardinality (names vs birthplaces, ids vs branch codes).
 PROFILE_ROWS = 50_000
+#: A prediction blocking rule may admit at most this many pairs per leaked row; wider rules are
+#: tightened with the fields in TIGHTENERS, in order, or dropped.
+PAIRS_PER_ROW = 50
+TIGHTENERS = ("sex", "region", "c1", "c2", "n1_first", "d1")
 #: A feature is compared only when at least this share of the leaked rows has it.
 MIN_PRESENT = 0.05
 OUTPUT = "_jj_prob_links"
@@ -59,40 +63,24 @@ NAME_SHARE = 0.3
 _SEX_MALE = ("L", "LK", "LAKI", "LAKI-LAKI", "LAKI LAKI", "PRIA", "M", "MALE")
 _SEX_FEMALE = ("P", "PR", "PEREMPUAN", "WANITA", "W", "F", "FEMALE")
 
-# Our own address normalisation, used until the shared jj_addr_norm macro is installed: the many
-# ways of writing street, alley, village, district and regency words collapse to one spelling.
-_ADDR_RULES: list[tuple[str, str]] = [
-    (r"[.,:;()'`\"_-]", " "),
-    (r"\bRT\s*/\s*RW\s*0*([0-9]+)\s*/\s*0*([0-9]+)", r"RT \1 RW \2"),
-    (r"\bRT\s*0*([0-9]+)\s*/?\s*RW\s*0*([0-9]+)", r"RT \1 RW \2"),
-    (r"/", " "),
-    (r"\b(JALAN|JLN)\b", "JL"),
-    (r"\bGANG\b", "GG"),
-    (r"\bKELURAHAN\b", "KEL"),
-    (r"\bKECAMATAN\b", "KEC"),
-    (r"\bKABUPATEN\b", "KAB"),
-    (r"\bDESA\b", "DS"),
-    (r"\bDUSUN\b", "DSN"),
-    (r"\bPERUMAHAN\b", "PERUM"),
-    (r"\bKOMPLEKS\b", "KOMP"),
-    (r"\bNO\b", " "),
-    (r"\s+", " "),
-]
-
-
 @dataclass
 class Plan:
-    """Which features are compared, each as (feature name, SQL over a row with registry columns)."""
+    """Which features are compared: SQL over the raw registry-named columns, or over other features."""
 
-    features: dict[str, str] = field(default_factory=dict)  # feature -> SQL expression
-    kinds: dict[str, str] = field(default_factory=dict)  # feature -> name|date|sex|address|region|exact|id
+    features: dict[str, str] = field(default_factory=dict)  # feature -> SQL over raw columns
+    derived: dict[str, str] = field(default_factory=dict)  # feature -> SQL over base features
+    kinds: dict[str, str] = field(default_factory=dict)  # feature -> name|date|address|exact|id|helper
 
-    def add(self, name: str, kind: str, sql: str) -> None:
-        self.features[name] = sql
+    def add(self, name: str, kind: str, sql: str, *, derived: bool = False) -> None:
+        (self.derived if derived else self.features)[name] = sql
         self.kinds[name] = kind
 
     def has(self, name: str) -> bool:
-        return name in self.features
+        return name in self.kinds
+
+    def drop(self, name: str) -> None:
+        for d in (self.features, self.derived, self.kinds):
+            d.pop(name, None)
 
 
 @dataclass(frozen=True)
@@ -103,12 +91,14 @@ class LinkageStats:
     leak_rows: int
     registry_rows: int
     pairs_above_threshold: int
+    pairs_blocked: int  # sum over prediction rules of the pairs each admits (an upper bound: rules overlap)
     linked: int
     seconds: float
     prior: float
     blocking_rules: list[str]
 
 
+#: Statistics of the last run in this process (the benchmark and the verdict's explanation read them).
 last_stats: LinkageStats | None = None
 
 
@@ -124,9 +114,10 @@ def link_probabilistic(
 
     ``leak`` is a TEMP table with ``_line`` and registry-named VARCHAR columns holding the leaked
     raw text; ``registry_sql`` selects ``_key`` plus registry columns (pass every version, e.g.
-    ``SELECT _key, * EXCLUDE (...) FROM rows_<dataset>``, so outdated leaks link too). Returns the
-    name of a TEMP table ``(_line BIGINT, _key VARCHAR, _match_p DOUBLE)`` with the best key per
-    line whose match probability is at least ``threshold``.
+    ``SELECT * EXCLUDE (_valid_from, _valid_to, _hash) FROM rows_<dataset>``, so outdated leaks
+    link too). Returns the name of a TEMP table ``(_line BIGINT, _key VARCHAR, _match_p DOUBLE)``
+    with the best key per line whose match probability is at least ``threshold``; statistics of
+    the run are in :data:`last_stats`.
     """
     global last_stats
     if not 0.0 < threshold < 1.0:
@@ -141,26 +132,38 @@ def link_probabilistic(
     if not (plan.has("n1") or plan.has("d1")):
         log.info("probabilistic linkage skipped: the leak has neither a name nor a date column")
         return OUTPUT
+    try:
+        last_stats = _link(con, plan, leak=leak, registry_sql=registry_sql, threshold=threshold, started=started)
+    finally:
+        for t in ("_jj_lk_leak", "_jj_lk_reg", "_jj_lk_keys", "_jj_lk_sample"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    return OUTPUT
+
+
+def _link(
+    con: duckdb.DuckDBPyConnection, plan: Plan, *, leak: str, registry_sql: str, threshold: float, started: float
+) -> LinkageStats | None:
     _build_features(con, plan, leak=leak, registry_sql=registry_sql)
+    if not (plan.has("n1") or plan.has("d1")):
+        log.info("probabilistic linkage skipped: (almost) no leaked row has a name or a date")
+        return None
     n_leak, n_reg, n_keys = con.execute(
         "SELECT (SELECT count(*) FROM _jj_lk_leak), (SELECT count(*) FROM _jj_lk_reg), "
         "(SELECT count(DISTINCT _key) FROM _jj_lk_keys)"
     ).fetchall()[0]
     if n_leak == 0 or n_reg == 0:
-        return OUTPUT
+        return None
     prior = 1.0 / max(n_keys, 2)
-    predict_rules = _prediction_rules(plan)
+    predict_rules, blocked = _tighten(con, plan, _prediction_rules(plan), budget=PAIRS_PER_ROW * n_leak)
     u_pairs = min(U_MAX_PAIRS, max(U_MIN_PAIRS, 100 * n_leak))
     pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules, u_pairs=u_pairs)
     linked = con.execute(f"SELECT count(*) FROM {OUTPUT}").fetchall()[0][0]
-    last_stats = LinkageStats(
-        features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs, linked=linked,
-        seconds=time.perf_counter() - started, prior=prior, blocking_rules=predict_rules,
+    log.info("probabilistic linkage: %d of %d rows linked (%d pairs above the threshold)", linked, n_leak, pairs)
+    return LinkageStats(
+        features=dict(plan.kinds), leak_rows=n_leak, registry_rows=n_reg, pairs_above_threshold=pairs,
+        pairs_blocked=blocked, linked=linked, seconds=time.perf_counter() - started, prior=prior,
+        blocking_rules=predict_rules,
     )
-    log.info("probabilistic linkage: %d of %d rows linked (%d pairs scored)", linked, n_leak, pairs)
-    for t in ("_jj_lk_leak", "_jj_lk_reg", "_jj_lk_keys", "_jj_lk_sample"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-    return OUTPUT
 
 
 # -- which features ------------------------------------------------------------------------------
@@ -192,18 +195,9 @@ def date_sql(v: str) -> str:
     return f"coalesce({mk(ymd, 1, 2, 3)}, {mk(dmy, 3, 2, 1)}, {mk(compact, 1, 2, 3)})"
 
 
-def address_sql(con: duckdb.DuckDBPyConnection, v: str) -> str:
-    """Normalised address text: the shared ``jj_addr_norm`` macro when installed, else our rules."""
-    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'jj_addr_norm'").fetchall()[0][0]:
-        return f"nullif(jj_addr_norm({v}), '')"
-    expr = f"upper(strip_accents({v}))"
-    for pattern, repl in _ADDR_RULES:
-        expr = f"regexp_replace({expr}, '{_lit(pattern)}', '{_lit(repl)}', 'g')"
-    return f"nullif(trim({expr}), '')"
-
-
-def _lit(s: str) -> str:
-    return s.replace("'", "''")
+def address_sql(v: str) -> str:
+    """Normalised address text: the shared ``jj_addr_norm`` macro (``validators.sql.install``)."""
+    return f"nullif(jj_addr_norm({v}), '')"
 
 
 def _region_from_address(addr: str) -> str:
@@ -261,9 +255,8 @@ def plan_features(
     for i, c in enumerate(names[:2], start=1):
         plan.add(f"n{i}", "name", _name_sql(quote(c)))
     if names:
-        n1 = _name_sql(quote(names[0]))
-        plan.add("n1_first", "helper", f"split_part({n1}, ' ', 1)")
-        plan.add("n1_last", "helper", f"string_split({n1}, ' ')[-1]")
+        plan.add("n1_first", "helper", "split_part(n1, ' ', 1)", derived=True)
+        plan.add("n1_last", "helper", "string_split(n1, ' ')[-1]", derived=True)
     dates = [c for c in cols if role[c] == Role.DATE]
     for i, c in enumerate(dates[:2], start=1):
         plan.add(f"d{i}", "date", date_sql(quote(c)))
@@ -275,12 +268,12 @@ def plan_features(
         plan.add("sex", "exact", _nik_sex_sql(quote(nik)))
     addr = next((c for c in cols if role[c] == Role.ADDRESS), None)
     if addr:
-        plan.add("addr", "address", address_sql(con, quote(addr)))
+        plan.add("addr", "address", address_sql(quote(addr)))
     if nik:
         plan.add("region", "exact", f"CASE WHEN regexp_full_match({quote(nik)}, '[0-9]{{16}}') "
                                     f"THEN substr({quote(nik)}, 1, 4) END")
     elif addr:
-        plan.add("region", "exact", _region_from_address(address_sql(con, quote(addr))))
+        plan.add("region", "exact", _region_from_address("addr"), derived=True)
     phone = next((c for c in cols if role[c] == Role.PHONE), None)
     if phone:
         plan.add("phone", "exact", f"jj_phone_norm({quote(phone)})")
@@ -299,39 +292,45 @@ def plan_features(
     cats.sort(key=lambda c: -prof[c][0])
     for i, c in enumerate(cats[:4], start=1):
         plan.add(f"c{i}", "exact", f"nullif(upper(trim({quote(c)})), '')")
-    return _drop_absent(con, plan, leak)
-
-
-def _drop_absent(con: duckdb.DuckDBPyConnection, plan: Plan, leak: str) -> Plan:
-    """Drop features that (almost) no leaked row has: they would only add noise to EM."""
-    names = list(plan.features)
-    if not names:
-        return plan
-    shares = con.execute(
-        "SELECT " + ", ".join(f"avg(CASE WHEN ({plan.features[f]}) IS NULL THEN 0.0 ELSE 1.0 END)" for f in names)
-        + f" FROM {leak}"
-    ).fetchall()[0]
-    out = Plan()
-    for f, share in zip(names, shares, strict=True):
-        if share is not None and share >= MIN_PRESENT:
-            out.add(f, plan.kinds[f], plan.features[f])
-    if not out.has("n1"):
-        out.features.pop("n1_first", None)
-        out.features.pop("n1_last", None)
-    return out
+    return plan
 
 
 def _build_features(con: duckdb.DuckDBPyConnection, plan: Plan, *, leak: str, registry_sql: str) -> None:
-    feats = ", ".join(f"{sql} AS {name}" for name, sql in plan.features.items())
-    names = ", ".join(plan.features)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT _line AS unique_id, {feats} FROM {leak}")
+    """Feature tables for both sides; features (almost) no leaked row has are dropped from ``plan``.
+
+    Derived features (name words, region from the address) are computed from the normalised
+    columns in an outer SELECT, so each expensive normalisation runs once per row.
+    """
+    base = ", ".join(f"{sql} AS {name}" for name, sql in plan.features.items())
+    der = "".join(f", {sql} AS {name}" for name, sql in plan.derived.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT *{der} FROM "
+        f"(SELECT _line AS unique_id, {base} FROM {leak})"
+    )
+    names = list(plan.kinds)
+    shares = con.execute(
+        "SELECT " + ", ".join(f"avg(CASE WHEN {f} IS NULL THEN 0.0 ELSE 1.0 END)" for f in names)
+        + " FROM _jj_lk_leak"
+    ).fetchall()[0]
+    for f, share in zip(names, shares, strict=True):
+        if share is None or share < MIN_PRESENT:  # they would only add noise to EM
+            plan.drop(f)
+    if not plan.has("n1"):
+        plan.drop("n1_first")
+        plan.drop("n1_last")
+    kept = ", ".join(plan.kinds)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT unique_id, {kept} FROM _jj_lk_leak")
     # Every version, collapsed to distinct feature tuples per key; unique_id indexes _jj_lk_keys.
+    # (A kept derived feature's base is kept too: it is non-empty only where its base is.)
+    base = ", ".join(f"{sql} AS {name}" for name, sql in plan.features.items())
+    der = "".join(f", {sql} AS {name}" for name, sql in plan.derived.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_lk_keys AS
             SELECT row_number() OVER () AS unique_id, * FROM
-            (SELECT DISTINCT _key, {feats} FROM ({registry_sql}) r)"""
+            (SELECT DISTINCT _key, {kept} FROM
+             (SELECT *{der} FROM (SELECT _key, {base} FROM ({registry_sql}) r)))"""
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_reg AS SELECT unique_id, {names} FROM _jj_lk_keys")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_reg AS SELECT unique_id, {kept} FROM _jj_lk_keys")
 
 
 # -- splink ----------------------------------------------------------------------------------------
@@ -403,6 +402,31 @@ def _prediction_rules(plan: Plan) -> list[str]:
     return rules
 
 
+def _tighten(con: duckdb.DuckDBPyConnection, plan: Plan, rules: list[str], *, budget: int) -> tuple[list[str], int]:
+    """Keep every rule within ``budget`` pairs: add equalities on further fields while it admits
+    more (at national scale a date of birth is shared by ~7,600 people, and a popular first name
+    by hundreds of them), and drop a rule that stays too wide. Returns the rules and their pairs.
+    """
+    out: list[tuple[str, int]] = []
+    narrowest: tuple[str, int] | None = None
+    for rule in rules:
+        n = _pairs(con, rule, "_jj_lk_leak")
+        extra = [f for f in TIGHTENERS if plan.has(f) and f"l.{f} = " not in rule]
+        while n > budget and extra:
+            rule = f"{rule} AND l.{extra[0]} = r.{extra[0]}"
+            extra = extra[1:]
+            n = _pairs(con, rule, "_jj_lk_leak")
+        if n <= budget:
+            out.append((rule, n))
+        else:
+            log.info("a blocking rule admits %d pairs even when tightened; dropped", n)
+        if narrowest is None or n < narrowest[1]:
+            narrowest = (rule, n)
+    if not out and narrowest is not None:  # never leave linkage without a rule
+        out.append(narrowest)
+    return [r for r, _ in out], sum(n for _, n in out)
+
+
 def _training_rules(plan: Plan) -> list[str]:
     """EM sessions; between them every comparison is estimated at least once."""
     has = plan.has
@@ -419,12 +443,17 @@ def _training_rules(plan: Plan) -> list[str]:
 
 def _pairs(con: duckdb.DuckDBPyConnection, rule: str, left: str) -> int:
     """How many pairs an equality blocking rule produces (sum over blocks of left × right)."""
-    cols = [part.split(" = ")[0][2:] for part in rule.split(" AND ")]
-    keys = ", ".join(cols)
-    nonnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-    q = f"""SELECT coalesce(sum(a.n * b.n), 0) FROM
-            (SELECT {keys}, count(*) AS n FROM {left} WHERE {nonnull} GROUP BY ALL) a
-            JOIN (SELECT {keys}, count(*) AS n FROM _jj_lk_reg WHERE {nonnull} GROUP BY ALL) b USING ({keys})"""
+    sides = [part.split(" = ") for part in rule.split(" AND ")]
+    lcols, rcols = [a[2:] for a, _ in sides], [b[2:] for _, b in sides]
+    keys = [f"k{i}" for i in range(len(sides))]
+
+    def blocks(table: str, cols: list[str]) -> str:
+        sel = ", ".join(f"{c} AS {k}" for c, k in zip(cols, keys, strict=True))
+        nonnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+        return f"(SELECT {sel}, count(*) AS n FROM {table} WHERE {nonnull} GROUP BY ALL)"
+
+    q = (f"SELECT coalesce(sum(a.n * b.n), 0) FROM {blocks(left, lcols)} a "
+         f"JOIN {blocks('_jj_lk_reg', rcols)} b USING ({', '.join(keys)})")
     return int(con.execute(q).fetchall()[0][0])
 
 

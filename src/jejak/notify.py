@@ -55,7 +55,15 @@ from jejak import keys
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.registry import Registry, quote, table_name
-from jejak.report import _CATEGORY, bound_in_words, fmt_date, fmt_int, load_verdict, verdict_paragraph
+from jejak.report import (
+    _CATEGORY,
+    bound_in_words,
+    fmt_date,
+    fmt_int,
+    impact_categories,
+    load_verdict,
+    verdict_paragraph,
+)
 from jejak.roles import Role
 from jejak.validators import sql as vsql
 from jejak.workspace import Workspace
@@ -231,9 +239,11 @@ def build_subject_table(con: duckdb.DuckDBPyConnection, info: Any, subjects: str
         or "false"
     col = lambda c: f"v.{quote(c)}" if c else "NULL"  # noqa: E731
     # the newest version of each key: a person who has since left the registry is still notified
+    # The newest version of each key (a person who has since left the registry is still notified),
+    # with only the columns a notice needs; sorted by ref once, on these narrow rows.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_notice_src AS
-        SELECT s._key,
+        SELECT substr(sha256($salt || chr(31) || s._key), 1, 16) AS ref, s._key,
                nullif(trim({col(cols['name'])}), '') AS name,
                jj_phone_norm({col(cols['phone'])}) AS phone,
                jj_email_norm({col(cols['email'])}) AS email,
@@ -241,11 +251,15 @@ def build_subject_table(con: duckdb.DuckDBPyConnection, info: Any, subjects: str
                ({deceased}) AS deceased
         FROM (SELECT DISTINCT _key FROM {subjects}) s
         JOIN {rows} v ON v._key = s._key
-        QUALIFY row_number() OVER (PARTITION BY s._key ORDER BY v._valid_from DESC) = 1"""
+        QUALIFY row_number() OVER (PARTITION BY s._key ORDER BY v._valid_from DESC) = 1
+        ORDER BY ref""",
+        {"salt": salt},
     )
+    # A view, not a table: the long message texts are built while the CSV streams out, never held.
+    lit = {k: "'" + v.replace("'", "''") + "'" for k, v in texts.items()}
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _jj_notice AS
-        SELECT substr(sha256($salt || chr(31) || _key), 1, 16) AS ref,
+        f"""CREATE OR REPLACE TEMP VIEW _jj_notice AS
+        SELECT ref,
                CASE WHEN deceased AND address IS NOT NULL THEN 'letter-heirs'
                     WHEN deceased THEN 'review'
                     WHEN phone IS NOT NULL THEN 'sms'
@@ -260,14 +274,12 @@ def build_subject_table(con: duckdb.DuckDBPyConnection, info: Any, subjects: str
                deceased,
                name,
                CASE WHEN length(_key) >= 4 THEN right(_key, 4) ELSE NULL END AS card_last4,
-               $categories AS categories,
-               CASE WHEN deceased THEN $heirs_a || coalesce(name, $nobody) || $heirs_b
-                    ELSE $living_a || coalesce(name, $nobody) || $living_b
-                         || coalesce(right(_key, 4), '-') || $living_c END
-                 || $ref_label || substr(sha256($salt || chr(31) || _key), 1, 16) AS message
-        FROM _jj_notice_src
-        ORDER BY ref""",
-        {"salt": salt, **texts},
+               {lit['categories']} AS categories,
+               CASE WHEN deceased THEN {lit['heirs_a']} || coalesce(name, {lit['nobody']}) || {lit['heirs_b']}
+                    ELSE {lit['living_a']} || coalesce(name, {lit['nobody']}) || {lit['living_b']}
+                         || coalesce(right(_key, 4), '-') || {lit['living_c']} END
+                 || {lit['ref_label']} || ref AS message
+        FROM _jj_notice_src"""
     )
     counts = SubjectCounts()
     counts.subjects = int(con.execute("SELECT count(*) FROM _jj_notice").fetchall()[0][0])
@@ -286,7 +298,9 @@ def write_subject_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         for c in SUBJECT_CSV_COLUMNS
     )
     target = str(path).replace("'", "''")
-    con.execute(f"COPY (SELECT {select} FROM _jj_notice ORDER BY ref) TO '{target}' (FORMAT csv, HEADER true)")
+    # _jj_notice_src is stored sorted by ref; with insertion order preserved the CSV streams in that order
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"COPY (SELECT {select} FROM _jj_notice) TO '{target}' (FORMAT csv, HEADER true)")
 
 
 # -- texts -----------------------------------------------------------------------------------------
@@ -302,7 +316,6 @@ class Facts:
     due: datetime
     categories: list[tuple[str, list[str], int, bool]]  # name, columns, people, specific
     people: int
-    deceased: int
     specific: bool
     window: tuple[str, str] | None
     evidence_name: str
@@ -317,13 +330,15 @@ def facts_from(verdict: dict[str, Any], dl: Deadline, controller: str, lang: str
     snap = verdict.get("snapshot") or {}
     ev = verdict.get("evidence") or {}
     attr = verdict.get("attribution") or {}
+    ver = verdict.get("verification") or {}
+    categories, specific = impact_categories(verdict)
     cats = [(_CATEGORY.get(k, {}).get(lang, k), list(c.get("columns") or []), int(c.get("people") or 0),
-             bool(c.get("specific"))) for k, c in (imp.get("categories") or {}).items() if c.get("people")]
+             bool(c.get("specific"))) for k, c in categories.items() if c.get("people")]
     suspects = [r for r in attr.get("releases") or [] if r.get("suspect")]
     return Facts(
         case_id=str(verdict.get("case_id")), controller=controller, discovered=dl.discovered, due=dl.due,
-        categories=cats, people=int(imp.get("people") or 0), deceased=int(imp.get("deceased") or 0),
-        specific=bool(imp.get("specific_data")),
+        categories=cats, people=int(imp.get("people") or ver.get("matched") or 0),
+        specific=specific,
         window=(str(snap["from"]), str(snap["to"])) if snap.get("from") and snap.get("to") else None,
         evidence_name=str(ev.get("member") or Path(str(ev.get("path") or "")).name),
         evidence_sha256=str(ev.get("sha256") or ""), suspects=suspects,
@@ -393,7 +408,7 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
                     f"Kegagalan diketahui: {wib(f.discovered)}",
                     f"Batas waktu pemberitahuan (3 x 24 jam): {wib(f.due)} — {status}"]),
             ("h2", "1. Data pribadi yang terungkap"),
-            ("p", f"Jumlah subjek data: {fmt_int(f.people, lang)} orang, {fmt_int(f.deceased, lang)} di antaranya "
+            ("p", f"Jumlah subjek data: {fmt_int(f.people, lang)} orang, {fmt_int(counts.deceased, lang)} di antaranya "
                   f"telah meninggal dunia."
                   + (" Termasuk data pribadi yang bersifat spesifik (Pasal 4 ayat (2))." if f.specific else "")),
             ("table", ["Kategori", "Kolom", "Orang", "Spesifik"], cat_rows),
@@ -427,7 +442,7 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
                 f"Failure discovered: {wib(f.discovered, lang)}",
                 f"Notice deadline (3 x 24 hours): {wib(f.due, lang)} — {status}"]),
         ("h2", "1. Personal data disclosed"),
-        ("p", f"Data subjects: {fmt_int(f.people, lang)} people, {fmt_int(f.deceased, lang)} of them deceased."
+        ("p", f"Data subjects: {fmt_int(f.people, lang)} people, {fmt_int(counts.deceased, lang)} of them deceased."
               + (" Includes specific personal data (Art. 4(2))." if f.specific else "")),
         ("table", ["Category", "Columns", "People", "Specific"], cat_rows),
         ("h2", "2. When and how the data was disclosed"),
@@ -664,7 +679,7 @@ def _subjects_csv(ws: Workspace, verdict: dict[str, Any], case_dir: Path, path: 
         salt = keys._hkdf(ws.master_secret(), "jejak/notify/v1/ref").hex()
         counts = build_subject_table(con, info, "_jj_subjects", salt, subject_texts(facts))
         write_subject_csv(con, path)
-        con.execute("DROP TABLE IF EXISTS _jj_notice; DROP TABLE IF EXISTS _jj_notice_src; "
+        con.execute("DROP VIEW IF EXISTS _jj_notice; DROP TABLE IF EXISTS _jj_notice_src; "
                     "DROP TABLE IF EXISTS _jj_subjects")
     finally:
         reg.close()

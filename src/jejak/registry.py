@@ -8,6 +8,11 @@ integer per row instead of every column) and the data columns as VARCHAR exactly
 Importing a snapshot is a set-based diff inside one transaction: changed rows close their open
 version and get a new one, vanished rows are closed, new rows are inserted, unchanged rows are
 not touched. Either all of it commits or nothing does.
+
+A plain UTF-8 CSV is read once by DuckDB straight into that diff, without staging it or numbering
+its lines; whatever that read cannot explain (a malformed row, an undecodable byte, an empty or
+duplicate key) rolls back and the file is read again with line numbers, so the error names its
+line. Errors cost time only when there are errors. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import duckdb
 
 from jejak.errors import InputError, RegistryError
-from jejak.intake import Table, read_table
+from jejak.intake import delimited, detect_format, read_table
 from jejak.roles import Role, RoleGuess, infer_roles
 
 log = logging.getLogger(__name__)
@@ -211,32 +216,28 @@ class Registry:
             raise InputError("no such file", path=path)
         existing = self.dataset(dataset) if self.has_dataset(dataset) else None
         self._check_order(existing, as_of)
+        job = _Job(path, dataset, key, as_of, roles or {}, existing, _FileHasher(path), say)
 
         say("hashing and reading the file")
-        hasher = _FileHasher(path)
-        hasher.start()
+        job.hasher.start()
         try:
+            # Fast path: DuckDB reads a plain UTF-8 CSV straight into the diff, without staging it.
+            fast = delimited.scan(path) if encoding is None and detect_format(path) == "csv" else None
+            if fast is not None:
+                try:
+                    return self._import(job, _Source(fast.sql, fast.columns, str(path), located=False))
+                except _Declined:
+                    log.info("%s needs a located read; staging it with line numbers", path)
+            # Located path: stage with line numbers, so any error names its line.
             table = read_table(self.con, path, name="_jj_stage", strict=True, encoding=encoding)
+            try:
+                self._check_columns(job, table.columns)
+                self._check_keys(table.name, path, key)
+                return self._import(job, _Source(table.name, table.columns, table.source or str(path), located=True))
+            finally:
+                self.con.execute("DROP TABLE IF EXISTS _jj_stage")
         finally:
-            sha256 = hasher.result()
-        try:
-            self._check_stage(table, path, key, existing)
-            say("inferring column roles")
-            guesses: dict[str, RoleGuess] = {}
-            if existing is None:
-                guesses = infer_roles(self.con, table.name, table.columns)
-                final_roles = {c: g.role for c, g in guesses.items()}
-            else:
-                final_roles = dict(existing.roles)
-            for col, role in (roles or {}).items():
-                if col not in table.columns:
-                    raise RegistryError(f"--role names column {col!r}, which the file does not have")
-                final_roles[col] = role
-            say("comparing with the registry")
-            result = self._apply(table, dataset, key, as_of, final_roles, existing, path, sha256)
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS _jj_stage")
-        return ImportResult(**{**result.__dict__, "role_guesses": guesses})
+            job.hasher.join()
 
     @staticmethod
     def _check_order(existing: DatasetInfo | None, as_of: date) -> None:
@@ -246,18 +247,19 @@ class Registry:
                 f"({existing.snapshots[-1]}); snapshots must be imported in date order"
             )
 
-    def _check_stage(self, table: Table, path: Path, key: str, existing: DatasetInfo | None) -> None:
-        if table.rows == 0:
-            raise InputError("the file has no data rows", path=path)
-        if key not in table.columns:
-            near = [c for c in table.columns if c.lower() == key.lower()]
-            hint = f"; did you mean {near[0]!r}?" if near else f"; columns are: {', '.join(table.columns)}"
+    @staticmethod
+    def _check_columns(job: _Job, columns: list[str]) -> None:
+        """Errors that the header alone decides (no line numbers needed)."""
+        path, key, existing = job.path, job.key, job.existing
+        if key not in columns:
+            near = [c for c in columns if c.lower() == key.lower()]
+            hint = f"; did you mean {near[0]!r}?" if near else f"; columns are: {', '.join(columns)}"
             raise InputError(f"key column {key!r} not found{hint}", path=path)
         if existing is not None:
             if key != existing.key:
                 raise RegistryError(f"dataset {existing.name!r} is keyed by {existing.key!r}, not {key!r}")
-            missing = [c for c in existing.columns if c not in table.columns]
-            extra = [c for c in table.columns if c not in existing.columns]
+            missing = [c for c in existing.columns if c not in columns]
+            extra = [c for c in columns if c not in existing.columns]
             if missing or extra:
                 raise InputError(
                     "the columns differ from earlier snapshots of this dataset"
@@ -265,23 +267,29 @@ class Registry:
                     + (f"; new: {', '.join(extra)}" if extra else ""),
                     path=path,
                 )
+        for col in job.overrides:
+            if col not in columns:
+                raise RegistryError(f"--role names column {col!r}, which the file does not have")
+
+    def _check_keys(self, stage: str, path: Path, key: str) -> None:
+        """Empty and duplicate keys, located by the staged ``_line`` (the error path)."""
         k = quote(key)
         first_null = self.con.execute(
-            f"SELECT min(_line), count(*) FROM {table.name} WHERE {k} IS NULL OR trim({k}) = ''"
+            f"SELECT min(_line), count(*) FROM {stage} WHERE {k} IS NULL OR trim({k}) = ''"
         ).fetchall()[0]
         if first_null and first_null[1]:
             raise InputError(
                 f"{first_null[1]} row(s) have an empty key", path=path, line=first_null[0], column=key
             )
         dup = self.con.execute(
-            f"SELECT count(*), sum(n) FROM (SELECT count(*) AS n FROM {table.name} GROUP BY {k} HAVING n > 1)"
+            f"SELECT count(*), sum(n) FROM (SELECT count(*) AS n FROM {stage} GROUP BY {k} HAVING n > 1)"
         ).fetchall()[0]
         if dup and dup[0]:
             lines = [
                 r[0]
                 for r in self.con.execute(
-                    f"""SELECT _line FROM {table.name} WHERE {k} IN
-                        (SELECT {k} FROM {table.name} GROUP BY {k} HAVING count(*) > 1)
+                    f"""SELECT _line FROM {stage} WHERE {k} IN
+                        (SELECT {k} FROM {stage} GROUP BY {k} HAVING count(*) > 1)
                         ORDER BY _line LIMIT 6"""
                 ).fetchall()
             ]
@@ -293,96 +301,220 @@ class Registry:
                 column=key,
             )
 
-    def _apply(
-        self,
-        table: Table,
-        dataset: str,
-        key: str,
-        as_of: date,
-        roles: dict[str, Role],
-        existing: DatasetInfo | None,
-        path: Path,
-        sha256: str,
-    ) -> ImportResult:
-        columns = existing.columns if existing else table.columns
-        t = table_name(dataset)
-        cols = ", ".join(quote(c) for c in columns)
-        d = f"DATE '{as_of.isoformat()}'"
+    def _import(self, job: _Job, src: _Source) -> ImportResult:
+        """Read ``src`` once and apply it in one transaction; raises _Declined (nothing changed)."""
+        self._check_columns(job, src.columns)
+        existing = job.existing
+        guesses: dict[str, RoleGuess] = {}
+        if existing is None:
+            job.say("inferring column roles")
+            guesses, distinct = self._survey(src)
+            final_roles = {c: g.role for c, g in guesses.items()}
+        else:
+            final_roles, distinct = dict(existing.roles), set()
+        final_roles.update(job.overrides)
+        columns = existing.columns if existing else src.columns
+        job.say("comparing with the registry")
         con = self.con
+        con.execute(_BULK_SETTINGS)  # settings are not transactional: set before, reset after
         con.execute("BEGIN TRANSACTION")
         try:
             if existing is None:
-                col_ddl = ", ".join(f"{quote(c)} VARCHAR" for c in columns)
-                con.execute(
-                    f"CREATE TABLE {t} (_key VARCHAR NOT NULL, _valid_from DATE NOT NULL, "
-                    f"_valid_to DATE, _hash UBIGINT NOT NULL, {col_ddl})"
-                )
-                con.execute(
-                    "INSERT INTO jj_datasets VALUES (?, ?, ?, ?, ?)",
-                    [dataset, key, json.dumps(columns), _roles_json(roles, columns), _now()],
-                )
+                counts = self._load_first(job, src, columns, final_roles, distinct)
             else:
                 con.execute(
-                    "UPDATE jj_datasets SET roles = ? WHERE name = ?", [_roles_json(roles, columns), dataset]
+                    "UPDATE jj_datasets SET roles = ? WHERE name = ?",
+                    [_roles_json(final_roles, columns), job.dataset],
                 )
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _jj_new AS SELECT {quote(key)} AS _key, "
-                f"hash({cols}) AS _hash, {cols} FROM {table.name}"
-            )
-            # A new dataset has nothing to compare with: every row is added (and the join is skipped).
-            current = (
-                f"SELECT _key, _hash FROM {t} WHERE _valid_to IS NULL"
-                if existing
-                else "SELECT NULL::VARCHAR AS _key, NULL::UBIGINT AS _hash WHERE false"
-            )
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _jj_diff AS
-                    SELECT coalesce(n._key, o._key) AS _key,
-                           CASE WHEN o._key IS NULL THEN 'added' WHEN n._key IS NULL THEN 'closed'
-                                WHEN o._hash <> n._hash THEN 'changed' ELSE 'same' END AS kind
-                    FROM ({current}) o
-                    FULL OUTER JOIN (SELECT _key, _hash FROM _jj_new) n ON o._key = n._key"""
-            )
-            counts = dict(con.execute("SELECT kind, count(*) FROM _jj_diff GROUP BY kind").fetchall())
-            added, changed, closed = (counts.get(k, 0) for k in ("added", "changed", "closed"))
-            same_day = bool(existing and existing.snapshots and existing.snapshots[-1] == as_of)
-            if same_day and (added or changed or closed):
-                raise RegistryError(
-                    f"a snapshot of {dataset!r} for {as_of} was already imported with different content; "
-                    "a corrected snapshot needs a later date"
-                )
-            if not same_day:
-                con.execute(
-                    f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL AND _key IN
-                        (SELECT _key FROM _jj_diff WHERE kind IN ('changed', 'closed'))"""
-                )
-                only_new = "" if existing is None else (
-                    "WHERE _key IN (SELECT _key FROM _jj_diff WHERE kind IN ('changed', 'added'))"
-                )
-                con.execute(f"INSERT INTO {t} SELECT _key, {d}, NULL, _hash, {cols} FROM _jj_new {only_new}")
+                counts = self._load_next(job, src, columns, existing)
+            if not counts.already_imported:
                 con.execute(
                     "INSERT INTO jj_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [dataset, as_of, table.source or str(path), sha256, table.rows, added, changed, closed, _now()],
+                    [job.dataset, job.as_of, src.name, job.hasher.result(), counts.rows, counts.added,
+                     counts.changed, counts.closed, _now()],
                 )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         finally:
+            con.execute("RESET preserve_insertion_order; RESET disabled_optimizers")
             con.execute("DROP TABLE IF EXISTS _jj_new")
-            con.execute("DROP TABLE IF EXISTS _jj_diff")
-        log.info("imported snapshot %s of %s: +%d ~%d -%d", as_of, dataset, added, changed, closed)
-        return ImportResult(
-            dataset=dataset,
-            as_of=as_of,
-            rows=table.rows,
-            added=added,
-            changed=changed,
-            closed=closed,
-            unchanged=counts.get("same", 0),
-            roles={c: roles[c] for c in columns if c in roles},
-            already_imported=same_day,
+        log.info(
+            "imported snapshot %s of %s: +%d ~%d -%d", job.as_of, job.dataset, counts.added, counts.changed,
+            counts.closed,
         )
+        return ImportResult(
+            dataset=job.dataset,
+            as_of=job.as_of,
+            rows=counts.rows,
+            added=counts.added,
+            changed=counts.changed,
+            closed=counts.closed,
+            unchanged=counts.rows - counts.added - counts.changed,
+            roles={c: final_roles[c] for c in columns if c in final_roles},
+            role_guesses=guesses,
+            already_imported=counts.already_imported,
+        )
+
+    def _survey(self, src: _Source) -> tuple[dict[str, RoleGuess], set[str]]:
+        """Roles, and the mostly distinct columns, of a new dataset from its first rows.
+
+        Both paths sample the first ROLE_SAMPLE rows in file order: same file, same roles.
+        """
+        self._read(src, f"CREATE OR REPLACE TEMP TABLE _jj_sample AS SELECT * FROM {src.sql} LIMIT {ROLE_SAMPLE}")
+        try:
+            guesses = infer_roles(self.con, "_jj_sample", src.columns, sample=ROLE_SAMPLE)
+            share = ", ".join(f"count(DISTINCT {quote(c)}) / greatest(count({quote(c)}), 1)" for c in src.columns)
+            shares = self.con.execute(f"SELECT {share} FROM _jj_sample").fetchall()[0]
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _jj_sample")
+        return guesses, {c for c, share in zip(src.columns, shares, strict=True) if share > DISTINCT_SHARE}
+
+    def _read(self, src: _Source, sql: str) -> list[tuple[Any, ...]]:
+        """Run a statement that reads ``src``; a bare scan's read error declines the fast path."""
+        try:
+            return self.con.execute(sql).fetchall()
+        except duckdb.Error:
+            if src.located:
+                raise
+            raise _Declined from None
+
+    def _load_first(
+        self, job: _Job, src: _Source, columns: list[str], roles: dict[str, Role], distinct: set[str]
+    ) -> _Counts:
+        """A new dataset: every row is added, straight from the source into the versions table.
+
+        Mostly distinct columns (identifiers, names, phones, timestamps) are stored uncompressed:
+        DuckDB's dictionary+FSST compression gains about 2x on them but costs most of the first
+        import's time; repetitive columns (codes, categories, places) keep it, almost for free.
+        """
+        t, cols, d = table_name(job.dataset), _cols(columns), _date(job.as_of)
+
+        def ddl(name: str, column: str) -> str:
+            plain = " USING COMPRESSION uncompressed" if column in distinct else ""
+            return f"{name} VARCHAR{plain}"
+
+        col_ddl = ", ".join(ddl(quote(c), c) for c in columns)
+        self.con.execute(
+            f"CREATE TABLE {t} ({ddl('_key', job.key)} NOT NULL, _valid_from DATE NOT NULL, "
+            f"_valid_to DATE, _hash UBIGINT NOT NULL, {col_ddl})"
+        )
+        self.con.execute(
+            "INSERT INTO jj_datasets VALUES (?, ?, ?, ?, ?)",
+            [job.dataset, job.key, json.dumps(columns), _roles_json(roles, columns), _now()],
+        )
+        self._read(src, f"INSERT INTO {t} SELECT {quote(job.key)}, {d}, NULL, hash({cols}), {cols} FROM {src.sql}")
+        rows, distinct, empty = self.con.execute(
+            f"SELECT count(*), count(DISTINCT _key), count(*) FILTER (WHERE _key IS NULL OR trim(_key) = '') FROM {t}"
+        ).fetchall()[0]
+        if rows == 0 or empty or distinct != rows:
+            raise _Declined  # only the located read can name the lines
+        return _Counts(rows=rows, added=rows, changed=0, closed=0)
+
+    def _load_next(self, job: _Job, src: _Source, columns: list[str], existing: DatasetInfo) -> _Counts:
+        """A later snapshot: one pass over the source joined to the open versions by key.
+
+        ``_jj_new`` keeps every key and hash, but the full row only where it differs from the open
+        version (a new or changed row), so a re-import with few changes holds little in memory.
+        """
+        t, cols, d = table_name(job.dataset), _cols(columns), _date(job.as_of)
+        # The open versions' keys and hashes are the join's build side (see _BULK_SETTINGS).
+        self._read(
+            src,
+            f"""CREATE OR REPLACE TEMP TABLE _jj_new AS
+                SELECT n._key, n._hash, o._hash AS _old,
+                       CASE WHEN o._hash IS DISTINCT FROM n._hash THEN [{cols}] END AS _row
+                FROM (SELECT {quote(job.key)} AS _key, hash({cols}) AS _hash, {cols} FROM {src.sql}) n
+                LEFT JOIN (SELECT _key, _hash FROM {t} WHERE _valid_to IS NULL) o ON n._key = o._key""",
+        )
+        rows, distinct, empty, added, changed = self.con.execute(
+            """SELECT count(*), count(DISTINCT _key), count(*) FILTER (WHERE _key IS NULL OR trim(_key) = ''),
+                      count(*) FILTER (WHERE _old IS NULL), count(*) FILTER (WHERE _old <> _hash)
+               FROM _jj_new"""
+        ).fetchall()[0]
+        if rows == 0 or empty or distinct != rows:
+            raise _Declined
+        # Keys are unique on both sides, so every open version not matched by a new row is closed.
+        closed = existing.rows - (rows - added)
+        counts = _Counts(rows=rows, added=added, changed=changed, closed=closed)
+        if existing.snapshots and existing.snapshots[-1] == job.as_of:
+            if added or changed or closed:
+                raise RegistryError(
+                    f"a snapshot of {job.dataset!r} for {job.as_of} was already imported with different content; "
+                    "a corrected snapshot needs a later date"
+                )
+            return _Counts(rows=rows, added=0, changed=0, closed=0, already_imported=True)
+        if changed:
+            self.con.execute(
+                f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL
+                    AND _key IN (SELECT _key FROM _jj_new WHERE _old <> _hash)"""
+            )
+        if closed:
+            self.con.execute(
+                f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM _jj_new n WHERE n._key = {t}._key)"""
+            )
+        if added or changed:
+            unpack = ", ".join(f"_row[{i + 1}]" for i in range(len(columns)))
+            self.con.execute(
+                f"INSERT INTO {t} (_key, _valid_from, _valid_to, _hash, {cols}) "
+                f"SELECT _key, {d}, NULL, _hash, {unpack} FROM _jj_new WHERE _row IS NOT NULL"
+            )
+        return counts
+
+
+#: Session settings while an import's transaction runs. Row order in the versions table means
+#: nothing (readers sort by key), so DuckDB may write row groups from both threads instead of
+#: serialising them in file order. And DuckDB cannot estimate a CSV's row count (it guesses a
+#: few dozen), so it would build the diff's hash table on the file, every column of every row;
+#: without the build/probe swap the open versions' keys and hashes are the build side.
+_BULK_SETTINGS = "SET preserve_insertion_order = false; SET disabled_optimizers = 'build_side_probe_side'"
+
+ROLE_SAMPLE = 5_000  # rows, in file order, that column roles are inferred from
+DISTINCT_SHARE = 0.5  # a column with more distinct values in that sample is stored uncompressed
+
+
+class _Declined(Exception):  # noqa: N818 - a signal between two paths, never shown to a user
+    """The fast path met something only a located read can report (a read error, empty or
+    duplicate keys, no rows); its transaction was rolled back and nothing changed."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    sql: str  # a FROM item: a staged table, or a table function reading the file
+    columns: list[str]
+    name: str  # recorded in jj_snapshots.source
+    located: bool  # has ``_line``: errors found here can name their line
+
+
+@dataclass(frozen=True)
+class _Counts:
+    rows: int
+    added: int
+    changed: int
+    closed: int
+    already_imported: bool = False
+
+
+@dataclass
+class _Job:
+    path: Path
+    dataset: str
+    key: str
+    as_of: date
+    overrides: dict[str, Role]
+    existing: DatasetInfo | None
+    hasher: _FileHasher
+    say: Progress
+
+
+def _cols(columns: list[str]) -> str:
+    return ", ".join(quote(c) for c in columns)
+
+
+def _date(d: date) -> str:
+    return f"DATE '{d.isoformat()}'"
 
 
 def _roles_json(roles: dict[str, Role], columns: list[str]) -> str:

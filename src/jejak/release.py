@@ -12,6 +12,7 @@ Everything a release contains is a function of (registry, ledger entry, master s
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import logging
@@ -22,9 +23,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from jejak import keys
-from jejak.channel import Policy, embed_release
-from jejak.channel.canary import add_canaries
+from jejak.channel import Policy
+from jejak.channel.base import MarkPlan, digests_array
+from jejak.channel.canary import make_canaries
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
 from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
@@ -36,6 +41,8 @@ from jejak.workspace import Workspace
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 _TABLE = "_jj_release"
+_SYMBOLS = "_jj_symbols"
+_CANARIES = "_jj_canaries"
 
 
 class ReleaseError(JejakError):
@@ -106,14 +113,14 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             say("selecting and marking rows")
             built = _build(reg, ws.master_secret(), entry, where_sql, policy)
             say(f"writing {built['rows']:,} rows as {fmt}")
-            write_table(reg.con, _TABLE, columns, tmp, fmt, created)
+            write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
             entry = _with(entry, rows=built["rows"], channels=built["channels"], canaries=len(built["canaries"]),
                           file_sha256=_sha256(tmp))
             say("recording the release in the ledger")
             _commit(ledger, entry, built["canaries"], tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
-            reg.con.execute(f"DROP TABLE IF EXISTS {_TABLE}")
+            _drop(reg.con)
     return ledger.release(release_id)
 
 
@@ -132,13 +139,15 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
         tmp = out.with_name(f".{out.name}.partial")
         try:
             say("rebuilding the release")
-            _build(reg, ws.master_secret(), rec, where_sql, Policy.from_dict(rec.policy))
-            write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at)
+            policy = Policy.from_dict(rec.policy)
+            _build(reg, ws.master_secret(), rec, where_sql, policy)
+            write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
+                        parquet_required=policy.version < 2)
             digest = _sha256(tmp)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
-            reg.con.execute(f"DROP TABLE IF EXISTS {_TABLE}")
+            _drop(reg.con)
     return Reproduction(release_id, out, digest, digest == rec.file_sha256)
 
 
@@ -172,34 +181,76 @@ def register_release(
 
 
 def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, policy: Policy) -> dict[str, Any]:
-    """Create the marked release table ``_jj_release`` (with ``_pos``) and return its facts."""
+    """Define the marked release as the view ``_jj_release``, in release order; return its facts.
+
+    One query reads the selected rows in key order with their digests and every channel's
+    markable counts into Arrow; the canaries (drawn from the release secret) are spliced in
+    between real rows without copying; numpy and AES give every cell's symbol; the view renders
+    the marked values from those symbols as the caller's COPY writes them. Nothing is sorted or
+    joined twice and no table is updated.
+    """
     info = reg.dataset(entry.dataset)
-    cols = ", ".join(quote(c) for c in info.columns)
+    con = reg.con
+    sql.install(con, nik_macros=False)
+    cols = ", ".join(quote(c) for c in entry.columns)
     cond = f"WHERE {where_sql}" if where_sql else ""
+    roles = {c: r for c, r in info.roles.items() if c in entry.columns}
+    plan = MarkPlan.of(roles, policy)
+    facts_sql = ", ".join(["_key", f"{keys.digest_sql(info.name, '_key')} AS _digest", *plan.facts_sql()])
     # Rows in key order: the order, like everything else in a release, must be reproducible.
-    reg.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_TABLE} AS
-            SELECT row_number() OVER (ORDER BY _key) - 1 AS _rid, _key,
-                   {keys.digest_sql(info.name, '_key')} AS _digest, {cols}
-            FROM ({reg.as_of_sql(info.name, entry.as_of)}) {cond}"""
-    )
-    reg.con.execute(f"ALTER TABLE {_TABLE} ADD COLUMN _pos BIGINT; UPDATE {_TABLE} SET _pos = 2 * _rid")
-    sql.install(reg.con)
-    rows = reg.con.execute(f"SELECT count(*) FROM {_TABLE}").fetchall()[0][0]
+    data = con.sql(f"SELECT {cols}, {facts_sql} FROM ({reg.as_of_sql(info.name, entry.as_of)}) {cond} "
+                   "ORDER BY _key").to_arrow_table()
+    rows = data.num_rows
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
-    roles = {c: r for c, r in info.roles.items() if c in entry.columns}
     secret = keys.release_secret(master, entry.release_id)
     canaries: list[dict[str, Any]] = []
     if "canary" in policy.channels and info.key in entry.columns:
-        # Canaries go in before marking so their timestamps, phones ... carry marks like real rows.
-        canaries = add_canaries(
-            reg.con, _TABLE, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
-            roles=info.roles, as_of=entry.as_of, release_secret=secret, dataset=info.name, rows=rows,
+        people, canaries = make_canaries(
+            con, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
+            roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows,
         )
-    marked = embed_release(reg.con, _TABLE, roles=roles, release_secret=secret, policy=policy)
-    cells = {**marked.cells, **({"canary": len(canaries)} if canaries else {})}
+        if people is not None:
+            data = _splice(con, data, people, entry.columns, facts_sql)
+    symbols = plan.symbols(data, digests_array(data.column("_digest")), secret)
+    table = data.select(entry.columns)
+    marks = plan.symbols_table(symbols)
+    for name, col in zip(marks.column_names, marks.columns, strict=True):
+        table = table.append_column(name, col)
+    con.register(_SYMBOLS, table)
+    rendered = plan.rendered_sql(entry.columns)
+    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in rendered.items())
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
+    cells = {**plan.cells(symbols), **({"canary": len(canaries)} if canaries else {})}
     return {"rows": rows, "channels": cells, "canaries": canaries}
+
+
+def _splice(con: Any, data: pa.Table, people: pa.Table, columns: list[str], facts_sql: str) -> pa.Table:
+    """Put each canary (odd ``_pos`` 2i+1: after real row i) between the real rows, without copying them."""
+    con.register(_CANARIES, people)
+    try:
+        listed = ", ".join(quote(c) if c in people.column_names else f"NULL::VARCHAR AS {quote(c)}" for c in columns)
+        extra = con.sql(f"SELECT {listed}, {facts_sql}, _pos FROM {_CANARIES} ORDER BY _pos, _key").to_arrow_table()
+    finally:
+        con.unregister(_CANARIES)
+    after = (_as_numpy(extra.column("_pos")) - 1) // 2 + 1  # real rows before each canary
+    extra = extra.drop_columns(["_pos"]).cast(data.schema)
+    pieces, prev = [], 0
+    for i, cut in enumerate(after.tolist()):  # one slice per canary: a few hundred, never per row
+        pieces += [data.slice(prev, cut - prev), extra.slice(i, 1)]
+        prev = cut
+    pieces.append(data.slice(prev))
+    return pa.concat_tables(pieces)
+
+
+def _as_numpy(col: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(col.to_numpy(), dtype=np.int64)
+
+
+def _drop(con: Any) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {_TABLE}")
+    with contextlib.suppress(Exception):  # never registered: the build stopped before
+        con.unregister(_SYMBOLS)
 
 
 def _commit(ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path, out: Path) -> None:

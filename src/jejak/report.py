@@ -60,7 +60,7 @@ _T: dict[str, dict[str, str]] = {
     "k_rows": {"id": "baris dalam berkas", "en": "rows in the file"},
     "k_genuine": {"id": "baris asli milik kita", "en": "genuine rows of ours"},
     "k_people": {"id": "orang terdampak", "en": "people affected"},
-    "k_window": {"id": "waktu pengambilan", "en": "taken between"},
+    "k_window": {"id": "kondisi data", "en": "data as of"},
     "k_source": {"id": "sumber", "en": "source"},
     "k_unknown": {"id": "tidak diketahui", "en": "unknown"},
     "file": {"id": "Berkas", "en": "File"},
@@ -316,6 +316,36 @@ def verdict_digest(verdict: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_ROLE_CATEGORY = {
+    "nik": "identity", "card": "identity", "npwp": "identity", "name": "identity", "date": "identity",
+    "phone": "contact", "email": "contact", "address": "contact",
+    "category": "membership", "timestamp": "membership", "identifier": "membership",
+    "amount": "financial", "medical": "health",
+}
+SPECIFIC_CATEGORIES = frozenset({"financial", "health"})  # UU PDP Art. 4(2): health and personal financial data
+
+
+def impact_categories(verdict: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], bool]:
+    """The impact's data categories and whether specific data leaked.
+
+    When the impact step did not run, they are derived from the evidence's column mapping (every
+    affected person counted in every mapped category): the notice must still say what leaked.
+    """
+    imp = verdict.get("impact") or {}
+    if imp.get("categories"):
+        return imp["categories"], bool(imp.get("specific_data"))
+    people = imp.get("people") or (verdict.get("verification") or {}).get("matched") or 0
+    cats: dict[str, dict[str, Any]] = {}
+    for m in ((verdict.get("evidence") or {}).get("mapping") or {}).values():
+        cat = _ROLE_CATEGORY.get(str(m.get("role")))
+        if m.get("column") and cat:
+            c = cats.setdefault(cat, {"people": people, "columns": [], "specific": cat in SPECIFIC_CATEGORIES})
+            c["columns"].append(m["column"])
+    order = ["identity", "contact", "membership", "financial", "health"]
+    cats = {k: cats[k] for k in order if k in cats}
+    return cats, any(c["specific"] and c["people"] for c in cats.values())
+
+
 # -- charts (inline SVG) ---------------------------------------------------------------------------
 
 
@@ -488,16 +518,17 @@ def verdict_paragraph(verdict: dict[str, Any], lang: str) -> str:
                  f"diisi data buatan agar tampak lebih besar." if lang == "id" else
                  f"{n(v.get('fabricated'))} rows are fabricated and {n(v.get('invalid'))} invalid: the file was "
                  f"padded to look larger.")
-    if imp.get("specific_data"):
-        cats = [_CATEGORY.get(k, {}).get(lang, k) for k, c in (imp.get("categories") or {}).items()
+    categories, specific = impact_categories(verdict)
+    if specific:
+        cats = [_CATEGORY.get(k, {}).get(lang, k) for k, c in categories.items()
                 if c.get("specific") and c.get("people")]
         s.append(f"Berkas memuat <b>data pribadi spesifik</b> ({e(', '.join(cats))})." if lang == "id" else
                  f"It contains <b>specific personal data</b> ({e(', '.join(cats))}).")
     if snap.get("from") and snap.get("to"):
-        s.append(f"Data diambil antara <b>{e(fmt_date(snap['from'], lang))}</b> dan "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>." if lang == "id" else
-                 f"The data was taken between <b>{e(fmt_date(snap['from'], lang))}</b> and "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>.")
+        s.append(f"Isinya sesuai dengan registri seperti pada <b>{e(fmt_date(snap['from'], lang))}</b> sampai "
+                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: saat itulah data diambil." if lang == "id" else
+                 f"It shows the registry as it was between <b>{e(fmt_date(snap['from'], lang))}</b> and "
+                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: that is when the data was taken.")
     s.append(_attribution_sentences(attr, _suspects(verdict), lang))
     return " ".join(x for x in s if x)
 
@@ -761,8 +792,9 @@ def _suspect_detail(r: dict[str, Any], lang: str) -> str:
 
 def section_impact(verdict: dict[str, Any], lang: str) -> str:
     imp = verdict.get("impact") or {}
+    categories, specific = impact_categories(verdict)
     rows, classes = [], []
-    for key, c in (imp.get("categories") or {}).items():
+    for key, c in categories.items():
         rows.append([
             e(_CATEGORY.get(key, {}).get(lang, key)),
             e(", ".join(c.get("columns") or []) or "–"),
@@ -780,17 +812,23 @@ def section_impact(verdict: dict[str, Any], lang: str) -> str:
     head = [t("code", lang), t("name", lang), t("people", lang)]
     regencies = (f"<h3>{e(t('regencies', lang))}</h3>" + _table(head, reg_rows, numeric=(2,))
                  if reg_rows else "")
-    people = e(fmt_int(imp.get("people"), lang))
-    dead = e(fmt_int(imp.get("deceased"), lang))
+    people = e(fmt_int(imp.get("people", (verdict.get("verification") or {}).get("matched")), lang))
+    dead = e(fmt_int(imp.get("deceased", ((verdict.get("verification") or {}).get("status") or {}).get("deceased")),
+                     lang))
     if lang == "id":
         lead = (f"<b>{people}</b> orang berbeda terdampak, {dead} di antaranya telah meninggal. "
                 + ("Berkas memuat <b>data pribadi spesifik</b>: pemberitahuan wajib menyebutkannya."
-                   if imp.get("specific_data") else "Tidak ada data pribadi spesifik dalam berkas."))
+                   if specific else "Tidak ada data pribadi spesifik dalam berkas."))
     else:
         lead = (f"<b>{people}</b> distinct people are affected, {dead} of them deceased. "
                 + ("The file holds <b>specific personal data</b>: the notices must say so."
-                   if imp.get("specific_data") else "The file holds no specific personal data."))
+                   if specific else "The file holds no specific personal data."))
     return f"<p>{lead}</p>{cats}{provinces}{branches}{regencies}"
+
+
+def _sentence(text: object) -> str:
+    s = str(text or "").strip().rstrip(".")
+    return s[:1].upper() + s[1:]
 
 
 def section_method(verdict: dict[str, Any], lang: str) -> str:
@@ -830,7 +868,7 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "unknown district, serial 0000); <i>duplicates</i>: rows repeating an earlier row's identity. "
          "People are counted as distinct registry keys."),
         ("Dating",
-         f"{e(snap.get('method') or 'not determined')}. Each linked row's values are valid on an interval "
+         f"{e(_sentence(snap.get('method')) or 'Not determined')}. Each linked row's values are valid on an interval "
          "[valid-from, valid-to) of registry versions, narrowed by its timestamp columns; the window is the "
          "largest interval consistent with the most rows."),
         ("Attribution",
@@ -867,7 +905,7 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "kecamatan tak dikenal, nomor urut 0000); <i>duplikat</i>: baris yang mengulang identitas baris "
          "sebelumnya. Orang dihitung sebagai kunci registri yang berbeda."),
         ("Penanggalan",
-         f"{e(snap.get('method') or 'tidak ditentukan')}. Nilai setiap baris tertaut berlaku pada selang "
+         f"{e(_sentence(snap.get('method')) or 'Tidak ditentukan')}. Nilai setiap baris tertaut berlaku pada selang "
          "[berlaku-sejak, berlaku-hingga) versi registri, dipersempit oleh kolom cap waktunya; jendela adalah "
          "selang terbesar yang konsisten dengan baris terbanyak."),
         ("Atribusi",
@@ -926,7 +964,7 @@ code.hash{word-break:break-all}
 td code{white-space:nowrap}
 table.releases{font-size:11.5px}
 table.releases td{white-space:nowrap}
-table.releases td:nth-child(2){white-space:normal}
+table.releases td:nth-child(2),table.releases th{white-space:normal}
 .scroll{overflow-x:auto}
 figure{margin:12px 0}
 figcaption{font-weight:600;margin-bottom:6px}

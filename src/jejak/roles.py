@@ -74,23 +74,39 @@ def infer_roles(
     # One small sample table: every column's statistics then scan a few thousand rows, not the file.
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_role_sample AS SELECT * FROM {table} LIMIT {sample}")
     try:
-        return {c: _guess(con, "_jj_role_sample", c, sample) for c in columns}
+        stats = _column_stats(con, "_jj_role_sample", columns)
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_role_sample")
+    out = {}
+    for c in columns:
+        if c not in stats:
+            out[c] = RoleGuess(Role.TEXT, 0.0, "no values")
+            continue
+        n, distinct, fixed_width, shares = stats[c]
+        out[c] = _decide(dict(zip(_PATTERNS, shares, strict=True)), n, distinct, fixed_width)
+    return out
 
 
-def _guess(con: duckdb.DuckDBPyConnection, table: str, column: str, sample: int) -> RoleGuess:
-    q = '"' + column.replace('"', '""') + '"'
+def _column_stats(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+) -> dict[str, tuple[int, int, bool, list[float]]]:
+    """Per column with any non-blank value: count, distinct count, fixed width, pattern shares.
+
+    One UNPIVOTed query for all columns: DuckDB spreads it over its threads, where a query per
+    column ran one after the other.
+    """
+    if not columns:
+        return {}
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    as_text = ", ".join(f"CAST({q} AS VARCHAR) AS {q}" for q in ('"' + c.replace('"', '""') + '"' for c in columns))
     shares = ", ".join(f"avg(CASE WHEN {expr} THEN 1.0 ELSE 0.0 END)" for expr in _PATTERNS.values())
-    row = con.execute(
-        f"""SELECT count(*), count(DISTINCT v), min(length(v)) = max(length(v)), {shares}
-            FROM (SELECT {q} AS v FROM {table} WHERE {q} IS NOT NULL AND trim({q}) <> '' LIMIT {sample})"""
-    ).fetchall()[0]
-    n, distinct, fixed_width = row[0], row[1], bool(row[2])
-    s = dict(zip(_PATTERNS, (float(x or 0) for x in row[3:]), strict=True))
-    if n == 0:
-        return RoleGuess(Role.TEXT, 0.0, "no values")
-    return _decide(s, n, distinct, fixed_width)
+    rows = con.execute(
+        f"""SELECT c, count(*), count(DISTINCT v), min(length(v)) = max(length(v)), {shares}
+            FROM (UNPIVOT (SELECT {as_text} FROM {table}) ON {quoted} INTO NAME c VALUE v)
+            WHERE v IS NOT NULL AND trim(v) <> ''
+            GROUP BY c"""
+    ).fetchall()
+    return {r[0]: (r[1], r[2], bool(r[3]), [float(x or 0) for x in r[4:]]) for r in rows}
 
 
 def _decide(s: dict[str, float], n: int, distinct: int, fixed_width: bool) -> RoleGuess:

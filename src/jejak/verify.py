@@ -97,44 +97,80 @@ def link(
         say("normalising identifiers")
         _ids(con, leak, plan)
         say("linking on identifiers")
-        _identifier_links(con, plan, registry_sql)
+        _identifier_links(con, plan, registry_sql, dataset.key)
         _canary_hits(con, plan, canaries or [])
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)
         say("comparing with every registry version")
-        _best_versions(con, leak, plan, versions_table)
+        _best_versions(con, leak, plan, versions_table, status_column(con, dataset, versions_table))
         say("classifying rows")
         _linked_table(con, leak, plan)
     finally:
         con.execute(
             "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
-            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in"
+            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in; DROP TABLE IF EXISTS _jj_cls; "
+            "DROP TABLE IF EXISTS _jj_first"
         )
     return LINKED
 
 
+_SOFT = (Role.EMAIL, Role.PHONE)
+
+
 def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
+    """The leak's identifiers: NIK and cards normalised; e-mail and phone raw, normalised only for the
+    few rows that reach their link step (phone normalisation is a regular expression)."""
     cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
-    sel = ", ".join(f"{norm_sql(plan.roles[rc], quote(plan.columns[rc]))} AS {quote('i_' + rc)}" for rc in cols)
+    sel = ", ".join(
+        f"{quote(plan.columns[rc]) if plan.roles[rc] in _SOFT else norm_sql(plan.roles[rc], quote(plan.columns[rc]))}"
+        f" AS {quote('i_' + rc)}" for rc in cols
+    )
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_ids AS SELECT _line{', ' + sel if sel else ''} FROM {leak.name}")
 
 
-def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_sql: str) -> None:
+def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
+    """SQL of the normalised identifier ``rc`` of a ``_jj_ids`` row."""
+    col = f"{alias}.{quote('i_' + rc)}"
+    return norm_sql(plan.roles[rc], col) if plan.roles[rc] in _SOFT else col
+
+
+def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_sql: str, key: str) -> None:
+    """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first.
+
+    After each step only the rows still unlinked (``_jj_rest``) go on, so a leak that links on its
+    first identifier pays for one join, not five.
+    """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _jj_cand (_line BIGINT, _key VARCHAR, _via VARCHAR, _match_p DOUBLE)"
     )
-    for i, (via, rc) in enumerate(plan.steps):
-        reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
-        rest = "" if i == 0 else "AND i._line NOT IN (SELECT _line FROM _jj_cand)"
+    source = "_jj_ids"
+    for via, rc in plan.steps:
+        col = _id(plan, rc)
+        cond = f"{col} IS NOT NULL"
         if via in ("email", "phone"):
             # A row whose NIK or card number we never had is fabricated, even if its e-mail or phone
             # (shared in families, easily guessed) belongs to someone of ours.
-            rest += f" AND {_no_identifier(plan)}"
+            cond += f" AND {_no_identifier(plan)}"
+        if rc == key:
+            # The key names one row: a semi-join, no duplicates from the row's several versions.
+            con.execute(
+                f"""INSERT INTO _jj_cand SELECT i._line, {col}, '{via}', 1.0 FROM {source} i
+                    WHERE {cond} AND {col} IN (SELECT _key FROM ({registry_sql}))"""
+            )
+        else:
+            reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
+            con.execute(
+                f"""INSERT INTO _jj_cand
+                    SELECT DISTINCT i._line, r._key, '{via}', 1.0
+                    FROM {source} i JOIN ({reg}) r ON r.v = {col} WHERE {cond}"""
+            )
         con.execute(
-            f"""INSERT INTO _jj_cand
-                SELECT DISTINCT i._line, r._key, '{via}', 1.0
-                FROM _jj_ids i JOIN ({reg}) r ON r.v = i.{quote('i_' + rc)}
-                WHERE i.{quote('i_' + rc)} IS NOT NULL {rest}"""
+            "CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM _jj_ids "
+            "WHERE _line NOT IN (SELECT _line FROM _jj_cand)"
         )
+        source = "_jj_rest"
+        if not con.execute("SELECT count(*) FROM _jj_rest").fetchall()[0][0]:
+            break
+    con.execute("DROP TABLE IF EXISTS _jj_rest")
 
 
 def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[dict[str, Any]]) -> None:
@@ -168,11 +204,9 @@ def _probabilistic(
     con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo, registry_sql: str,
     threshold: float, say: Say,
 ) -> None:
-    """Rows with no identifier value go to the probabilistic linker when it is installed."""
-    try:
-        from jejak import linkage
-    except ImportError:
-        return
+    """Rows with no identifier value go to the probabilistic linker (splink)."""
+    from jejak import linkage
+
     cols = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_prob_in AS
@@ -183,7 +217,8 @@ def _probabilistic(
     if not n:
         return
     say(f"probabilistic linkage of {n:,} rows without identifiers")
-    out = linkage.link_probabilistic(con, leak="_jj_prob_in", dataset=dataset, registry_sql=registry_sql,
+    every_version = f"SELECT * EXCLUDE (_valid_from, _valid_to, _hash) FROM ({registry_sql})"
+    out = linkage.link_probabilistic(con, leak="_jj_prob_in", dataset=dataset, registry_sql=every_version,
                                      threshold=threshold)
     con.execute(
         f"""INSERT INTO _jj_cand SELECT _line, _key, 'probabilistic', _match_p FROM {out}
@@ -191,63 +226,100 @@ def _probabilistic(
     )
 
 
-def _best_versions(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str) -> None:
-    """For each linked row, the candidate version agreeing on most non-identifier cells."""
-    agree = [agree_sql(plan.roles[rc], f"l.{quote(plan.columns[rc])}", f"v.{quote(rc)}") for rc in plan.bits]
-    a_cols = ", ".join(f"{a} AS a{i}" for i, a in enumerate(agree))
-    amask = " + ".join(f"CASE WHEN a{i} THEN {1 << i} ELSE 0 END" for i in range(len(agree))) or "0"
-    cmask = " + ".join(f"CASE WHEN a{i} IS NOT NULL THEN {1 << i} ELSE 0 END" for i in range(len(agree))) or "0"
+def _best_versions(
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None
+) -> None:
+    """For each linked row, the candidate version agreeing on most non-identifier cells (and that
+    version's membership status, which for a current row is the person's status now).
+
+    Most cells of a leak are byte-identical to a registry version. So the leaked cells are first
+    reduced to 64-bit hashes (one narrow table), candidate versions are compared hash against hash,
+    and only the (row, version) pairs where some cell with a value differs — re-formatted or
+    changed — are compared again on the text, normalised by role. A false agreement would need a
+    64-bit hash collision between a leaked cell and the registry cell of the same person.
+    """
+    status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
+    lcol = [quote(plan.columns[rc]) for rc in plan.bits]
+    rcol = [f"v.{quote(rc)}" for rc in plan.bits]
+    hashes = "".join(f", hash({c}) AS h{i}" for i, c in enumerate(lcol))
+    bits = " + ".join(f"(({c} IS NOT NULL AND {c} <> '')::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    present = " + ".join(f"(({c} IS NOT NULL)::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT _line{hashes}, ({bits})::BIGINT AS _lval, "
+        f"({present})::BIGINT AS _lnn FROM {leak.name}"
+    )
+    eq = " + ".join(f"((h.h{i} = hash({r}))::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
+    rnn = " + ".join(f"(({r} IS NOT NULL)::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
+            SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
+                   ({eq})::BIGINT & h._lval AS _e, h._lnn | ({rnn})::BIGINT AS _h
+            FROM _jj_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
+    )
+    con.execute("DROP TABLE IF EXISTS _jj_lh")
+    agree = [agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i]) for i, rc in enumerate(plan.bits)]
+    amask = " + ".join(f"CASE WHEN {a} THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
+    cmask = " + ".join(f"CASE WHEN ({a}) IS NOT NULL THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_best AS
-            WITH cmp AS (
-                SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to
-                       {', ' + a_cols if a_cols else ''}
-                FROM _jj_cand c JOIN {versions_table} v ON v._key = c._key JOIN {leak.name} l ON l._line = c._line),
+            WITH slow AS (
+                SELECT p._line, p._key, p._valid_from, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask
+                FROM (SELECT * FROM _jj_pairs WHERE _e <> _h) p
+                JOIN {versions_table} v ON v._key = p._key AND v._valid_from = p._valid_from
+                JOIN {leak.name} l ON l._line = p._line),
             masked AS (
-                SELECT *, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask FROM cmp)
+                SELECT p._line, p._key, p._via, p._match_p, p._valid_from, p._valid_to, p._status,
+                       coalesce(s._amask, p._e) AS _amask, coalesce(s._cmask, p._h) AS _cmask
+                FROM _jj_pairs p LEFT JOIN slow s
+                     ON s._line = p._line AND s._key = p._key AND s._valid_from = p._valid_from)
             SELECT _line, unnest(arg_max(
                 {{'_key': _key, '_via': _via, '_match_p': _match_p, '_from': _valid_from, '_to': _valid_to,
-                  '_amask': _amask, '_cmask': _cmask}},
+                  '_amask': _amask, '_cmask': _cmask, '_status': _status}},
                 bit_count(_amask & {nonid})::BIGINT * 100000000 + (_valid_from - DATE '1900-01-01')))
             FROM masked GROUP BY _line"""
     )
+    con.execute("DROP TABLE IF EXISTS _jj_pairs")
 
 
 def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
+    """Classify narrow rows first, find repeats by a group-by, then attach the leaked text once."""
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
     raw = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
     nik = f"i.{quote('i_' + plan.nik)}" if plan.nik else "NULL"
     card = f"i.{quote('i_' + plan.card)}" if plan.card else "NULL"
-    identity = ", ".join([f"i.{quote('i_' + rc)}" for _, rc in plan.steps] or ["NULL"])
+    identity = ", ".join([_id(plan, rc) for _, rc in plan.steps] or ["NULL"])
     invalid = (
         f"({nik} IS NOT NULL AND NOT jj_nik_valid({nik})) "
         f"OR ({nik} IS NULL AND {card} IS NOT NULL AND NOT jj_card_valid({card}))"
     )
     con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_cls AS
+            SELECT i._line,
+                   coalesce(b._key, h._key) AS _key,
+                   CASE WHEN b._key IS NOT NULL THEN b._via WHEN h._key IS NOT NULL THEN 'canary' END AS _via,
+                   CASE WHEN b._key IS NOT NULL THEN b._match_p WHEN h._key IS NOT NULL THEN 1.0 END AS _match_p,
+                   CASE WHEN b._key IS NOT NULL THEN (CASE WHEN b._to IS NULL THEN 'current' ELSE 'outdated' END)
+                        WHEN h._key IS NOT NULL THEN 'canary'
+                        WHEN {invalid} THEN 'invalid'
+                        WHEN {nik} IS NOT NULL OR {card} IS NOT NULL THEN 'fabricated'
+                        ELSE 'unlinked' END AS _class,
+                   coalesce(b._key, h._key, {nik}, {card}, {identity}) AS _identity,
+                   b._from, b._to,
+                   bit_count(coalesce(b._amask, 0) & {nonid})::INTEGER AS _agree,
+                   bit_count(coalesce(b._cmask, 0) & {nonid})::INTEGER AS _compared,
+                   b._amask, b._cmask, b._status
+            FROM _jj_ids i LEFT JOIN _jj_best b USING (_line) LEFT JOIN _jj_canary_hits h USING (_line)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jj_first AS SELECT _identity, min(_line) AS _first FROM _jj_cls
+           WHERE _identity IS NOT NULL GROUP BY _identity HAVING count(*) > 1"""
+    )
+    con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {LINKED} AS
-            WITH j AS (
-                SELECT l._line,
-                       coalesce(b._key, h._key) AS _key,
-                       CASE WHEN b._key IS NOT NULL THEN b._via WHEN h._key IS NOT NULL THEN 'canary' END AS _via,
-                       CASE WHEN b._key IS NOT NULL THEN b._match_p WHEN h._key IS NOT NULL THEN 1.0 END AS _match_p,
-                       CASE WHEN b._key IS NOT NULL THEN (CASE WHEN b._to IS NULL THEN 'current' ELSE 'outdated' END)
-                            WHEN h._key IS NOT NULL THEN 'canary'
-                            WHEN {invalid} THEN 'invalid'
-                            WHEN {nik} IS NOT NULL OR {card} IS NOT NULL THEN 'fabricated'
-                            ELSE 'unlinked' END AS _class,
-                       coalesce(b._key, h._key, {nik}, {card}, {identity}) AS _identity,
-                       b._from, b._to,
-                       bit_count(coalesce(b._amask, 0) & {nonid})::INTEGER AS _agree,
-                       bit_count(coalesce(b._cmask, 0) & {nonid})::INTEGER AS _compared,
-                       b._amask, b._cmask
-                       {', ' + raw if raw else ''}
-                FROM {leak.name} l LEFT JOIN _jj_best b USING (_line) LEFT JOIN _jj_canary_hits h USING (_line)
-                     LEFT JOIN _jj_ids i USING (_line))
-            SELECT * EXCLUDE (_identity, _amask, _cmask),
-                   coalesce(_line > min(_line) OVER (PARTITION BY _identity), false) AS _dup,
-                   _amask, _cmask
-            FROM j"""
+            SELECT c._line, c._key, c._via, c._match_p, c._class, coalesce(c._line > f._first, false) AS _dup,
+                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status{', ' + raw if raw else ''}
+            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity) JOIN {leak.name} l USING (_line)"""
     )
 
 
@@ -332,7 +404,11 @@ def status_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, versions
 def _status_counts(
     con: duckdb.DuckDBPyConnection, linked: str, versions_table: str, col: str | None, matched_sql: str
 ) -> dict[str, int]:
-    """Status of matched rows' persons as the registry knows them now (their newest version)."""
+    """Status of matched rows' persons as the registry knows them now (their newest version).
+
+    A current row's chosen version is the newest, so ``_status`` already holds it; only outdated
+    rows look up their person's newest version.
+    """
     out = {"active": 0, "inactive": 0, "deceased": 0, "unknown": 0}
     if col is None:
         out["unknown"] = con.execute(f"SELECT count(*) FROM {linked} WHERE {matched_sql}").fetchall()[0][0]
@@ -341,10 +417,12 @@ def _status_counts(
         f"WHEN upper(trim(s)) IN ({', '.join(repr(w) for w in ws)}) THEN '{k}'" for k, ws in STATUS_WORDS.items()
     )
     rows = con.execute(
-        f"""WITH k AS (SELECT _key, count(*) AS n FROM {linked} WHERE {matched_sql} GROUP BY _key),
-                s AS (SELECT v._key, arg_max(v.{quote(col)}, v._valid_from) AS s FROM {versions_table} v
-                      WHERE v._key IN (SELECT _key FROM k) GROUP BY v._key)
-            SELECT CASE {cases} ELSE 'unknown' END AS st, sum(k.n) FROM k LEFT JOIN s USING (_key) GROUP BY st"""
+        f"""WITH o AS (SELECT _key, count(*) AS n FROM {linked} WHERE _class = 'outdated' GROUP BY _key),
+                now AS (SELECT v._key, arg_max(v.{quote(col)}, v._valid_from) AS s FROM {versions_table} v
+                        WHERE v._key IN (SELECT _key FROM o) GROUP BY v._key),
+                everyone AS (SELECT _status AS s, count(*) AS n FROM {linked} WHERE _class = 'current' GROUP BY _status
+                             UNION ALL SELECT now.s, o.n FROM o LEFT JOIN now USING (_key))
+            SELECT CASE {cases} ELSE 'unknown' END AS st, sum(n) FROM everyone GROUP BY st"""
     ).fetchall()
     for k, n in rows:
         out[k] = int(n)

@@ -23,6 +23,9 @@ class Channel:
     ``markable_sql(v)``: the number of renderings ``m`` the registry value ``v`` allows (< 2: none).
     ``render_sql(v, s)``: rendering number ``s`` (0 <= s < m) of ``v``.
     ``observe_sql(leaked, v)``: the rendering number a leaked value shows, or NULL if unreadable.
+
+    A cell's symbol is ``PRF word mod m`` (``symbols``); a channel whose cells of one row must
+    move together (``ts_jitter``) overrides ``symbols`` and documents the rule.
     """
 
     name: str = ""
@@ -38,25 +41,24 @@ class Channel:
     def observe_sql(self, leaked: str, v: str, policy: Policy) -> str:
         raise NotImplementedError
 
-    def embed(self, con: duckdb.DuckDBPyConnection, table: str, column: str, key: bytes,
-              digests: np.ndarray, policy: Policy) -> int:
-        """Rewrite ``column`` of ``table`` in place; returns the number of cells marked."""
-        words = keys.prf_words(key, digests)
-        con.register("_jj_words", pa.table({"_rid": np.arange(len(words), dtype=np.int64), "_w": words}))
-        c = q(column)
-        m = self.markable_sql(c, policy)
-        try:
-            marked = con.execute(
-                f"SELECT count(*) FROM {table} WHERE ({m}) >= 2"
-            ).fetchall()[0][0]
-            con.execute(
-                f"""UPDATE {table} SET {c} = ({self.render_sql(c, f'CAST(w._w % CAST(({m}) AS UBIGINT) AS BIGINT)',
-                                                               policy)})
-                    FROM _jj_words w WHERE {table}._rid = w._rid AND ({m}) >= 2"""
-            )
-        finally:
-            con.unregister("_jj_words")
-        return int(marked)
+    def facts_sql(self, v: str, policy: Policy) -> dict[str, str]:
+        """Per-cell facts (beyond ``m``) that ``symbols`` needs, as named SQL expressions."""
+        return {}
+
+    def symbols(self, cells: list[Cells], policy: Policy) -> list[np.ndarray]:
+        """The symbol of every cell of each of this channel's columns; -1 where the cell is left alone."""
+        return [np.where(c.m >= 2, (c.words % np.maximum(c.m, 1).astype(np.uint64)).astype(np.int64), -1)
+                for c in cells]
+
+
+@dataclass
+class Cells:
+    """One column's cells as the marking driver sees them, in row order."""
+
+    column: str
+    words: np.ndarray  # uint64 PRF words of the column's channel key
+    m: np.ndarray  # int64 markable counts of the registry values
+    facts: dict[str, np.ndarray]  # the channel's facts_sql columns (nullable, as float or int arrays)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Policy:
 
     channels: tuple[str, ...] = ("ts_jitter", "amount_digits", "phone_format", "email_case", "canary")
     jitter_seconds: int = 30
-    version: int = 1
+    version: int = 2  # 2: joint timestamp jitter (jejak.channel.ts_jitter); 1 is reproduced as it was
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,10 +88,10 @@ class MarkResult:
 
 
 def _registry() -> dict[str, Channel]:
-    from jejak.channel import amount_digits, email_case, phone_format, ts_jitter
+    from jejak.channel import address_format, amount_digits, email_case, phone_format, ts_jitter
 
     chans: list[Channel] = [ts_jitter.TsJitter(), amount_digits.AmountDigits(), phone_format.PhoneFormat(),
-                            email_case.EmailCase()]
+                            email_case.EmailCase(), address_format.AddressFormat()]
     return {c.name: c for c in chans}
 
 
@@ -102,25 +104,139 @@ def channels() -> dict[str, Channel]:
     return CHANNELS
 
 
+# -- the marking driver ----------------------------------------------------------------------------
+#
+# Marking is one read of the registry values and one write of the file: ``MarkPlan.facts_sql``
+# gives the select-list that computes every (channel, column)'s markable count and facts in one
+# pass; ``MarkPlan.symbols`` turns them and the row digests into symbols with numpy and AES (one
+# library call per column); ``MarkPlan.rendered_sql`` renders every marked column from its symbol
+# column in the SELECT that writes the file. No UPDATE, no per-row Python.
+
+
+@dataclass(frozen=True)
+class MarkPlan:
+    """Which channel marks which column of a release, in policy order then column order."""
+
+    marks: tuple[tuple[Channel, str], ...]
+    policy: Policy
+
+    @classmethod
+    def of(cls, roles: dict[str, Role], policy: Policy) -> MarkPlan:
+        marks: list[tuple[Channel, str]] = []
+        taken: set[str] = set()
+        for name in policy.channels:
+            if name == "canary":  # rows, not cells: added by jejak.channel.canary
+                continue
+            ch = channels().get(name)
+            if ch is None:
+                raise ValueError(f"unknown channel {name!r}")
+            for column, role in roles.items():
+                if role in ch.roles and column not in taken:  # one channel per column
+                    marks.append((ch, column))
+                    taken.add(column)
+        return cls(tuple(marks), policy)
+
+    def facts_sql(self) -> list[str]:
+        """Select-list items over the registry columns: ``_m{i}`` and the channels' facts."""
+        items = []
+        for i, (ch, column) in enumerate(self.marks):
+            v = q(column)
+            items.append(f"coalesce(({ch.markable_sql(v, self.policy)}), 0)::BIGINT AS _m{i}")
+            items += [f"({expr}) AS _f{i}_{name}" for name, expr in ch.facts_sql(v, self.policy).items()]
+        return items
+
+    def symbols(self, facts: pa.Table, digests: np.ndarray, release_secret: bytes) -> dict[str, np.ndarray]:
+        """Symbol column ``_s{i}`` (int64, -1: left alone) for every mark, from facts and digests."""
+        out: dict[str, np.ndarray] = {}
+        by_channel: dict[str, list[int]] = {}
+        for i, (ch, _) in enumerate(self.marks):
+            by_channel.setdefault(ch.name, []).append(i)
+        for idx in by_channel.values():
+            ch = self.marks[idx[0]][0]
+            cells = []
+            for i in idx:
+                column = self.marks[i][1]
+                prefix = f"_f{i}_"
+                cells.append(Cells(
+                    column=column,
+                    words=keys.prf_words(keys.channel_key(release_secret, ch.name, column), digests),
+                    m=_ints(facts.column(f"_m{i}")),
+                    facts={n[len(prefix):]: _ints(facts.column(n)) for n in facts.column_names if n.startswith(prefix)},
+                ))
+            for i, sym in zip(idx, ch.symbols(cells, self.policy), strict=True):
+                out[f"_s{i}"] = sym
+        return out
+
+    def cells(self, symbols: dict[str, np.ndarray]) -> dict[str, int]:
+        """Cells each channel marked."""
+        counts: dict[str, int] = {}
+        for i, (ch, _) in enumerate(self.marks):
+            counts[ch.name] = counts.get(ch.name, 0) + int(np.count_nonzero(symbols[f"_s{i}"] >= 0))
+        return counts
+
+    def rendered_sql(self, columns: list[str], symbols_alias: str = "") -> dict[str, str]:
+        """Column -> SQL of its released value, reading symbols from ``_s{i}`` (NULL: left alone)."""
+        out = {c: q(c) for c in columns}
+        a = f"{symbols_alias}." if symbols_alias else ""
+        for i, (ch, column) in enumerate(self.marks):
+            if column in out:
+                v = q(column)
+                s = f"{a}_s{i}"
+                out[column] = f"CASE WHEN {s} IS NULL THEN {v} ELSE {ch.render_sql(v, s, self.policy)} END"
+        return out
+
+    @staticmethod
+    def symbols_table(symbols: dict[str, np.ndarray], **extra: Any) -> pa.Table:
+        """An Arrow table of the symbol columns (-1 becomes NULL) and ``extra`` columns."""
+        cols: dict[str, Any] = dict(extra)
+        for name, sym in symbols.items():
+            cols[name] = pa.array(sym, mask=sym < 0)
+        return pa.table(cols)
+
+
+def _ints(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A nullable integer Arrow column as int64 numpy, NULL as a huge negative sentinel."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return np.asarray(arr.fill_null(NULL_INT).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+NULL_INT = -(2**62)
+
+
+def digests_array(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """An Arrow BLOB column of 16-byte digests as an (n, 16) uint8 array."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    if n == 0:
+        return np.zeros((0, keys.DIGEST_BYTES), dtype=np.uint8)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    if np.all(np.diff(offsets) == keys.DIGEST_BYTES):
+        return data[offsets[0]: offsets[0] + n * keys.DIGEST_BYTES].reshape(n, keys.DIGEST_BYTES)
+    raise ValueError("row digests must be 16 bytes each")
+
+
 def digests_of(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray:
-    col = con.sql(f"SELECT _digest FROM {table} ORDER BY _rid").to_arrow_table().column(0).combine_chunks()
-    n = len(col)
-    return np.frombuffer(col.buffers()[2], dtype=np.uint8)[: n * keys.DIGEST_BYTES].reshape(n, keys.DIGEST_BYTES)
+    return digests_array(con.sql(f"SELECT _digest FROM {table} ORDER BY _rid").to_arrow_table().column(0))
 
 
 def embed_release(con: duckdb.DuckDBPyConnection, table: str, *, roles: dict[str, Role], release_secret: bytes,
                   policy: Policy) -> MarkResult:
-    """Mark every applicable column of ``table`` (which has ``_rid`` 0..n-1 and ``_digest``)."""
-    digests = digests_of(con, table)
-    cells: dict[str, int] = {}
-    for name in policy.channels:
-        if name == "canary":  # rows, not cells: added by jejak.channel.canary before marking
-            continue
-        ch = channels().get(name)
-        if ch is None:
-            raise ValueError(f"unknown channel {name!r}")
-        for column, role in roles.items():
-            if role in ch.roles:
-                key = keys.channel_key(release_secret, ch.name, column)
-                cells[ch.name] = cells.get(ch.name, 0) + ch.embed(con, table, column, key, digests, policy)
-    return MarkResult(cells=cells, canaries=[])
+    """Mark every applicable column of ``table`` (which has ``_rid`` 0..n-1 and ``_digest``) in place.
+
+    ``jejak.release`` marks while writing the file instead; this is the same computation for a
+    table (tests, tools), in one UPDATE.
+    """
+    plan = MarkPlan.of(roles, policy)
+    if not plan.marks:
+        return MarkResult(cells={}, canaries=[])
+    facts = con.sql(f"SELECT _digest, {', '.join(plan.facts_sql())} FROM {table} ORDER BY _rid").to_arrow_table()
+    symbols = plan.symbols(facts, digests_array(facts.column("_digest")), release_secret)
+    con.register("_jj_symbols", plan.symbols_table(symbols, _rid=np.arange(facts.num_rows, dtype=np.int64)))
+    try:
+        rendered = plan.rendered_sql([c for _, c in plan.marks], "s")
+        sets = ", ".join(f"{q(c)} = {expr}" for c, expr in rendered.items())
+        con.execute(f"UPDATE {table} SET {sets} FROM _jj_symbols s WHERE {table}._rid = s._rid")
+    finally:
+        con.unregister("_jj_symbols")
+    return MarkResult(cells=plan.cells(symbols), canaries=[])

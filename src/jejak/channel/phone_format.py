@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 STYLES = 4
 
 
-def _rest(v: str) -> str:
-    return f"substr(jj_phone_norm({v}), 4)"  # digits after +62, e.g. 81234567890
-
-
 class PhoneFormat(Channel):
     name = "phone_format"
     robust = False
@@ -31,10 +27,13 @@ class PhoneFormat(Channel):
         return f"CASE WHEN jj_phone_norm({v}) IS NOT NULL THEN {STYLES} ELSE 0 END"
 
     def render_sql(self, v: str, s: str, policy: Policy) -> str:
-        r = _rest(v)
-        return (f"CASE ({s}) WHEN 0 THEN '0' || {r} WHEN 1 THEN '62' || {r} "
-                f"WHEN 2 THEN '+62 ' || substr({r}, 1, 3) || '-' || substr({r}, 4, 4) || '-' || substr({r}, 8) "
-                f"ELSE '0' || substr({r}, 1, 3) || ' ' || substr({r}, 4, 4) || ' ' || substr({r}, 8) END")
+        # Called for markable values only, so the digits after 0/62 are the number; the lambda
+        # computes them once instead of once per use (halves the cost of marking phones).
+        digits = f"regexp_replace(jj_phone_digits({v}), '^(0|62)', '')"
+        styled = (f"CASE ({s}) WHEN 0 THEN '0' || r WHEN 1 THEN '62' || r "
+                  "WHEN 2 THEN '+62 ' || substr(r, 1, 3) || '-' || substr(r, 4, 4) || '-' || substr(r, 8) "
+                  "ELSE '0' || substr(r, 1, 3) || ' ' || substr(r, 4, 4) || ' ' || substr(r, 8) END")
+        return f"list_transform([{digits}], lambda r: {styled})[1]"
 
     def observe_sql(self, leaked: str, v: str, policy: Policy) -> str:
         x = f"trim({leaked})"

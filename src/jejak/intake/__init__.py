@@ -1,26 +1,57 @@
 """Reading tabular files into DuckDB, with every value kept exactly as text.
 
-``read_table`` turns a CSV/TSV (any delimiter, UTF-8/UTF-16/legacy encodings), JSON lines,
-Parquet or XLSX file into a DuckDB TEMP table whose data columns are all VARCHAR (so leading
-zeros of NIK and card numbers survive) plus ``_line``, the line of the file the row came from.
-Errors name the file, line and column but never quote a value: values are personal data.
+``read_table`` turns a CSV/TSV (any delimiter, UTF-8/UTF-16/legacy encodings, with or without a
+header), JSON lines, JSON arrays, Parquet, XLSX or SQL dump (MySQL/PostgreSQL ``INSERT`` and
+``COPY``), plain or inside .zip/.gz/.tar archives, into a DuckDB TEMP table whose data columns
+are all VARCHAR (so leading zeros of NIK and card numbers survive) plus ``_line``, the line of
+the file the row came from. Errors name the file, line and column but never quote a value:
+values are personal data.
+
+``strict=True`` (registry import) refuses a file with any unreadable row. ``strict=False``
+(investigation of a leak) reads what can be read and lists every skipped line in
+``Table.skipped``; hostile input (a zip bomb, a 2 GB line) is bounded by ``Limits``.
+
+The evidence file is only ever opened for reading: unpacking and transcoding write to private
+temporary files that are removed before ``read_table`` returns. ``evidence(path)`` hashes it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from jejak.errors import InputError
-from jejak.intake import delimited, encoding, tabular
+from jejak.intake import archive, delimited, encoding, screen, sqldump, tabular
+from jejak.intake import header as header_mod
 
 
 @dataclass
 class Skipped:
     line: int | None
     reason: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a hostile or broken file from exhausting the machine.
+
+    An archive may expand to at most ``max_total_bytes``; one that expands more than
+    ``max_ratio`` times its own size *and* beyond ``ratio_min_bytes`` is a zip bomb. A text line
+    (CSV record, COPY row) may be ``max_line`` bytes, an SQL statement ``max_statement`` bytes.
+    """
+
+    max_total_bytes: int = 20 << 30
+    max_ratio: float = 200.0
+    ratio_min_bytes: int = 1 << 30
+    max_members: int = 10_000
+    max_line: int = 16 << 20
+    max_statement: int = 256 << 20
 
 
 @dataclass
@@ -35,21 +66,61 @@ class Table:
     skipped: list[Skipped] = field(default_factory=list)
     source: str = ""
     note: str | None = None
+    archive: str | None = None  # zip | gz | tar | ... when the table came out of an archive
+    members: list[str] = field(default_factory=list)  # sources of the archive members read, in `_member` order
+
+
+@dataclass
+class Evidence:
+    """What identifies a leaked file: its hash, size and shape; computed by streaming it once."""
+
+    path: str
+    sha256: str
+    size: int
+    format: str
+    members: list[archive.Member] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "sha256": self.sha256, "size": self.size, "format": self.format,
+            "members": [{"name": m.name, "size": m.size, "compressed": m.compressed} for m in self.members],
+        }
+
+
+def evidence(path: Path) -> Evidence:
+    """SHA-256, size, detected format and (for archives) the declared members of ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while block := f.read(8 << 20):
+            digest.update(block)
+            size += len(block)
+    fmt = detect_format(path) if size else "empty"
+    members = archive.list_members(path, fmt) if fmt in archive.ARCHIVES else []
+    return Evidence(str(path), digest.hexdigest(), size, fmt, members)
 
 
 def detect_format(path: Path) -> str:
     """From the first bytes, not the name: leaks arrive renamed."""
     with path.open("rb") as f:
-        head = f.read(8)
+        head = f.read(512)
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") or _is_xlsx(path) else "zip"
+    packed = archive.sniff(head)
+    if packed == "zip":
+        return "xlsx" if _is_xlsx(path) else "zip"
+    if packed is not None:
+        return packed
     stripped = encoding.peek_text(path).lstrip("\ufeff \r\n\t")
     if stripped.startswith("{"):
         return "jsonl"
     if stripped.startswith("["):
         return "json"
+    if sqldump.looks_like_dump(stripped):
+        return "sql"
     return "csv"
 
 
@@ -71,16 +142,44 @@ def read_table(
     strict: bool = True,
     encoding: str | None = None,
     header: bool | None = None,
+    table: str | None = None,
+    limits: Limits | None = None,
 ) -> Table:
-    """Read ``path`` into the TEMP table ``name``; see the module docstring."""
+    """Read ``path`` into the TEMP table ``name``; see the module docstring.
+
+    ``header=None`` decides from the values whether a delimited file has a header row;
+    ``table`` picks one table of an SQL dump (default: the one with the most data).
+    """
     path = Path(path)
+    limits = limits or Limits()
     if not path.is_file():
         raise InputError("no such file", path=path)
     if path.stat().st_size == 0:
         raise InputError("the file is empty", path=path)
     fmt = detect_format(path)
-    if fmt == "zip":
-        raise InputError("archives are not accepted here; unpack the file first", path=path)
+    opts = _Options(strict, encoding, header, table, limits)
+    if fmt in archive.ARCHIVES or fmt == "unsupported":
+        return _read_archive(con, path, fmt, name, opts)
+    return _read_file(con, path, fmt, name, opts)
+
+
+@dataclass(frozen=True)
+class _Options:
+    strict: bool
+    encoding: str | None
+    header: bool | None
+    table: str | None
+    limits: Limits
+
+
+def _read_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, o: _Options) -> Table:
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", path=path)
+    if fmt == "csv":
+        return _read_delimited(con, path, name, o)
+    if fmt == "sql":
+        return sqldump.read_dump(con, path, name, strict=o.strict, limits=o.limits, table=o.table,
+                                 encoding=o.encoding)
     if fmt == "parquet":
         cols, rows = tabular.read_parquet(con, path, name)
     elif fmt == "xlsx":
@@ -88,7 +187,115 @@ def read_table(
     elif fmt in ("jsonl", "json"):
         cols, rows = tabular.read_json(con, path, name, fmt)
     else:
-        return delimited.read_csv(con, path, name, strict=strict, forced_encoding=encoding, header=header)
+        raise InputError(f"unsupported format {fmt}", path=path)
     if rows == 0:
         raise InputError("the file has no data rows", path=path)
     return Table(name=name, columns=cols, rows=rows, format=fmt, source=str(path))
+
+
+def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _Options) -> Table:
+    sample = encoding.peek_text(path)
+    delim = delimited.sniff_delimiter(sample)
+    rows = header_mod.sample_rows(sample, delim)
+    has_header = o.header if o.header is not None else header_mod.first_row_is_header(rows)
+    if o.strict:
+        return delimited.read_csv(con, path, name, strict=True, forced_encoding=o.encoding, header=has_header)
+    width = len(rows[0]) if rows else 1
+    checked = screen.screen(path, o.limits.max_line, placeholder=delim.encode().join([b"-"] * (width + 2)))
+    try:
+        t = delimited.read_csv(con, checked.path, name, strict=False, forced_encoding=o.encoding, header=has_header)
+    except InputError as exc:
+        if not checked.copied:
+            raise
+        raise InputError(exc.reason, path=path, line=exc.line, column=exc.column) from None
+    finally:
+        if checked.copied:
+            checked.path.unlink(missing_ok=True)
+    t.source = str(path)
+    seen: set[tuple[int | None, str]] = set()
+    skipped = []
+    for s in t.skipped:  # DuckDB may report one rejected line twice
+        why = checked.bad.get(s.line, s.reason) if s.line is not None else s.reason
+        if (s.line, why) not in seen:
+            seen.add((s.line, why))
+            skipped.append(Skipped(s.line, why))
+    t.skipped = skipped
+    return t
+
+
+def _read_archive(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, o: _Options) -> Table:
+    tmp = Path(tempfile.mkdtemp(prefix="jejak-unpack-"))
+    try:
+        unpacked = archive.unpack(path, fmt, tmp, o.limits)
+        if o.strict and any(u.truncated for u in unpacked.files):
+            raise InputError("the archive is truncated or damaged", path=path)
+        return _read_members(con, path, unpacked.kind, name, o, unpacked)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_members(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, o: _Options, unpacked: archive.Unpacking,
+) -> Table:
+    readable = []
+    for u in unpacked.files:
+        inner = detect_format(u.path) if u.path.stat().st_size else "empty"
+        if inner in ("csv", "sql", "parquet", "xlsx", "jsonl", "json"):
+            readable.append((u, inner))
+    if not readable:
+        raise InputError("the archive holds no readable table (every member is empty or of another kind)",
+                         path=path)
+    readable.sort(key=lambda x: -x[0].path.stat().st_size)
+    main, main_fmt = readable[0]
+    group = [(main, main_fmt)]
+    if main_fmt == "csv":
+        first = _first_line(main.path)
+        group += [(u, f) for u, f in readable[1:] if f == "csv" and _first_line(u.path) == first]
+    tables: list[Table] = []
+    for i, (u, f) in enumerate(group):
+        try:
+            t = _read_file(con, u.path, f, f"_jj_member{i}" if len(group) > 1 else name, o)
+        except InputError as exc:
+            raise InputError(exc.reason, path=f"{path}!{u.name}", line=exc.line, column=exc.column) from None
+        t.source = f"{path}!{u.name}"
+        if u.dropped_line is not None:
+            t.skipped.append(Skipped(u.dropped_line, "the archive is truncated here; the incomplete last line "
+                                                     "was dropped and anything after it is missing"))
+        elif u.truncated:
+            t.skipped.append(Skipped(None, "the archive is truncated; this member may be incomplete"))
+        tables.append(t)
+    notes = list(unpacked.notes)
+    others = [u.name for u, _ in readable if all(u is not g for g, _ in group)]
+    if others:
+        notes.append(f"read {len(group)} of {len(readable)} tabular members (the largest"
+                     + (" and those with the same header" if len(group) > 1 else "") + "); not read: "
+                     + ", ".join(others[:10]) + ("..." if len(others) > 10 else ""))
+    result = tables[0]
+    if len(tables) > 1:
+        result = _concatenate(con, name, tables)
+    if result.note:
+        notes.insert(0, result.note)
+    result.note = "; ".join(notes) or None
+    result.archive = fmt
+    result.members = [t.source for t in tables]
+    return result
+
+
+def _concatenate(con: duckdb.DuckDBPyConnection, name: str, tables: list[Table]) -> Table:
+    """Members sharing one header become one table; ``_member`` says which member a row is from."""
+    parts = " UNION ALL BY NAME ".join(f"SELECT *, {i} AS _member FROM {t.name}" for i, t in enumerate(tables))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {parts}")
+    for t in tables:
+        con.execute(f"DROP TABLE IF EXISTS {t.name}")
+    first = tables[0]
+    skipped = [Skipped(s.line, f"{t.source.split('!', 1)[1]}: {s.reason}") for t in tables for s in t.skipped]
+    return Table(
+        name=name, columns=first.columns, rows=sum(t.rows for t in tables), format=first.format,
+        encoding=first.encoding, delimiter=first.delimiter, header=first.header, skipped=skipped,
+        source=first.source.split("!", 1)[0] + "!" + ",".join(t.source.split("!", 1)[1] for t in tables),
+    )
+
+
+def _first_line(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.readline(1 << 16).lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n")

@@ -3,12 +3,19 @@
 DuckDB parses at millions of rows per second; we only decide the dialect (delimiter from a
 sample, header from the caller) and turn DuckDB's rejected rows into errors that name the
 physical line, without ever showing its content.
+
+``read_csv`` stages the whole file with a ``_line`` column. ``scan`` is the fast path for bulk
+loads (registry import): the bare ``read_csv(...)`` SQL for a UTF-8 file, with no line numbers
+and no staging, which DuckDB reads strictly (a ragged row or an undecodable byte raises). A
+caller that meets an error there falls back to ``read_csv``, whose error names the line.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +23,7 @@ import duckdb
 
 from jejak.errors import InputError
 from jejak.intake import encoding as enc
+from jejak.intake.header import first_row_is_header, sample_rows
 
 if TYPE_CHECKING:
     from jejak.intake import Table
@@ -39,6 +47,45 @@ def sniff_delimiter(sample: str) -> str:
 def parse_header(sample: str, delim: str) -> list[str]:
     row = next(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=delim), [])
     return [c.strip() for c in row]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A delimited UTF-8 file with a header that DuckDB can read as it stands."""
+
+    sql: str  # a table function call: every column VARCHAR, rows in file order, no ``_line``
+    columns: list[str]
+    delimiter: str
+
+
+def scan(path: Path) -> Scan | None:
+    """The direct DuckDB scan of ``path``, or None when only ``read_csv`` can read it (or when
+    the first row does not look like a header: ``read_table`` then decides).
+
+    Only the first 64 KiB are looked at here (dialect and header, exactly as ``read_csv`` decides
+    them); DuckDB validates UTF-8 in every value while it reads, so a legacy or mixed encoding
+    further down surfaces as a DuckDB error and the caller falls back to ``read_csv``.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        return None
+    with path.open("rb") as f:
+        head = f.read(65536)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    try:
+        # final=False: a multi-byte character cut by the 64 KiB boundary is not an error.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    sample = enc.peek_text(path)
+    if "\n" not in sample and path.stat().st_size > MAX_LINE:
+        return None
+    delim = sniff_delimiter(sample)
+    if not first_row_is_header(sample_rows(sample, delim)):
+        return None  # read_table names the columns column1.. (never after values in the first row)
+    names = _unique([c or f"column{i + 1}" for i, c in enumerate(parse_header(sample, delim))])
+    return Scan(sql=_read_csv_sql(path, names, delim, True, "utf-8", rejects=False), columns=names, delimiter=delim)
 
 
 def read_csv(
@@ -92,21 +139,32 @@ def _load(
     con: duckdb.DuckDBPyConnection, source: Path, path: Path, name: str, names: list[str], delim: str,
     header: bool, codec: str,
 ) -> None:
-    cols = "{" + ", ".join(f"'{_lit(n)}': 'VARCHAR'" for n in names) + "}"
     con.execute("DROP TABLE IF EXISTS _jj_rejects; DROP TABLE IF EXISTS _jj_rejects_scan")
     codec_opt = "utf-16" if codec.startswith("utf-16") else ("latin-1" if codec.startswith("latin") else "utf-8")
+    reader = _read_csv_sql(source, names, delim, header, codec_opt, rejects=True)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {name} AS
-                SELECT *, row_number() OVER () + {1 if header else 0} AS _line FROM read_csv('{_lit(str(source))}',
-                    delim = '{_lit(delim)}', quote = '"', escape = '"', header = {str(header).lower()},
-                    auto_detect = false, columns = {cols}, strict_mode = true, encoding = '{codec_opt}',
-                    max_line_size = {MAX_LINE}, store_rejects = true, ignore_errors = true,
-                    rejects_table = '_jj_rejects', rejects_scan = '_jj_rejects_scan')"""
+                SELECT *, row_number() OVER () + {1 if header else 0} AS _line FROM {reader}"""
         )
     except duckdb.Error as exc:
         # DuckDB's message quotes the offending line; keep only its first sentence-free gist.
         raise InputError("the file cannot be read as delimited text (" + type(exc).__name__ + ")", path=path) from None
+
+
+def _read_csv_sql(source: Path, names: list[str], delim: str, header: bool, codec: str, *, rejects: bool) -> str:
+    cols = "{" + ", ".join(f"'{_lit(n)}': 'VARCHAR'" for n in names) + "}"
+    # Without rejects DuckDB raises at the first malformed row or undecodable byte (the fast path);
+    # with them it skips such rows and lists them, which read_csv turns into located errors.
+    on_error = (
+        ", store_rejects = true, ignore_errors = true, rejects_table = '_jj_rejects', rejects_scan = '_jj_rejects_scan'"
+        if rejects else ""
+    )
+    return (
+        f"read_csv('{_lit(str(source))}', delim = '{_lit(delim)}', quote = '\"', escape = '\"', "
+        f"header = {str(header).lower()}, auto_detect = false, columns = {cols}, strict_mode = true, "
+        f"encoding = '{codec}', max_line_size = {MAX_LINE}{on_error})"
+    )
 
 
 def _rejects(con: duckdb.DuckDBPyConnection, source: Path, path: Path, strict: bool) -> list[tuple[int, str]]:
@@ -116,12 +174,28 @@ def _rejects(con: duckdb.DuckDBPyConnection, source: Path, path: Path, strict: b
     if not found:
         return []
     out = []
-    for pos, kind, column, message in found:
-        line = _physical_line(source, max(int(pos or 1) - 1, 0))
+    # One pass over the file for all rejected rows (a call per row re-read the file: quadratic).
+    lines = _physical_lines(source, [max(int(r[0] or 1) - 1, 0) for r in found])
+    for (_pos, kind, column, message), line in zip(found, lines, strict=True):
         why = str(message).split("\n")[0] if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS") else str(kind).lower()
         out.append((line, f"{why}"))
         if strict:
             raise InputError(f"malformed row ({why})", path=path, line=line, column=column or None)
+    return out
+
+
+def _physical_lines(source: Path, positions: list[int]) -> list[int]:
+    """Line numbers of ascending byte positions, in one pass over the file."""
+    out, count, at = [], 1, 0
+    with source.open("rb") as f:
+        for pos in positions:
+            while at < pos:
+                chunk = f.read(min(pos - at, 1 << 22))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                at += len(chunk)
+            out.append(count)
     return out
 
 

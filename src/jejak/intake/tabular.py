@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from jejak.errors import InputError
 
@@ -53,6 +52,7 @@ def _first_bad_json_line(path: Path) -> int | None:
 
 
 def read_xlsx(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> tuple[list[str], int]:
+    import pyarrow as pa  # here, not at the top: importing it costs half a second on every CSV import
     from openpyxl import load_workbook
 
     try:

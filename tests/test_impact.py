@@ -1,0 +1,121 @@
+"""Impact counts people, not rows: by data category, region, branch office, and the deceased."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jejak.impact import measure
+from jejak.registry import Registry
+from jejak.roles import Role
+from jejak.validators import nik as niks
+
+
+@pytest.fixture
+def ro(synth_registry: Path) -> Iterator[Registry]:
+    reg = Registry(synth_registry, read_only=True)
+    yield reg
+    reg.close()
+
+
+def build_linked(reg: Registry, *, people: int, seed: int) -> None:
+    """``_jj_linked``: ``people`` persons (some rows repeated, deceased ones always included), with
+    the phone blanked on a third of rows, plus fabricated and unlinked rows that must not count."""
+    reg.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_linked AS
+            WITH chosen AS (
+                SELECT _key, _valid_from, _valid_to, NIK, NAMA, NOHP, ALAMAT FROM rows_peserta
+                WHERE _valid_to IS NULL ORDER BY KDSTATUSPST <> 'MENINGGAL', hash(_key, {seed}) LIMIT {people}),
+            rows AS (
+                SELECT * FROM chosen UNION ALL SELECT * FROM chosen WHERE hash(_key, {seed}) % 5 = 0)
+            SELECT row_number() OVER () AS _line, _key, 'nik' AS _via, 1.0 AS _match_p,
+                   CASE WHEN _valid_to IS NULL THEN 'current' ELSE 'outdated' END AS _class,
+                   false AS _dup, _valid_from AS _from, _valid_to AS _to,
+                   NIK, NAMA, CASE WHEN hash(_key, {seed}, 'p') % 3 = 0 THEN '' ELSE NOHP END AS NOHP, ALAMAT
+            FROM rows
+            UNION ALL
+            SELECT 100000 + i, NULL, NULL, 0.0, CASE WHEN i % 2 = 0 THEN 'fabricated' ELSE 'unlinked' END, false,
+                   NULL, NULL, '3273014101900001', 'ORANG LAIN', '081200000000', 'JL. ENTAH'
+            FROM range(20) t(i)"""
+    )
+
+
+def expected(reg: Registry) -> dict[str, object]:
+    """The same numbers the slow, obvious way: Python over the few hundred linked rows."""
+    rows = reg.con.execute(
+        """SELECT l._key, l.NOHP, l.ALAMAT, v.NIK, v.KDKANTOR, v.KDSTATUSPST
+           FROM _jj_linked l JOIN rows_peserta v ON v._key = l._key AND v._valid_to IS NULL
+           WHERE l._class IN ('current', 'outdated')"""
+    ).fetchall()
+    per_key = {r[0]: r for r in rows}
+    contact = {r[0] for r in rows if (r[1] or "").strip() or (r[2] or "").strip()}
+    ref = reg.dataset("peserta").snapshots[-1]
+    provinces: Counter[str] = Counter()
+    children = 0
+    regencies: Counter[str] = Counter()
+    for _key, *_, nik, _kantor, _status in per_key.values():
+        info = niks.parse(nik)
+        assert info is not None
+        provinces[info.province_code] += 1
+        regencies[info.regency_code] += 1
+        born = niks.birth_date(nik, ref)
+        assert born is not None
+        children += born > ref.replace(year=ref.year - 18)
+    return {
+        "people": len(per_key),
+        "contact": len(contact),
+        "provinces": provinces,
+        "regencies": regencies,
+        "branches": Counter(r[4] for r in per_key.values()),
+        "deceased": sum(r[5] == "MENINGGAL" for r in per_key.values()),
+        "children": children,
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_impact_counts_distinct_people_by_category_region_branch_and_death(ro: Registry, seed: int) -> None:
+    build_linked(ro, people=300, seed=seed)
+    want = expected(ro)
+    imp = measure(ro.con, linked="_jj_linked", dataset=ro.dataset("peserta"), versions_table="rows_peserta")
+    assert imp.people == want["people"] == 300
+    assert imp.categories["identity"].people == 300
+    assert imp.categories["identity"].columns == ["NIK", "NAMA"]
+    assert imp.categories["contact"].people == want["contact"]
+    assert imp.categories["contact"].columns == ["NOHP", "ALAMAT"]
+    assert imp.categories["health"].people == imp.categories["financial"].people == 0
+    assert imp.children == want["children"] > 0
+    assert imp.to_json()["specific_data"]  # children's data is specific personal data
+    assert Counter({p["code"]: p["people"] for p in imp.provinces}) == want["provinces"]
+    assert Counter({p["code"]: p["people"] for p in imp.regencies}) == want["regencies"]
+    assert all(p["name"] for p in imp.provinces + imp.regencies)
+    assert imp.branch_column == "KDKANTOR"
+    assert Counter({b["code"]: b["people"] for b in imp.branches}) == want["branches"]
+    assert imp.deceased == want["deceased"] > 0
+    assert imp.status_column == "KDSTATUSPST"
+
+
+def test_a_leaked_medical_column_flags_specific_personal_data(ro: Registry) -> None:
+    build_linked(ro, people=40, seed=4)
+    ro.con.execute("CREATE OR REPLACE TEMP TABLE _jj_linked2 AS SELECT *, CASE WHEN _line % 2 = 0 "
+                   "THEN 'PCR SARS-CoV-2 POSITIF' END AS HASIL FROM _jj_linked")
+    info = ro.dataset("peserta")
+    info = dataclasses.replace(info, columns=[*info.columns, "HASIL"], roles={**info.roles, "HASIL": Role.MEDICAL})
+    imp = measure(ro.con, linked="_jj_linked2", dataset=info, versions_table="rows_peserta")
+    per_key_even = ro.con.execute(
+        "SELECT count(DISTINCT _key) FROM _jj_linked2 WHERE HASIL IS NOT NULL AND _key IS NOT NULL"
+    ).fetchall()[0][0]
+    assert imp.categories["health"].people == per_key_even > 0
+    assert imp.categories["health"].specific and imp.to_json()["specific_data"]
+
+
+def test_a_leak_that_links_nobody_has_no_impact(ro: Registry) -> None:
+    build_linked(ro, people=0, seed=5)
+    imp = measure(ro.con, linked="_jj_linked", dataset=ro.dataset("peserta"), versions_table="rows_peserta")
+    j = imp.to_json()
+    assert (j["people"], j["provinces"], j["branches"], j["deceased"], j["children"]) == (0, [], [], 0, 0)
+    assert j["specific_data"] is False
+    assert all(c["people"] == 0 for c in j["categories"].values())
