@@ -37,7 +37,8 @@ import numpy as np
 import pyarrow as pa
 
 from jejak import keys
-from jejak.channel.base import Channel, Policy, channels, q
+from jejak.channel import ts_jitter
+from jejak.channel.base import Channel, MarkPlan, Policy, channels, q
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -242,9 +243,10 @@ class _Cells:
     channel: str
     column: str
     flattened: bool
-    m: np.ndarray  # uint64 alphabet per read cell
+    mark: int  # index in the release's MarkPlan (its symbols are ``_s{mark}``)
+    rows: np.ndarray  # positions of the read cells among the scored rows
+    m: np.ndarray  # alphabet per read cell
     obs: np.ndarray  # the symbol the leak shows
-    digests: np.ndarray  # (cells, 16) row digests
     reads_by_m: dict[int, int]
     weight: float
 
@@ -275,7 +277,7 @@ class Scorer:
         self._overview(have)
         self._sample(sample_rows)
         self.groups: dict[date, _Group] = {}
-        self._plans: dict[tuple[Any, ...], list[_Cells]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]] = {}
         self._versions = False
         self.flattened: dict[tuple[str, str], bool] = {}
         self._decide_flattened()
@@ -478,14 +480,19 @@ class Scorer:
         return s
 
     def _marks(self, s: ReleaseScore, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> None:
-        plan = self._plan(rec, g, idx, cols)
-        for p in plan:
+        """Expected symbols from the release's own MarkPlan (the code that marked it), compared with the leak.
+
+        Joint timestamp groups (policy 2) carry one symbol: one observation per group and row.
+        """
+        plan, facts, digests, cells = self._plan(rec, g, idx, cols)
+        symbols = plan.symbols(facts, digests, _release_secret(self.master, rec.release_id))
+        for p in cells:
             cs = s.channels.setdefault(p.channel, ChannelScore())
             cs.columns.append(p.column)
             cs.flattened = cs.flattened or p.flattened
             if not len(p.m):
                 continue
-            sym = expected_symbols(self.master, rec.release_id, p.channel, p.column, p.digests, p.m)
+            sym = symbols[f"_s{p.mark}"][p.rows]
             agree = int(np.count_nonzero(sym == p.obs))
             cs.read += len(p.m)
             cs.agree += agree
@@ -496,30 +503,54 @@ class Scorer:
             for mv, n in p.reads_by_m.items():
                 s.reads_by_m[mv] = s.reads_by_m.get(mv, 0) + n
 
-    def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> list[_Cells]:
+    def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray,
+              cols: list[str]) -> tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]:
         """The read cells of a release, shared by every release with the same rows, columns and policy."""
         policy = Policy.from_dict(rec.policy)
-        key = (g.snapshot, rec.filter, tuple(cols), json.dumps(rec.policy, sort_keys=True))
-        plan = self._plans.get(key)
-        if plan is not None:
-            return plan
-        plan = []
-        for name in policy.channels:
-            ch = channels().get(name)
-            if ch is None:
+        key = (g.snapshot, rec.filter, tuple(rec.columns), json.dumps(rec.policy, sort_keys=True))
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
+        roles = {c: r for c, r in self.dataset.roles.items() if c in rec.columns}
+        plan = MarkPlan.of(roles, policy)
+        facts = self.con.sql(f"SELECT {', '.join(plan.facts_sql())} FROM {g.table} ORDER BY _i").to_arrow_table()
+        facts = facts.take(pa.array(idx))
+        digests = np.ascontiguousarray(self.digests[idx])
+        joint = self._joint(plan, facts, policy)
+        seen: dict[str, np.ndarray] = {}
+        cells: list[_Cells] = []
+        for i, (ch, col) in enumerate(plan.marks):
+            if col not in cols:
                 continue
-            for col in cols:
-                if self.dataset.roles.get(col) not in ch.roles:
-                    continue
-                m_all, obs_all = self.cells(g, ch, col, policy)
-                m, obs = m_all[idx], obs_all[idx]
-                read = (m >= 2) & (obs >= 0)
-                mv, counts = np.unique(m[read], return_counts=True)
-                plan.append(_Cells(ch.name, col, self.flattened.get((ch.name, col), False), m[read].astype(np.uint64),
-                                   obs[read], np.ascontiguousarray(self.digests[idx[read]]),
-                                   {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum())))
-        self._plans[key] = plan
-        return plan
+            m_all, obs_all = self.cells(g, ch, col, policy)
+            m, obs = m_all[idx], obs_all[idx]
+            read = (m >= 2) & (obs >= 0)
+            if i in joint:  # one observation per joint group and row: its first member that was read
+                leader, ok = joint[i]
+                read &= ok
+                taken = seen.setdefault(ch.name, np.zeros((len(idx), len(plan.marks)), dtype=bool))
+                rows_ = np.arange(len(idx))
+                read &= ~taken[rows_, leader]
+                taken[rows_[read], leader[read]] = True
+            rows = np.flatnonzero(read)
+            mv, counts = np.unique(m[read], return_counts=True)
+            cells.append(_Cells(ch.name, col, self.flattened.get((ch.name, col), False), i, rows, m[read], obs[read],
+                                {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum())))
+        self._plans[key] = (plan, facts, digests, cells)
+        return self._plans[key]
+
+    @staticmethod
+    def _joint(plan: MarkPlan, facts: pa.Table, policy: Policy) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """For joint timestamp jitter: mark index -> (leader's mark index per row, cell marked?)."""
+        marks = [i for i, (ch, _) in enumerate(plan.marks) if ch.name == "ts_jitter"]
+        if policy.version < ts_jitter.JOINT_FROM_VERSION or len(marks) < 2:
+            return {}
+        def col(name: str) -> np.ndarray:
+            return np.stack([np.asarray(facts.column(name.format(i)).fill_null(0).to_numpy(zero_copy_only=False),
+                                        dtype=np.int64) for i in marks], axis=1)
+        label, ok = ts_jitter.joint_leaders(col("_f{}_t"), col("_m{}"), col("_f{}_lo"), policy.jitter_seconds)
+        index = np.array(marks)
+        return {i: (index[label[:, j]], ok[:, j]) for j, i in enumerate(marks)}
 
     def exact_rows(self, scores: Any) -> None:
         """Exact rows in common for the named releases when the leak was sampled (one query each)."""
