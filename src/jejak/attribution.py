@@ -279,6 +279,7 @@ class Scorer:
         self.groups: dict[date, _Group] = {}
         self._plans: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]] = {}
         self._versions = False
+        self._facts: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table]] = {}
         self.flattened: dict[tuple[str, str], bool] = {}
         self._decide_flattened()
 
@@ -511,10 +512,14 @@ class Scorer:
         cached = self._plans.get(key)
         if cached is not None:
             return cached
-        roles = {c: r for c, r in self.dataset.roles.items() if c in rec.columns}
-        plan = MarkPlan.of(roles, policy)
-        facts = self.con.sql(f"SELECT {', '.join(plan.facts_sql())} FROM {g.table} ORDER BY _i").to_arrow_table()
-        facts = facts.take(pa.array(idx))
+        fkey = (g.snapshot, tuple(rec.columns), key[3])
+        if fkey not in self._facts:  # the registry facts of every sampled row, once per column set
+            roles = {c: r for c, r in self.dataset.roles.items() if c in rec.columns}
+            plan = MarkPlan.of(roles, policy)
+            sel = ", ".join(plan.facts_sql()) or "NULL AS _none"
+            self._facts[fkey] = (plan, self.con.sql(f"SELECT {sel} FROM {g.table} ORDER BY _i").to_arrow_table())
+        plan, every = self._facts[fkey]
+        facts = every.take(pa.array(idx))
         digests = np.ascontiguousarray(self.digests[idx])
         joint = self._joint(plan, facts, policy)
         seen: dict[str, np.ndarray] = {}
