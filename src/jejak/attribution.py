@@ -224,18 +224,6 @@ def _release_secret(master: bytes, release_id: str) -> bytes:
     return keys.release_secret(master, release_id)
 
 
-@lru_cache(maxsize=1 << 16)
-def _channel_key(master: bytes, release_id: str, channel: str, column: str) -> bytes:
-    return keys.channel_key(_release_secret(master, release_id), channel, column)
-
-
-def expected_symbols(master: bytes, release_id: str, channel: str, column: str, digests: np.ndarray,
-                     m: np.ndarray) -> np.ndarray:
-    """The symbols a release put into these cells: AES_key(row digest) mod m (docs/releases.md)."""
-    words = keys.prf_words(_channel_key(master, release_id, channel, column), digests)
-    return (words % m.astype(np.uint64, copy=False)).astype(np.int64)
-
-
 @dataclass
 class _Cells:
     """One marked column's read cells among a release's scored rows."""
