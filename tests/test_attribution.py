@@ -152,7 +152,10 @@ def test_a_leaker_is_named_from_a_small_unmodified_extract(world: World) -> None
     top = result.releases[0]
     assert top.release_id == world.releases["B"].release_id and top.log10_bound is not None
     assert top.log10_bound < -9 and "marks" in top.named_by
-    assert top.channels["ts_jitter"].agree == top.channels["ts_jitter"].read > 0
+    # Joint jitter (policy 2): a tied group of timestamps is one observation, and it agrees.
+    ts = top.channels["ts_jitter"]
+    assert ts.read > 0 and ts.agree == ts.read
+    assert top.channels["amount_digits"].agree == top.channels["amount_digits"].read
     assert result.to_json()["releases"][0]["suspect"] is True
 
 

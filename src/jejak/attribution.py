@@ -37,8 +37,8 @@ import numpy as np
 import pyarrow as pa
 
 from jejak import keys
-from jejak.channel.base import NULL_INT, Channel, Policy, channels, q
-from jejak.channel.ts_jitter import JOINT_FROM_VERSION, joint_leaders
+from jejak.channel import ts_jitter
+from jejak.channel.base import Channel, MarkPlan, Policy, channels, q
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -224,18 +224,6 @@ def _release_secret(master: bytes, release_id: str) -> bytes:
     return keys.release_secret(master, release_id)
 
 
-@lru_cache(maxsize=1 << 16)
-def _channel_key(master: bytes, release_id: str, channel: str, column: str) -> bytes:
-    return keys.channel_key(_release_secret(master, release_id), channel, column)
-
-
-def expected_symbols(master: bytes, release_id: str, channel: str, column: str, digests: np.ndarray,
-                     m: np.ndarray) -> np.ndarray:
-    """The symbols a release put into these cells: AES_key(row digest) mod m (docs/releases.md)."""
-    words = keys.prf_words(_channel_key(master, release_id, channel, column), digests)
-    return (words % m.astype(np.uint64, copy=False)).astype(np.int64)
-
-
 @dataclass
 class _Cells:
     """One marked column's read cells among a release's scored rows."""
@@ -243,12 +231,12 @@ class _Cells:
     channel: str
     column: str
     flattened: bool
-    m: np.ndarray  # uint64 alphabet per read cell
+    mark: int  # index in the release's MarkPlan (its symbols are ``_s{mark}``)
+    rows: np.ndarray  # positions of the read cells among the scored rows
+    m: np.ndarray  # alphabet per read cell
     obs: np.ndarray  # the symbol the leak shows
-    digests: np.ndarray  # (cells, 16) row digests
     reads_by_m: dict[int, int]
     weight: float
-    leaders: np.ndarray | None = None  # per read cell: the column whose key made its symbol (joint jitter)
 
 
 @dataclass
@@ -261,31 +249,6 @@ class _Group:
     masks: dict[str | None, np.ndarray] = field(default_factory=dict)
     cells: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     unshifted: dict[tuple[str, str, int], int] = field(default_factory=dict)
-    facts: dict[tuple[str, str, int], tuple[np.ndarray, ...]] = field(default_factory=dict)
-
-
-@dataclass
-class _Joint:
-    """A release's timestamp groups on the scored rows: each group is ONE observation.
-
-    Under innocence a group's symbol is one uniform draw, so counting two members of a group
-    would count one Bernoulli twice and understate the tail. The first readable member of a group
-    (in dataset column order) is counted; the others are skipped. Which member that is depends on
-    the leak and the registry only, never on a release's secret, so the null stays exact.
-    """
-
-    columns: list[str]
-    leader: np.ndarray  # (rows, k) leader column index per cell
-    ok: np.ndarray  # (rows, k) the group was marked
-    used: np.ndarray  # (rows, k) a member of the group led by this column has been counted
-
-    def take(self, column: str, read: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        i = self.columns.index(column)
-        lead = self.leader[:, i]
-        rows = np.arange(len(lead))
-        take = read & self.ok[:, i] & ~self.used[rows, lead]
-        self.used[rows[take], lead[take]] = True
-        return take, np.asarray(self.columns, dtype=object)[lead]
 
 
 class Scorer:
@@ -302,8 +265,9 @@ class Scorer:
         self._overview(have)
         self._sample(sample_rows)
         self.groups: dict[date, _Group] = {}
-        self._plans: dict[tuple[Any, ...], list[_Cells]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]] = {}
         self._versions = False
+        self._facts: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table]] = {}
         self.flattened: dict[tuple[str, str], bool] = {}
         self._decide_flattened()
 
@@ -505,14 +469,19 @@ class Scorer:
         return s
 
     def _marks(self, s: ReleaseScore, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> None:
-        plan = self._plan(rec, g, idx, cols)
-        for p in plan:
+        """Expected symbols from the release's own MarkPlan (the code that marked it), compared with the leak.
+
+        Joint timestamp groups (policy 2) carry one symbol: one observation per group and row.
+        """
+        plan, facts, digests, cells = self._plan(rec, g, idx, cols)
+        symbols = plan.symbols(facts, digests, _release_secret(self.master, rec.release_id))
+        for p in cells:
             cs = s.channels.setdefault(p.channel, ChannelScore())
             cs.columns.append(p.column)
             cs.flattened = cs.flattened or p.flattened
             if not len(p.m):
                 continue
-            sym = self._expected(rec.release_id, p)
+            sym = symbols[f"_s{p.mark}"][p.rows]
             agree = int(np.count_nonzero(sym == p.obs))
             cs.read += len(p.m)
             cs.agree += agree
@@ -523,72 +492,58 @@ class Scorer:
             for mv, n in p.reads_by_m.items():
                 s.reads_by_m[mv] = s.reads_by_m.get(mv, 0) + n
 
-    def _expected(self, release_id: str, p: _Cells) -> np.ndarray:
-        if p.leaders is None:
-            return expected_symbols(self.master, release_id, p.channel, p.column, p.digests, p.m)
-        sym = np.empty(len(p.m), dtype=np.int64)
-        for leader in np.unique(p.leaders):
-            sel = p.leaders == leader
-            sym[sel] = expected_symbols(self.master, release_id, p.channel, str(leader), p.digests[sel], p.m[sel])
-        return sym
-
-    def _joint(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, ch: Channel, policy: Policy) -> _Joint | None:
-        """The release's timestamp groups on the scored rows (policy version 2, docs/releases.md).
-
-        Groups follow from the registry values of *all* the release's timestamp columns, also those
-        the leak dropped: a follower the leak kept still carries its leader's symbol.
-        """
-        if ch.name != "ts_jitter" or policy.version < JOINT_FROM_VERSION:
-            return None
-        ts_cols = [c for c, r in self.dataset.roles.items() if r in ch.roles and c in rec.columns]
-        if len(ts_cols) < 2:
-            return None
-        facts = [self._ts_facts(g, ch, c, policy) for c in ts_cols]
-        t, m, lo = (np.stack([f[k][idx] for f in facts], axis=1) for k in range(3))
-        leader, ok = joint_leaders(t, m, lo, policy.jitter_seconds)
-        return _Joint(ts_cols, leader, ok, np.zeros((len(idx), len(ts_cols)), dtype=bool))
-
-    def _ts_facts(self, g: _Group, ch: Channel, column: str, policy: Policy) -> tuple[np.ndarray, ...]:
-        k = ("_facts", column, policy.jitter_seconds)
-        if k not in g.facts:
-            v = q(column)
-            f = ch.facts_sql(v, policy)
-            g.facts[k] = tuple(
-                self._column(g, f"coalesce(({expr}), {NULL_INT})").astype(np.int64)
-                for expr in (f["t"], f"coalesce(({ch.markable_sql(v, policy)}), 0)", f["lo"]))
-        return g.facts[k]
-
-    def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> list[_Cells]:
+    def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray,
+              cols: list[str]) -> tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]:
         """The read cells of a release, shared by every release with the same rows, columns and policy."""
         policy = Policy.from_dict(rec.policy)
-        # The release's own column list matters too: it decides the timestamp groups.
-        key = (g.snapshot, rec.filter, tuple(cols), tuple(rec.columns), json.dumps(rec.policy, sort_keys=True))
-        plan = self._plans.get(key)
-        if plan is not None:
-            return plan
-        plan = []
-        for name in policy.channels:
-            ch = channels().get(name)
-            if ch is None:
+        key = (g.snapshot, rec.filter, tuple(rec.columns), json.dumps(rec.policy, sort_keys=True))
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
+        fkey = (g.snapshot, tuple(rec.columns), key[3])
+        if fkey not in self._facts:  # the registry facts of every sampled row, once per column set
+            roles = {c: r for c, r in self.dataset.roles.items() if c in rec.columns}
+            plan = MarkPlan.of(roles, policy)
+            sel = ", ".join(plan.facts_sql()) or "NULL AS _none"
+            self._facts[fkey] = (plan, self.con.sql(f"SELECT {sel} FROM {g.table} ORDER BY _i").to_arrow_table())
+        plan, every = self._facts[fkey]
+        facts = every.take(pa.array(idx))
+        digests = np.ascontiguousarray(self.digests[idx])
+        joint = self._joint(plan, facts, policy)
+        seen: dict[str, np.ndarray] = {}
+        cells: list[_Cells] = []
+        for i, (ch, col) in enumerate(plan.marks):
+            if col not in cols:
                 continue
-            joint = self._joint(rec, g, idx, ch, policy)
-            for col in cols:
-                if self.dataset.roles.get(col) not in ch.roles:
-                    continue
-                m_all, obs_all = self.cells(g, ch, col, policy)
-                m, obs = m_all[idx], obs_all[idx]
-                read = (m >= 2) & (obs >= 0)
-                leaders = None
-                if joint is not None and col in joint.columns:
-                    read, lead = joint.take(col, read)
-                    leaders = lead[read]
-                mv, counts = np.unique(m[read], return_counts=True)
-                plan.append(_Cells(ch.name, col, self.flattened.get((ch.name, col), False), m[read].astype(np.uint64),
-                                   obs[read], np.ascontiguousarray(self.digests[idx[read]]),
-                                   {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum()),
-                                   leaders))
-        self._plans[key] = plan
-        return plan
+            m_all, obs_all = self.cells(g, ch, col, policy)
+            m, obs = m_all[idx], obs_all[idx]
+            read = (m >= 2) & (obs >= 0)
+            if i in joint:  # one observation per joint group and row: its first member that was read
+                leader, ok = joint[i]
+                read &= ok
+                taken = seen.setdefault(ch.name, np.zeros((len(idx), len(plan.marks)), dtype=bool))
+                rows_ = np.arange(len(idx))
+                read &= ~taken[rows_, leader]
+                taken[rows_[read], leader[read]] = True
+            rows = np.flatnonzero(read)
+            mv, counts = np.unique(m[read], return_counts=True)
+            cells.append(_Cells(ch.name, col, self.flattened.get((ch.name, col), False), i, rows, m[read], obs[read],
+                                {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum())))
+        self._plans[key] = (plan, facts, digests, cells)
+        return self._plans[key]
+
+    @staticmethod
+    def _joint(plan: MarkPlan, facts: pa.Table, policy: Policy) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """For joint timestamp jitter: mark index -> (leader's mark index per row, cell marked?)."""
+        marks = [i for i, (ch, _) in enumerate(plan.marks) if ch.name == "ts_jitter"]
+        if policy.version < ts_jitter.JOINT_FROM_VERSION or len(marks) < 2:
+            return {}
+        def col(name: str) -> np.ndarray:
+            return np.stack([np.asarray(facts.column(name.format(i)).fill_null(0).to_numpy(zero_copy_only=False),
+                                        dtype=np.int64) for i in marks], axis=1)
+        label, ok = ts_jitter.joint_leaders(col("_f{}_t"), col("_m{}"), col("_f{}_lo"), policy.jitter_seconds)
+        index = np.array(marks)
+        return {i: (index[label[:, j]], ok[:, j]) for j, i in enumerate(marks)}
 
     def exact_rows(self, scores: Any) -> None:
         """Exact rows in common for the named releases when the leak was sampled (one query each)."""

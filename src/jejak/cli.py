@@ -612,7 +612,7 @@ def eval_(
     out.print(t)
     out.print(f"Innocent releases accused at 1e-6: [bold]{report.innocent_accused}[/] of "
               f"{report.innocent_trials:,} trials (lowest innocent log10 bound {report.innocent_min_log10_bound:.2f})")
-    out.print("Uncorrected p-values of innocents, P[p <= a]: "
+    out.print("Uncorrected p-values of innocents, share with p <= a: "
               + ", ".join(f"a={a}: {v:.4f}" for a, v in report.calibration.items()))
     out.print(f"Scratch workspace: {base}  ({report.seconds:.0f} s)")
 
