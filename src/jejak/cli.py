@@ -438,13 +438,19 @@ def report(
     lang: LangOpt = "id",
 ) -> None:
     """Render the investigation report (one offline HTML file, optionally PDF) from a verdict."""
-    from jejak.report import load_verdict, render_pdf, verdict_from, write_html
+    from jejak.report import load_verdict, verdict_from
 
     if Path(case).suffix.lower() == ".json" or Path(case).is_file():
         verdict = load_verdict(Path(case))
     else:
         verdict = verdict_from(_workspace().cases_dir, case)[0]
-    html_path = write_html(verdict, out_file, lang)
+    _write_report(verdict, out_file, pdf, lang)
+
+
+def _write_report(verdict: dict[str, Any], html_out: Path, pdf: Path | None, lang: str) -> None:
+    from jejak.report import render_pdf, write_html
+
+    html_path = write_html(verdict, html_out, lang)
     out.print(f"Report: [bold]{html_path}[/]")
     if pdf is not None:
         with _steps() as say:
@@ -562,15 +568,7 @@ def investigate(
     for line in verdict.summary:
         out.print(f"  {line}", highlight=False)
     if report_out is not None or pdf is not None:
-        from jejak.report import render_pdf, write_html
-
-        target = report_out or (verdict.case_dir or Path.cwd()) / f"report_{lang}.html"
-        html_path = write_html(data, target, lang)
-        out.print(f"Report: [bold]{html_path}[/]")
-        if pdf is not None:
-            with _steps() as say:
-                say("printing the report to PDF with headless Chromium")
-                out.print(f"PDF: [bold]{render_pdf(html_path, pdf)}[/]")
+        _write_report(data, report_out or (verdict.case_dir or Path.cwd()) / f"report_{lang}.html", pdf, lang)
 
 
 # -- eval: attribution under attack (owner: attribution) ------------------------------------------
