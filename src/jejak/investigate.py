@@ -70,11 +70,12 @@ class Evidence:
     skipped_rows: int
     copy: str  # the read-only copy, relative to the case folder
     archive: str | None = None  # zip | gz | tar ... when the rows came out of an archive
+    row_ids: str = "line"  # what _line means: "line" of the file, or "record" ordinal (see _number_records)
 
     def to_json(self, mapping: ColumnMapping | None) -> dict[str, Any]:
         return {
             "path": self.path, "archive": self.archive, "member": self.member, "sha256": self.sha256,
-            "size": self.size,
+            "size": self.size, "row_ids": self.row_ids,
             "format": self.format, "encoding": self.encoding, "delimiter": self.delimiter, "header": self.header,
             "rows": self.rows, "columns": self.columns, "mapping": mapping.to_json() if mapping else {},
             "skipped": self.skipped[:MAX_SKIPPED_LISTED], "skipped_rows": self.skipped_rows, "copy": self.copy,
@@ -214,6 +215,7 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
     finally:
         sha256, size = copier.result()
     copy.chmod(0o444)
+    row_ids = "record" if _number_records(con, LEAK) else "line"
     _, _, member = table.source.partition("!")
     members = list(getattr(table, "members", []) or [])
     if members:
@@ -223,9 +225,25 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
         path=str(path), member=member or None, sha256=sha256, size=size, format=table.format,
         encoding=table.encoding, delimiter=table.delimiter, header=table.header, rows=table.rows,
         columns=list(table.columns), skipped=skipped, skipped_rows=len(skipped),
-        copy=f"evidence/{path.name}", archive=getattr(table, "archive", None),
+        copy=f"evidence/{path.name}", archive=getattr(table, "archive", None), row_ids=row_ids,
     )
     return ev, table
+
+
+def _number_records(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Give every record its own ``_line`` where the evidence puts several on one line.
+
+    The pipeline identifies a leaked row by ``_line``. A multi-row ``INSERT`` holds many records
+    on one line, and the members of an archive each start at line 1; there ``_line`` becomes the
+    record's ordinal in reading order (1-based), and the verdict's ``evidence.row_ids`` says so.
+    """
+    total, distinct = con.execute(f"SELECT count(*), count(DISTINCT _line) FROM {table}").fetchall()[0]
+    if total == distinct:
+        return False
+    con.execute(f"CREATE TEMP TABLE _jj_numbered AS SELECT * REPLACE (row_number() OVER () AS _line) FROM {table}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"ALTER TABLE _jj_numbered RENAME TO {table}")
+    return True
 
 
 def _choose_dataset(
