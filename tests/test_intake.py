@@ -130,3 +130,13 @@ def test_xlsx_with_dates_and_leading_zero_text(tmp_path: Path) -> None:
     assert con.execute("SELECT TGLLHR, GAJI, _line FROM intake ORDER BY _line LIMIT 1").fetchall() == [
         ("1990-01-05", "4500000", 2)
     ]
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\x00\x00garbage", b"\xff\xfe\x00\xd8\x41\x00\x0a\x00\x42\x00"],
+                         ids=["odd-length", "broken-surrogate"])
+def test_a_broken_utf16_file_is_a_clear_input_error_not_a_traceback(tmp_path: Path, raw: bytes) -> None:
+    f = tmp_path / "leak.csv"
+    f.write_bytes(raw)
+    with pytest.raises(InputError) as info:
+        read_table(duckdb.connect(), f, strict=False)
+    assert str(f) in str(info.value)

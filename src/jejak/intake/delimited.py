@@ -100,7 +100,7 @@ def read_csv(
     if codec.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-16", "utf16", "latin-1", "latin1"):
         tmp = source = enc.transcode(path, codec)
     try:
-        sample = enc.peek_text(source) if codec != "utf-16" else source.read_text("utf-16")[:65536]
+        sample = enc.peek_text(source) if codec != "utf-16" else _utf16_sample(source, path)
         if "\n" not in sample and source.stat().st_size > MAX_LINE:
             raise InputError("the first line is longer than 16 MiB; this is not a delimited file", path=path, line=1)
         delim = sniff_delimiter(sample)
@@ -249,3 +249,19 @@ def _ident(n: str) -> str:
 
 def _lit(s: str) -> str:
     return s.replace("'", "''")
+
+
+def _utf16_sample(source: Path, path: Path) -> str:
+    """The first 64 KiB of a UTF-16 file as text, without reading the whole file."""
+    with source.open("rb") as f:
+        head = f.read(1 << 17)
+    if len(head) % 2:  # a cut in the middle of a code unit: keep whole units only
+        head = head[:-1]
+    try:
+        return head.decode("utf-16", errors="strict")[:65536]
+    except UnicodeDecodeError as exc:
+        # Near the end of the sample a surrogate pair may be cut; anything earlier is a broken file.
+        if exc.start >= len(head) - 4:
+            return head[: exc.start].decode("utf-16")[:65536]
+        raise InputError("the file starts like UTF-16 but is not valid UTF-16", path=path,
+                         line=None) from None
