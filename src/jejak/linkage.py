@@ -38,6 +38,7 @@ from typing import Any
 
 import duckdb
 
+from jejak.errors import JejakError
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role
 
@@ -52,6 +53,8 @@ U_MAX_PAIRS = 1_000_000
 PROFILE_ROWS = 50_000
 #: A prediction blocking rule may admit at most this many pairs per leaked row; wider rules are
 #: tightened with the fields in TIGHTENERS, in order, or dropped.
+#: Fewer unlinked rows than this are not linked probabilistically (too few to train on).
+MIN_LEAK_ROWS = 20
 PAIRS_PER_ROW = 50
 TIGHTENERS = ("sex", "region", "c1", "c2", "n1_first", "d1")
 #: A feature is compared only when at least this share of the leaked rows has it.
@@ -151,12 +154,19 @@ def _link(
         "SELECT (SELECT count(*) FROM _jj_lk_leak), (SELECT count(*) FROM _jj_lk_reg), "
         "(SELECT count(DISTINCT _key) FROM _jj_lk_keys)"
     ).fetchall()[0]
-    if n_leak == 0 or n_reg == 0:
+    if n_leak < MIN_LEAK_ROWS or n_reg == 0:
+        # EM cannot estimate m-probabilities from a handful of rows (splink then writes SQL with
+        # empty terms); such rows stay unlinked and are counted so.
+        log.info("probabilistic linkage skipped: %d unlinked rows are too few to train a model", n_leak)
         return None
     prior = 1.0 / max(n_keys, 2)
     predict_rules, blocked = _tighten(con, plan, _prediction_rules(plan), budget=PAIRS_PER_ROW * n_leak)
     u_pairs = min(U_MAX_PAIRS, max(U_MIN_PAIRS, 100 * n_leak))
-    pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules, u_pairs=u_pairs)
+    try:
+        pairs = _run_splink(con, plan, prior=prior, threshold=threshold, predict_rules=predict_rules,
+                            u_pairs=u_pairs)
+    except Exception as exc:  # splink's messages quote its SQL, which can hold leaked values
+        raise JejakError(f"probabilistic linkage failed inside splink ({type(exc).__name__})") from None
     linked = con.execute(f"SELECT count(*) FROM {OUTPUT}").fetchall()[0][0]
     log.info("probabilistic linkage: %d of %d rows linked (%d pairs above the threshold)", linked, n_leak, pairs)
     return LinkageStats(
