@@ -182,6 +182,13 @@ def test_the_suspect_summary_states_the_findings_and_processor_duties(pack: tupl
     assert "Pasal 51" in text and "6 rekaman kanari" in text
 
 
+def test_the_pack_is_readable_by_its_owner_only(pack: tuple[Workspace, Path]) -> None:
+    _ws, d = pack
+    assert d.stat().st_mode & 0o777 == 0o700
+    assert {f.stat().st_mode & 0o777 for f in d.iterdir()} == {0o600}
+    assert not list(d.parent.glob(".notify*.partial"))
+
+
 def test_a_pack_is_never_overwritten(pack: tuple[Workspace, Path]) -> None:
     ws, d = pack
     before = (d / "subjects.csv").read_bytes()

@@ -41,6 +41,7 @@ import hashlib
 import html
 import json
 import re
+import secrets
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -622,9 +623,10 @@ def prepare_pack(
         raise NotifyError(f"the directory {target.parent} does not exist")
     want_pdf = pdf if pdf is not None else find_chromium() is not None
     facts = facts_from(verdict, dl, controller, lang)
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    # A name of its own: a pack being prepared by another run is never touched. Owner-only, because
+    # the subject list holds every affected person's contact.
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    tmp.mkdir(mode=0o700)
     try:
         counts, source = _subjects_csv(ws, verdict, case_dir, tmp / "subjects.csv", facts, say)
         files = {"subjects": tmp / "subjects.csv"}
@@ -652,6 +654,8 @@ def prepare_pack(
             "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        for f in tmp.iterdir():
+            f.chmod(0o600)
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
