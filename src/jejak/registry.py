@@ -33,6 +33,7 @@ import duckdb
 from jejak.errors import InputError, RegistryError
 from jejak.intake import delimited, detect_format, read_table
 from jejak.roles import Role, RoleGuess, infer_roles
+from jejak.sqltext import quote
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,6 @@ class ImportResult:
 
 def table_name(dataset: str) -> str:
     return f"rows_{dataset}"
-
-
-def quote(identifier: str) -> str:
-    """Quote a column name for DuckDB; leaked and imported headers can contain anything."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 class Registry:

@@ -11,10 +11,7 @@ import pyarrow as pa
 
 from jejak import keys
 from jejak.roles import Role
-
-
-def q(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
+from jejak.sqltext import quote as q
 
 
 class Channel:

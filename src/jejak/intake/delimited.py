@@ -24,6 +24,7 @@ import duckdb
 from jejak.errors import InputError
 from jejak.intake import encoding as enc
 from jejak.intake.header import first_row_is_header, sample_rows
+from jejak.sqltext import quote, unique_names
 
 if TYPE_CHECKING:
     from jejak.intake import Table
@@ -84,7 +85,7 @@ def scan(path: Path) -> Scan | None:
     delim = sniff_delimiter(sample)
     if not first_row_is_header(sample_rows(sample, delim)):
         return None  # read_table names the columns column1.. (never after values in the first row)
-    names = _unique([c or f"column{i + 1}" for i, c in enumerate(parse_header(sample, delim))])
+    names = unique_names([c or f"column{i + 1}" for i, c in enumerate(parse_header(sample, delim))])
     return Scan(sql=_read_csv_sql(path, names, delim, True, "utf-8", rejects=False), columns=names, delimiter=delim)
 
 
@@ -107,7 +108,7 @@ def read_csv(
         has_header = True if header is None else header
         first = parse_header(sample, delim)
         if has_header:
-            names = _unique([c or f"column{i + 1}" for i, c in enumerate(first)])
+            names = unique_names([c or f"column{i + 1}" for i, c in enumerate(first)])
         else:
             names = [f"column{i + 1}" for i in range(len(first))]
         _load(con, source, path, name, names, delim, has_header, codec)
@@ -123,16 +124,6 @@ def read_csv(
         name=name, columns=names, rows=rows, format="tsv" if delim == "\t" else "csv", encoding=codec,
         delimiter=delim, header=has_header, skipped=[Skipped(line, why) for line, why in skipped], source=str(path),
     )
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        k = seen.get(n, 0)
-        seen[n] = k + 1
-        out.append(n if k == 0 else f"{n}_{k + 1}")
-    return out
 
 
 def _load(
@@ -199,19 +190,6 @@ def _physical_lines(source: Path, positions: list[int]) -> list[int]:
     return out
 
 
-def _physical_line(source: Path, byte_position: int) -> int:
-    count = 1
-    with source.open("rb") as f:
-        remaining = byte_position
-        while remaining > 0:
-            chunk = f.read(min(remaining, 1 << 22))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            remaining -= len(chunk)
-    return count
-
-
 def _fix_lines(
     con: duckdb.DuckDBPyConnection, source: Path, name: str, delim: str, header: bool, names: list[str],
     rejected: set[int],
@@ -223,7 +201,7 @@ def _fix_lines(
     """
     offset = 1 if header else 0
     # _line already holds record number + header; only quoted line breaks or skipped rows shift it.
-    multiline = " OR ".join(f"contains({_ident(n)}, chr(10))" for n in names)
+    multiline = " OR ".join(f"contains({quote(n)}, chr(10))" for n in names)
     has_multiline = con.execute(f"SELECT count(*) FROM {name} WHERE {multiline}").fetchall()[0][0]
     if not has_multiline and not rejected:
         return
@@ -241,10 +219,6 @@ def _fix_lines(
     con.register("_jj_lines", lines)
     con.execute(f"UPDATE {name} SET _line = l._phys FROM _jj_lines l WHERE {name}._line - {offset} = l._rec")
     con.unregister("_jj_lines")
-
-
-def _ident(n: str) -> str:
-    return '"' + n.replace('"', '""') + '"'
 
 
 def _lit(s: str) -> str:

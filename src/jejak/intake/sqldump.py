@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 
 from jejak.errors import InputError
+from jejak.sqltext import quote, unique_names
 
 if TYPE_CHECKING:
     from jejak.intake import Limits, Table
@@ -506,12 +507,12 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, name: str, scan: _Scan, st
     names: list[str] = []
     skipped = list(scan.skipped)
     for i, sink in enumerate(parts):
-        cols = _unique(sink.columns or scan.creates.get(sink.table) or _count_columns(sink))
+        cols = unique_names(sink.columns or scan.creates.get(sink.table) or _count_columns(sink))
         names += [c for c in cols if c not in names]
         skipped += _load_part(con, path, name if len(parts) == 1 else f"_jj_sql{i}", sink, cols, scan.limits, strict)
     if len(parts) > 1:
         union = " UNION ALL BY NAME ".join(f"SELECT * FROM _jj_sql{i}" for i in range(len(parts)))
-        select = ", ".join(_ident(n) for n in names)
+        select = ", ".join(quote(n) for n in names)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select}, _line FROM ({union}) ORDER BY _line")
         for i in range(len(parts)):
             con.execute(f"DROP TABLE IF EXISTS _jj_sql{i}")
@@ -532,10 +533,10 @@ def _load_part(
     cols = "{'_l': 'VARCHAR', " + ", ".join(f"'{_lit(n)}': 'VARCHAR'" for n in names) + "}"
     if sink.kind == "values":
         opts = "delim = ',', quote = '''', escape = '''', nullstr = 'NULL', allow_quoted_nulls = false"
-        select = ", ".join(_ident(n) for n in names)
+        select = ", ".join(quote(n) for n in names)
     else:
         opts = "delim = '\t', quote = '', escape = '', nullstr = '\\N'"
-        select = ", ".join(f"{_copy_unescape(_ident(n))} AS {_ident(n)}" for n in names)
+        select = ", ".join(f"{_copy_unescape(quote(n))} AS {quote(n)}" for n in names)
     con.execute("DROP TABLE IF EXISTS _jj_rejects; DROP TABLE IF EXISTS _jj_rejects_scan")
     try:
         con.execute(
@@ -578,20 +579,6 @@ def _copy_unescape(col: str) -> str:
         expr = f"replace({expr}, '\\{esc}', chr({code}))"
     expr = f"replace({expr}, chr(57344), '\\')"
     return f"CASE WHEN contains({col}, '\\') THEN {expr} ELSE {col} END"
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        k = seen.get(n, 0)
-        seen[n] = k + 1
-        out.append(n if k == 0 else f"{n}_{k + 1}")
-    return out
-
-
-def _ident(n: str) -> str:
-    return '"' + n.replace('"', '""') + '"'
 
 
 def _lit(s: str) -> str:

@@ -10,15 +10,12 @@ from typing import Any
 import duckdb
 
 from jejak.errors import InputError
-
-
-def _q(n: str) -> str:
-    return '"' + n.replace('"', '""') + '"'
+from jejak.sqltext import quote
 
 
 def _as_text(con: duckdb.DuckDBPyConnection, src: str, name: str) -> tuple[list[str], int]:
     cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-    sel = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in cols)
+    sel = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in cols)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {sel}, row_number() OVER () + 0 AS _line FROM {src}")
     rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     return cols, rows
