@@ -37,7 +37,6 @@ the same spreadsheet-formula guard as releases (:func:`jejak.export.formula_safe
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
@@ -55,6 +54,7 @@ import duckdb
 from jejak import keys
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
+from jejak.intake import file_sha256
 from jejak.registry import Registry, quote, table_name
 from jejak.report import (
     _CATEGORY,
@@ -195,20 +195,12 @@ def _evidence_path(ws: Workspace, verdict: dict[str, Any], case_dir: Path | None
     candidates += [given, ws.evidence_dir / given.name, *sorted(ws.evidence_dir.glob(f"{sha}*")),
                    *sorted(ws.evidence_dir.glob(f"*/{given.name}"))]
     for c in candidates:
-        if c.is_file() and _sha256(c) == sha:
+        if c.is_file() and file_sha256(c) == sha:
             return c
     raise NotifyError(
         f"the case has no {SUBJECTS_FILE} and its evidence file ({given.name}, sha256 {sha[:12]}…) is not in the "
         "workspace; re-run the investigation"
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -651,7 +643,7 @@ def prepare_pack(
             "deadline": dl.to_json(datetime.now(WIB)), "subjects": counts.subjects,
             "by_channel": counts.by_channel, "review": counts.review, "deceased": counts.deceased,
             "subjects_source": source,
-            "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
+            "files": {p.name: file_sha256(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         for f in tmp.iterdir():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from jejak.channel.base import MarkPlan, digests_array
 from jejak.channel.canary import make_canaries
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
+from jejak.intake import file_sha256
 from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
 from jejak.registry import Registry, quote, table_name
 from jejak.validators import sql
@@ -115,7 +115,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             say(f"writing {built['rows']:,} rows as {fmt}")
             write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
             entry = _with(entry, rows=built["rows"], channels=built["channels"], canaries=len(built["canaries"]),
-                          file_sha256=_sha256(tmp))
+                          file_sha256=file_sha256(tmp))
             say("recording the release in the ledger")
             _commit(ledger, entry, built["canaries"], tmp, out)
         finally:
@@ -143,7 +143,7 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
             _build(reg, ws.master_secret(), rec, where_sql, policy)
             write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
                         parquet_required=policy.version < 2)
-            digest = _sha256(tmp)
+            digest = file_sha256(tmp)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -296,14 +296,6 @@ def _operator() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return "unknown"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _with(entry: ReleaseEntry, **changes: Any) -> ReleaseEntry:

@@ -87,20 +87,24 @@ class Evidence:
         }
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (files here are leaks and releases of many GB)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def evidence(path: Path) -> Evidence:
     """SHA-256, size, detected format and (for archives) the declared members of ``path``."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while block := f.read(8 << 20):
-            digest.update(block)
-            size += len(block)
+    sha256, size = file_sha256(path), path.stat().st_size
     fmt = detect_format(path) if size else "empty"
     members = archive.list_members(path, fmt) if fmt in archive.ARCHIVES else []
-    return Evidence(str(path), digest.hexdigest(), size, fmt, members)
+    return Evidence(str(path), sha256, size, fmt, members)
 
 
 def detect_format(path: Path) -> str:
