@@ -182,11 +182,9 @@ def _run(
                 con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info, linked=LINKED,
                 window=window, threshold=threshold, say=say,
             )
-        # The people to notify: stored with the case so the notification pack needs no re-linking.
-        write_subjects(con, tmp / SUBJECTS_FILE)
-        people = con.execute(
-            f"SELECT count(DISTINCT _key) FROM {LINKED} WHERE _class IN ('current', 'outdated')"
-        ).fetchall()[0][0]
+        # The people to notify (distinct keys of genuine rows): stored with the case so the
+        # notification pack needs no re-linking; their count is the summary's head count.
+        people = write_subjects(con, tmp / SUBJECTS_FILE)
     verdict = Verdict(
         case_id=case_id, created_at=datetime.now(UTC), dataset=info, evidence=evidence, mapping=mapping,
         verification=ver, snapshot=window.to_json(), impact=impact.to_json(), attribution=attribution.to_json(),
