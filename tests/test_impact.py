@@ -23,18 +23,20 @@ def ro(synth_registry: Path) -> Iterator[Registry]:
 
 
 def build_linked(reg: Registry, *, people: int, seed: int) -> None:
-    """``_jj_linked``: ``people`` persons (some rows repeated, deceased ones always included), with
-    the phone blanked on a third of rows, plus fabricated and unlinked rows that must not count."""
+    """``_jj_linked``: ``people`` persons (some rows repeated and marked ``_dup``, as the contract
+    says; deceased ones always included), with the phone blanked on a third of rows, plus
+    fabricated and unlinked rows that must not count."""
     reg.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_linked AS
             WITH chosen AS (
                 SELECT _key, _valid_from, _valid_to, NIK, NAMA, NOHP, ALAMAT FROM rows_peserta
                 WHERE _valid_to IS NULL ORDER BY KDSTATUSPST <> 'MENINGGAL', hash(_key, {seed}) LIMIT {people}),
             rows AS (
-                SELECT * FROM chosen UNION ALL SELECT * FROM chosen WHERE hash(_key, {seed}) % 5 = 0)
+                SELECT *, false AS _dup FROM chosen
+                UNION ALL SELECT *, true FROM chosen WHERE hash(_key, {seed}) % 5 = 0)
             SELECT row_number() OVER () AS _line, _key, 'nik' AS _via, 1.0 AS _match_p,
                    CASE WHEN _valid_to IS NULL THEN 'current' ELSE 'outdated' END AS _class,
-                   false AS _dup, _valid_from AS _from, _valid_to AS _to,
+                   _dup, _valid_from AS _from, _valid_to AS _to,
                    NIK, NAMA, CASE WHEN hash(_key, {seed}, 'p') % 3 = 0 THEN '' ELSE NOHP END AS NOHP, ALAMAT
             FROM rows
             UNION ALL
@@ -119,3 +121,35 @@ def test_a_leak_that_links_nobody_has_no_impact(ro: Registry) -> None:
     assert (j["people"], j["provinces"], j["branches"], j["deceased"], j["children"]) == (0, [], [], 0, 0)
     assert j["specific_data"] is False
     assert all(c["people"] == 0 for c in j["categories"].values())
+
+
+def test_people_seen_only_in_outdated_rows_are_placed_by_their_newest_version(ro: Registry) -> None:
+    """Where someone lives and whether they died comes from their newest version, even when the
+    leak carried only an old one, or they have since left the registry (every version closed)."""
+    ro.con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jj_linked AS
+           WITH multi AS (SELECT _key, min(_valid_from) AS first FROM rows_peserta GROUP BY _key
+                          HAVING count(*) > 1 OR count(_valid_to) = count(*)
+                          ORDER BY count(_valid_to) = count(*) AND hash(_key) % 4 = 0 DESC, hash(_key) LIMIT 60),
+                old AS (SELECT v.* FROM rows_peserta v JOIN multi m ON v._key = m._key AND v._valid_from = m.first),
+                rows AS (SELECT _key, _valid_from, _valid_to, NIK, NAMA, false AS _dup FROM old
+                         UNION ALL  -- a third of them also appear with their current version, later
+                         SELECT v._key, v._valid_from, v._valid_to, v.NIK, v.NAMA, true FROM rows_peserta v
+                         JOIN multi m USING (_key) WHERE v._valid_to IS NULL AND hash(v._key) % 3 = 0)
+           SELECT row_number() OVER () AS _line, _key, 'key' AS _via, 1.0 AS _match_p,
+                  CASE WHEN _valid_to IS NULL THEN 'current' ELSE 'outdated' END AS _class, _dup,
+                  _valid_from AS _from, _valid_to AS _to, NIK, NAMA FROM rows"""
+    )
+    newest = {k: (kantor, status) for k, kantor, status in ro.con.execute(
+        """SELECT _key, arg_max(KDKANTOR, _valid_from), arg_max(KDSTATUSPST, _valid_from) FROM rows_peserta
+           WHERE _key IN (SELECT _key FROM _jj_linked) GROUP BY _key"""
+    ).fetchall()}
+    closed = ro.con.execute(
+        "SELECT count(DISTINCT _key) FROM rows_peserta WHERE _key IN (SELECT _key FROM _jj_linked) "
+        "AND _key NOT IN (SELECT _key FROM rows_peserta WHERE _valid_to IS NULL)"
+    ).fetchall()[0][0]
+    imp = measure(ro.con, linked="_jj_linked", dataset=ro.dataset("peserta"), versions_table="rows_peserta")
+    assert imp.people == len(newest) == 60
+    assert closed > 0  # the synthetic history removes people too: that path is exercised
+    assert Counter({b["code"]: b["people"] for b in imp.branches}) == Counter(v[0] for v in newest.values())
+    assert imp.deceased == sum(v[1] == "MENINGGAL" for v in newest.values())
