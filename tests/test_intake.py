@@ -140,3 +140,26 @@ def test_a_broken_utf16_file_is_a_clear_input_error_not_a_traceback(tmp_path: Pa
     with pytest.raises(InputError) as info:
         read_table(duckdb.connect(), f, strict=False)
     assert str(f) in str(info.value)
+
+
+def test_the_quick_screen_passes_clean_files_and_leaves_everything_else_to_the_precise_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jejak.intake import screen
+
+    monkeypatch.setattr(screen, "CHUNK", 64)  # many chunks, so multi-byte characters straddle them
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(("nama,kota\n" + "".join(f"Siti Müller {i},Bogor\n" for i in range(50))).encode())
+    assert screen._quick_scan(clean, max_line=100) == 51
+    assert screen.screen(clean, 100, b"-,-").lines == 51
+    unterminated = tmp_path / "unterminated.csv"
+    unterminated.write_bytes(clean.read_bytes() + b"Ani,Depok")
+    assert screen._quick_scan(unterminated, max_line=100) == 52
+    long_line = tmp_path / "long.csv"
+    long_line.write_bytes(b"a,b\n" + b"x" * 300 + b",1\n1,2\n")
+    assert screen._quick_scan(long_line, max_line=100) is None
+    assert set(screen.screen(long_line, 100, b"-,-").bad) == {2}
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(clean.read_bytes() + b"Ani,Cikarang\n" + "José,Bogor\n".encode("cp1252"))
+    assert screen._quick_scan(mixed, max_line=100) is None
+    assert set(screen.screen(mixed, 100, b"-,-").bad) == {53}

@@ -114,6 +114,16 @@ class Verdict:
         }
 
 
+def default_memory_limit() -> str:
+    """Half the physical memory: a 10M-row leak and its linked table fit without spilling, and
+    the other half stays for Python, splink and the rest of the machine."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, total // 2 // 2**20)}MiB"
+
+
 def new_case_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"C-{stamp}-{''.join(secrets.choice(_CROCKFORD) for _ in range(4))}"
@@ -121,9 +131,13 @@ def new_case_id() -> str:
 
 def investigate(
     ws: Workspace, path: Path, *, dataset: str | None = None, threshold: float = 1e-6,
-    linkage_threshold: float = 0.9, progress: Progress | None = None, memory_limit: str = "4GB",
+    linkage_threshold: float = 0.9, progress: Progress | None = None, memory_limit: str | None = None,
 ) -> Verdict:
-    """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict."""
+    """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict.
+
+    ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default half the machine's memory. Beyond
+    it DuckDB spills to the case folder, which is correct but several times slower.
+    """
     path = Path(path)
     if not path.is_file():
         raise JejakError(f"{path}: no such file")
@@ -134,7 +148,8 @@ def investigate(
     final = ws.cases_dir / case_id
     tmp.mkdir()
     try:
-        verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report, memory_limit)
+        verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report,
+                       memory_limit or default_memory_limit())
         report(STAGES[7], 7, len(STAGES))
         (tmp / "verdict.json").write_text(json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
         shutil.rmtree(tmp / "spill", ignore_errors=True)
@@ -169,8 +184,7 @@ def _run(
         with Ledger.open(ws.ledger_url) as ledger:
             canaries = ledger.canaries(info.name)
             link(con, leak=leak, dataset=info, mapping=mapping, versions_table=versions, canaries=canaries,
-                 threshold=linkage_threshold, say=say)
-            con.execute(f"DROP TABLE IF EXISTS {LEAK}")
+                 threshold=linkage_threshold, say=say)  # the linked view reads the leak table: keep it
             report(STAGES[3], 3, n)
             ver = verification(con, dataset=info, mapping=mapping, versions_table=versions)
             report(STAGES[4], 4, n)
@@ -213,9 +227,11 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
     finally:
         sha256, size = copier.result()
     copy.chmod(0o444)
-    row_ids = "record" if _number_records(con, LEAK) else "line"
     _, _, member = table.source.partition("!")
     members = list(getattr(table, "members", []) or [])
+    # One delimited file numbers its records by line, distinct by construction: no need to count.
+    one_text_file = table.format in ("csv", "tsv") and len(members) <= 1
+    row_ids = "record" if not one_text_file and _number_records(con, LEAK) else "line"
     if members:
         member = ", ".join(m.partition("!")[2] or m for m in members)
     skipped = [{"line": s.line, "reason": s.reason} for s in table.skipped]

@@ -102,9 +102,11 @@ def map_columns(
     install(con)
     guesses = guesses or infer_roles(con, leak.name, leak.columns)
     cols = [c for c in leak.columns if c in guesses]
+    # The sample's lines are chosen on the narrow _line column first: sorting whole rows to keep
+    # 2,000 of them took seconds at 10M rows.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _jj_map_s AS SELECT * FROM {leak.name} ORDER BY hash(_line), _line "
-        f"LIMIT {int(sample)}"
+        f"""CREATE OR REPLACE TEMP TABLE _jj_map_s AS SELECT * FROM {leak.name} WHERE _line IN (
+                SELECT _line FROM {leak.name} ORDER BY hash(_line), _line LIMIT {int(sample)})"""
     )
     try:
         link, overlap = _find_link(con, cols, guesses, dataset, registry_sql)

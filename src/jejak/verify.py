@@ -95,18 +95,21 @@ def link(
     registry_sql = f"SELECT * FROM {versions_table}"
     try:
         say("normalising identifiers")
-        _ids(con, leak, plan)
+        exact = plan.bits == list(dataset.columns)
+        _ids(con, leak, plan, exact)
         say("linking on identifiers")
         _identifier_links(con, plan, registry_sql, dataset.key)
         _canary_hits(con, plan, canaries or [])
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)
         say("comparing with every registry version")
-        _best_versions(con, leak, plan, versions_table, status_column(con, dataset, versions_table))
+        _best_versions(con, leak, plan, versions_table, status_column(con, dataset, versions_table),
+                       dataset.key if exact else None)
         say("classifying rows")
         _linked_table(con, leak, plan)
     finally:
         con.execute(
             "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
+            "DROP TABLE IF EXISTS _jj_slow_cand; DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_pairs; "
             "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in; DROP TABLE IF EXISTS _jj_cls; "
             "DROP TABLE IF EXISTS _jj_first"
         )
@@ -116,15 +119,28 @@ def link(
 _SOFT = (Role.EMAIL, Role.PHONE)
 
 
-def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
+def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: bool) -> None:
     """The leak's identifiers: NIK and cards normalised; e-mail and phone raw, normalised only for the
-    few rows that reach their link step (phone normalisation is a regular expression)."""
+    few rows that reach their link step (phone normalisation is a regular expression).
+
+    In the same scan: which cells hold a value (``_lval``: non-empty, ``_lnn``: non-NULL, one bit
+    per column of ``plan.bits``) and, when the leak has every registry column (``exact``), the
+    row's hash computed as the registry computes ``_hash`` — so a byte-identical row is found by
+    comparing one number (see :func:`_best_versions`).
+    """
     cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
-    sel = ", ".join(
-        f"{quote(plan.columns[rc]) if plan.roles[rc] in _SOFT else norm_sql(plan.roles[rc], quote(plan.columns[rc]))}"
+    sel = "".join(
+        f", {quote(plan.columns[rc]) if plan.roles[rc] in _SOFT else norm_sql(plan.roles[rc], quote(plan.columns[rc]))}"
         f" AS {quote('i_' + rc)}" for rc in cols
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_ids AS SELECT _line{', ' + sel if sel else ''} FROM {leak.name}")
+    lcol = [quote(plan.columns[rc]) for rc in plan.bits]
+    val = " + ".join(f"(({c} IS NOT NULL AND {c} <> '')::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    nn = " + ".join(f"(({c} IS NOT NULL)::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    rh = f"hash({', '.join(lcol)})" if exact else "NULL::UBIGINT"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
+            SELECT _line{sel}, ({val})::BIGINT AS _lval, ({nn})::BIGINT AS _lnn, {rh} AS _rh FROM {leak.name}"""
+    )
 
 
 def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
@@ -227,26 +243,52 @@ def _probabilistic(
 
 
 def _best_versions(
-    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None,
+    key: str | None,
 ) -> None:
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
     version's membership status, which for a current row is the person's status now).
 
-    Most cells of a leak are byte-identical to a registry version. So the leaked cells are first
-    reduced to 64-bit hashes (one narrow table), candidate versions are compared hash against hash,
-    and only the (row, version) pairs where some cell with a value differs — re-formatted or
-    changed — are compared again on the text, normalised by role. A false agreement would need a
-    64-bit hash collision between a leaked cell and the registry cell of the same person.
+    Most rows of a leak are byte-identical to a registry version, so three paths, cheapest first:
+
+    1. **Identical rows** (``key`` given: the leak has every registry column). A row linked by the
+       dataset key whose hash equals its key's open version's ``_hash``, with no empty-string
+       cell, agrees on every cell holding a value; no other version can agree on more, and on a
+       tie the open (newest) one wins anyway. Its masks are its non-NULL cells.
+    2. **Cell hashes**: the other rows' cells are reduced to 64-bit hashes, candidate versions are
+       compared hash against hash, and
+    3. only the (row, version) pairs where some cell with a value differs — re-formatted or
+       changed — are compared again on the text, normalised by role.
+
+    A false agreement would need a 64-bit hash collision between a leaked row or cell and the
+    registry's for the same person.
     """
     status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jj_best (_line BIGINT, _key VARCHAR, _via VARCHAR, _match_p DOUBLE,
+           _from DATE, _to DATE, _amask BIGINT, _cmask BIGINT, _status VARCHAR)"""
+    )
+    cand = "_jj_cand"
+    if key is not None:
+        # Lines linked by the key have exactly one candidate row, the key itself (i_<key>).
+        con.execute(
+            f"""INSERT INTO _jj_best
+                SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, i._lnn, i._lnn, {status_sql}
+                FROM _jj_cand c JOIN _jj_ids i ON i._line = c._line AND i.{quote('i_' + key)} = c._key
+                JOIN {versions_table} v ON v._key = c._key AND v._valid_to IS NULL
+                WHERE i._rh = v._hash AND i._lval = i._lnn"""
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS SELECT * FROM _jj_cand "
+            "WHERE _line NOT IN (SELECT _line FROM _jj_best)"
+        )
+        cand = "_jj_slow_cand"
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
     rcol = [f"v.{quote(rc)}" for rc in plan.bits]
-    hashes = "".join(f", hash({c}) AS h{i}" for i, c in enumerate(lcol))
-    bits = " + ".join(f"(({c} IS NOT NULL AND {c} <> '')::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
-    present = " + ".join(f"(({c} IS NOT NULL)::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    hashes = "".join(f", hash(l.{c}) AS h{i}" for i, c in enumerate(lcol))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT _line{hashes}, ({bits})::BIGINT AS _lval, "
-        f"({present})::BIGINT AS _lnn FROM {leak.name}"
+        f"""CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT i._line{hashes}, i._lval, i._lnn
+            FROM {leak.name} l JOIN _jj_ids i USING (_line) WHERE i._line IN (SELECT _line FROM {cand})"""
     )
     eq = " + ".join(f"((h.h{i} = hash({r}))::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
     rnn = " + ".join(f"(({r} IS NOT NULL)::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
@@ -254,15 +296,15 @@ def _best_versions(
         f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
             SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
                    ({eq})::BIGINT & h._lval AS _e, h._lnn | ({rnn})::BIGINT AS _h
-            FROM _jj_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
+            FROM {cand} c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
     )
-    con.execute("DROP TABLE IF EXISTS _jj_lh")
+    con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
     agree = [agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i]) for i, rc in enumerate(plan.bits)]
     amask = " + ".join(f"CASE WHEN {a} THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
     cmask = " + ".join(f"CASE WHEN ({a}) IS NOT NULL THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jj_best AS
+        f"""INSERT INTO _jj_best
             WITH slow AS (
                 SELECT p._line, p._key, p._valid_from, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask
                 FROM (SELECT * FROM _jj_pairs WHERE _e <> _h) p
@@ -283,9 +325,8 @@ def _best_versions(
 
 
 def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
-    """Classify narrow rows first, find repeats by a group-by, then attach the leaked text once."""
+    """Classify narrow rows first, find repeats by a group-by, then place the leaked text beside them."""
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
-    raw = ", ".join(f"l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
     nik = f"i.{quote('i_' + plan.nik)}" if plan.nik else "NULL"
     card = f"i.{quote('i_' + plan.card)}" if plan.card else "NULL"
     identity = ", ".join([_id(plan, rc) for _, rc in plan.steps] or ["NULL"])
@@ -316,11 +357,45 @@ def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -
            WHERE _identity IS NOT NULL GROUP BY _identity HAVING count(*) > 1"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {LINKED} AS
+        """CREATE OR REPLACE TEMP TABLE _jj_lk AS
             SELECT c._line, c._key, c._via, c._match_p, c._class, coalesce(c._line > f._first, false) AS _dup,
-                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status{', ' + raw if raw else ''}
-            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity) JOIN {leak.name} l USING (_line)"""
+                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status
+            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity) ORDER BY c._line"""
     )
+    _attach_text(con, leak, plan)
+
+
+def _attach_text(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
+    """``_jj_linked``: the narrow ``_jj_lk`` beside the leaked text, as a view.
+
+    Copying ten million leaked rows into a new table cost more than linking them. Both tables
+    hold one row per ``_line`` in ascending order, so a positional join pairs them for free; the
+    check that they line up is a scan of two integer columns. A leak table not in ``_line``
+    order (no reader produces one today) is sorted once.
+    """
+    def aligned() -> bool:
+        return not con.execute(
+            f"SELECT count(*) FROM _jj_lk k POSITIONAL JOIN (SELECT _line FROM {leak.name}) l "
+            "WHERE k._line IS DISTINCT FROM l._line"
+        ).fetchall()[0][0]
+
+    if not aligned():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {leak.name} AS SELECT * FROM {leak.name} ORDER BY _line")
+        if not aligned():
+            raise RuntimeError("the leak's lines are not unique")  # a reader broke its contract
+    raw = "".join(f", l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
+    drop_relation(con, LINKED)
+    con.execute(f"CREATE TEMP VIEW {LINKED} AS SELECT k.*{raw} FROM _jj_lk k POSITIONAL JOIN {leak.name} l")
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the temporary table or view ``name``, whichever it is."""
+    kinds = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND temporary "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? AND temporary", [name, name]
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
 # -- counting ----------------------------------------------------------------------------------------

@@ -207,7 +207,8 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
     width = len(rows[0]) if rows else 1
     checked = screen.screen(path, o.limits.max_line, placeholder=delim.encode().join([b"-"] * (width + 2)))
     try:
-        t = delimited.read_csv(con, checked.path, name, strict=False, forced_encoding=o.encoding, header=has_header)
+        t = delimited.read_csv(con, checked.path, name, strict=False, header=has_header, lines=checked.lines,
+                               forced_encoding=o.encoding or ("utf-8" if checked.utf8 else None))
     except InputError as exc:
         if not checked.copied:
             raise

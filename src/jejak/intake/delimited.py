@@ -91,8 +91,9 @@ def scan(path: Path) -> Scan | None:
 
 def read_csv(
     con: duckdb.DuckDBPyConnection, path: Path, name: str, *, strict: bool,
-    forced_encoding: str | None, header: bool | None,
+    forced_encoding: str | None, header: bool | None, lines: int | None = None,
 ) -> Table:
+    """Read ``path`` into table ``name``; ``lines`` is the file's physical line count if known."""
     from jejak.intake import Skipped, Table
 
     codec = forced_encoding or enc.detect(path)
@@ -116,7 +117,9 @@ def read_csv(
         rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
         if rows == 0:
             raise InputError("the file has no data rows", path=path)
-        _fix_lines(con, source, name, delim, has_header, names, {line for line, _ in skipped})
+        one_per_line = not skipped and lines == rows + has_header  # then no record spans lines
+        if not one_per_line:
+            _fix_lines(con, source, name, delim, has_header, names, {line for line, _ in skipped})
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -134,10 +137,13 @@ def _load(
     codec_opt = "utf-16" if codec.startswith("utf-16") else ("latin-1" if codec.startswith("latin") else "utf-8")
     reader = _read_csv_sql(source, names, delim, header, codec_opt, rejects=True)
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name} AS
-                SELECT *, row_number() OVER () + {1 if header else 0} AS _line FROM {reader}"""
-        )
+        # Record numbers from the row id, not row_number() OVER (): the window serialises the
+        # parallel reader and cost 40% of reading 10M rows. Insertion order (DuckDB's default,
+        # set here so nothing can turn it off) makes row id i the file's (i+1)-th record.
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {reader}")
+        con.execute(f"ALTER TABLE {name} ADD COLUMN _line BIGINT")
+        con.execute(f"UPDATE {name} SET _line = rowid + {2 if header else 1}")
     except duckdb.Error as exc:
         # DuckDB's message quotes the offending line; keep only its first sentence-free gist.
         raise InputError("the file cannot be read as delimited text (" + type(exc).__name__ + ")", path=path) from None

@@ -14,6 +14,7 @@ file (cp1252) as a whole, which the reader transcodes.
 
 from __future__ import annotations
 
+import codecs
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +35,15 @@ class Screened:
     path: Path  # the file to read: the original, or a temporary copy the caller deletes
     bad: dict[int, str] = field(default_factory=dict)  # line -> reason
     copied: bool = False
+    utf8: bool = False  # every byte was checked and is UTF-8: the reader need not detect the encoding
+    lines: int | None = None  # physical lines, when known (a record per line if it equals the records)
 
 
 def screen(path: Path, max_line: int, placeholder: bytes) -> Screened:
     """Find over-long and (in a UTF-8 file) undecodable lines; copy the file without them if any."""
+    quick = _quick_scan(path, max_line)
+    if quick is not None:
+        return Screened(path, utf8=True, lines=quick)
     long_spans, bad_utf8, multibyte = _scan(path, max_line)
     bad: dict[int, tuple[int, int, str]] = {}
     for line, start, end in long_spans:
@@ -54,6 +60,36 @@ def screen(path: Path, max_line: int, placeholder: bytes) -> Screened:
                          + "; it cannot be a header or a record", path=path, line=1)
     copy = _copy_without(path, sorted(bad.values()), placeholder)
     return Screened(copy, {k: v[2] for k, v in bad.items()}, copied=True)
+
+
+def _quick_scan(path: Path, max_line: int) -> int | None:
+    """The number of lines of a clean file — valid UTF-8, no line over ``max_line`` — else None.
+
+    The common case in one cheap pass. If every aligned block of ``max_line // 2`` bytes holds a
+    newline, no two consecutive newlines are ``max_line`` apart; an ASCII chunk needs no decoding.
+    Anything else is left to the precise :func:`_scan`.
+    """
+    block = max(1, max_line // 2)
+    size = max(block, CHUNK // block * block)  # chunks start on block boundaries
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(size):
+            full = len(chunk) - len(chunk) % block  # a short last block may lack a newline
+            if any(chunk.find(b"\n", i, i + block) < 0 for i in range(0, full, block)):
+                return None
+            if decoder.getstate()[0] or not chunk.isascii():
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    return None
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    return newlines + (last != b"\n")
 
 
 def _scan(path: Path, max_line: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], bool]:

@@ -1,0 +1,108 @@
+"""Linking's shortcuts give exactly the answer of the general comparison.
+
+A leak carrying every registry column lets verification settle byte-identical rows by one hash
+(``_best_versions`` path 1) and joins the leaked text to the linked rows positionally. Both are
+checked here against the general path on a leak built to hit every branch: identical rows,
+outdated rows, re-formatted and changed cells, empty-string cells, repeats, rows linked only by
+NIK, fabricated rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.csv as pacsv
+import pytest
+
+from jejak import verify
+from jejak.intake import read_table
+from jejak.mapping import map_columns
+from jejak.registry import Registry, table_name
+
+
+def _leak(investigation_registry: Any, path: Path) -> None:
+    snaps = investigation_registry.snapshots
+    con = duckdb.connect()
+    con.register("s2", snaps[1].participants)
+    con.register("s3", snaps[2].participants)
+    cols = ", ".join(snaps[1].participants.column_names)
+    con.execute(
+        """CREATE TABLE leak AS
+            SELECT * FROM (SELECT * FROM s3 ORDER BY hash(NOKA) LIMIT 300)                       -- identical, current
+            UNION ALL SELECT * FROM (SELECT * FROM s2 ORDER BY hash(NOKA, 1) LIMIT 300)          -- some outdated
+            UNION ALL SELECT * REPLACE (lower(NAMA) AS NAMA) FROM (SELECT * FROM s3 ORDER BY hash(NOKA, 2) LIMIT 100)
+            UNION ALL SELECT * REPLACE ('' AS EMAIL) FROM (SELECT * FROM s3 ORDER BY hash(NOKA, 3) LIMIT 50)
+            UNION ALL SELECT * REPLACE ('JL. LAIN NO. 9' AS ALAMAT)
+                      FROM (SELECT * FROM s3 ORDER BY hash(NOKA, 4) LIMIT 50)
+            UNION ALL SELECT * REPLACE ('' AS NOKA) FROM (SELECT * FROM s3 ORDER BY hash(NOKA, 5) LIMIT 50)  -- NIK only
+            UNION ALL SELECT * REPLACE ('9' || substr(NOKA, 2) AS NOKA, '3273010101900001' AS NIK)
+                      FROM (SELECT * FROM s3 ORDER BY hash(NOKA, 6) LIMIT 20)                     -- fabricated
+            UNION ALL SELECT * FROM (SELECT * FROM s3 ORDER BY hash(NOKA) LIMIT 30)              -- repeats"""
+    )
+    assert con.execute("SELECT count(*) FROM leak").fetchall()[0][0] == 900
+    pacsv.write_csv(con.sql(f"SELECT {cols} FROM leak").to_arrow_table(), path)
+
+
+def _link(reg: Registry, path: Path) -> list[tuple[Any, ...]]:
+    con = reg.con
+    leak = read_table(con, path, name="_jj_leak", strict=False)
+    info = reg.dataset("peserta")
+    versions = table_name(info.name)
+    mapping = map_columns(con, leak, info, f"SELECT * FROM {versions}")
+    verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table=versions)
+    return con.execute(f"SELECT * FROM {verify.LINKED} ORDER BY _line").fetchall()
+
+
+def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
+    investigation_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jejak.workspace import Workspace
+
+    path = tmp_path / "leak.csv"
+    _leak(investigation_registry, path)
+    registry = Workspace.open(investigation_registry.home).registry_path
+    keys_seen: list[str | None] = []
+    best = verify._best_versions
+
+    def spy(*args: Any) -> None:
+        keys_seen.append(args[-1])
+        best(*args)
+
+    monkeypatch.setattr(verify, "_best_versions", spy)
+    with Registry(registry, read_only=True) as reg:
+        fast = _link(reg, path)
+        cols = ", ".join(f'l."{c}"' for c in reg.dataset("peserta").columns)
+        shortcut_rows = reg.con.execute(
+            f"SELECT count(*) FROM _jj_leak l JOIN rows_peserta v ON v._key = l.NOKA AND v._valid_to IS NULL "
+            f"WHERE v._hash = hash({cols})"
+        ).fetchall()[0][0]
+    monkeypatch.setattr(verify, "_best_versions", lambda *a: best(*a[:-1], None))
+    with Registry(registry, read_only=True) as reg:
+        general = _link(reg, path)
+    assert keys_seen == ["NOKA"]  # the leak has every column: the shortcut was taken
+    assert len(fast) == len(general) == 900 and shortcut_rows > 500
+    assert fast == general
+    # The text beside each line is that line's: the leak's own NAMA at line 2 is the first row's.
+    first = pacsv.read_csv(path).slice(0, 1).to_pylist()[0]
+    assert fast[0][0] == 2 and first["NAMA"] in fast[0]
+
+
+def test_the_linked_view_survives_a_leak_table_out_of_line_order(investigation_registry: Any,
+                                                                  tmp_path: Path) -> None:
+    from jejak.workspace import Workspace
+
+    path = tmp_path / "leak.csv"
+    _leak(investigation_registry, path)
+    with Registry(Workspace.open(investigation_registry.home).registry_path, read_only=True) as reg:
+        con = reg.con
+        leak = read_table(con, path, name="_jj_leak", strict=False)
+        con.execute("CREATE OR REPLACE TEMP TABLE _jj_leak AS SELECT * FROM _jj_leak ORDER BY hash(_line)")
+        info = reg.dataset("peserta")
+        mapping = map_columns(con, leak, info, "SELECT * FROM rows_peserta")
+        verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table="rows_peserta")
+        wrong = con.execute(
+            f"SELECT count(*) FROM {verify.LINKED} k JOIN _jj_leak l USING (_line) WHERE k.NAMA IS DISTINCT FROM l.NAMA"
+        ).fetchall()[0][0]
+        assert wrong == 0
