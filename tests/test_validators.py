@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 import duckdb
@@ -81,3 +82,23 @@ def test_sql_macros_agree_with_python() -> None:
         assert got == nik.is_valid(v)
     for raw in ["081234567890", "6281234567890", "+62 812-3456-7890", "0812 3456 7890"]:
         assert con.execute("SELECT jj_phone_norm(?)", [raw]).fetchall()[0][0] == contact.phone_normalise(raw)
+
+
+
+@functools.cache
+def _normalising_connection() -> duckdb.DuckDBPyConnection:
+    from jejak.normalise import install
+
+    con = duckdb.connect()
+    install(con)
+    return con
+
+
+#: The full rule of jj_norm_code, before its shortcut for codes already in normal form.
+FULL_CODE_RULE = "nullif(upper(replace(replace(replace(ltrim(trim($1), ''''), ' ', ''), '-', ''), '.', '')), '')"
+
+
+@given(st.text(alphabet="0123456789ABCabc -.'\t", max_size=20))
+def test_the_code_normaliser_shortcut_equals_the_full_rule(code: str) -> None:
+    con = _normalising_connection()
+    assert con.execute(f"SELECT jj_norm_code($1) IS NOT DISTINCT FROM {FULL_CODE_RULE}", [code]).fetchall()[0][0]

@@ -89,7 +89,7 @@ def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
     assert fast[0][0] == 2 and first["NAMA"] in fast[0]
 
 
-def test_the_linked_view_survives_a_leak_table_out_of_line_order(investigation_registry: Any,
+def test_the_linked_view_pairs_each_line_with_its_own_text_whatever_the_table_order(investigation_registry: Any,
                                                                   tmp_path: Path) -> None:
     from jejak.workspace import Workspace
 

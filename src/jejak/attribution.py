@@ -152,19 +152,24 @@ def attribute(
     con: duckdb.DuckDBPyConnection, *, registry: Registry, ledger: Ledger, master: bytes, dataset: DatasetInfo,
     linked: str = "_jj_linked", window: Any = None, threshold: float = 1e-6, say: Say = lambda _m: None,
     mapping: Any = None, releases: list[ReleaseRecord] | None = None, sample_rows: int = SAMPLE_ROWS,
+    text: str | None = None,
 ) -> Attribution:
     """Score every release of ``dataset`` against the leak in ``linked``; see the module docstring.
 
     ``releases`` replaces the ledger's list (the evaluation harness scores simulated innocent
     releases this way); ``mapping`` is accepted for the investigation's call and not needed.
+    ``text`` names a relation with ``_line`` and the leaked columns when ``linked`` is the narrow
+    ``_jj_lk`` (the investigation's ``_jj_text``): the text of the few rows that need it is then
+    joined by ``_line``.
     """
     del mapping
     _install_macros(con)
     recs = releases if releases is not None else ledger.releases(dataset=dataset.name)
     say(f"attribution: {len(recs):,} releases of {dataset.name} in the ledger")
-    scorer = Scorer(con, registry=registry, dataset=dataset, linked=linked, master=master, sample_rows=sample_rows)
+    scorer = Scorer(con, registry=registry, dataset=dataset, linked=linked, master=master, sample_rows=sample_rows,
+                    text=text)
     try:
-        hits = canary_hits(con, ledger, dataset, linked, scorer.leak_columns) if releases is None else {}
+        hits = canary_hits(con, ledger, dataset, scorer.rows_with_text, scorer.leak_columns) if releases is None else {}
         scorer.prefetch(recs)
         scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in hits)) is not None]
         tested = sum(1 for s in scores if s.kind == "marked")
@@ -255,9 +260,17 @@ class Scorer:
     """Holds the sampled matched rows of a leak and scores releases against them."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, registry: Registry, dataset: DatasetInfo, linked: str,
-                 master: bytes, sample_rows: int = SAMPLE_ROWS) -> None:
+                 master: bytes, sample_rows: int = SAMPLE_ROWS, text: str | None = None) -> None:
         self.con, self.registry, self.dataset, self.linked, self.master = con, registry, dataset, linked, master
+        self.text = text or linked
         have = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()}
+        #: ``linked`` with the leaked text (a relation to select from).
+        self.rows_with_text = linked
+        if text:
+            own = set(have)
+            have |= {r[0] for r in con.execute(f"DESCRIBE {text}").fetchall()}
+            shown = "".join(f", t.{q(c)}" for c in dataset.columns if c in have and c not in own)
+            self.rows_with_text = f"(SELECT k.*{shown} FROM {linked} k JOIN {text} t USING (_line))"
         self.leak_columns = [c for c in dataset.columns if c in have]
         self._leak_set = set(self.leak_columns)
         self._has_dup = "_dup" in have
@@ -307,17 +320,18 @@ class Scorer:
         matched = ", ".join(f"'{c}'" for c in MATCHED)
         cut = 1 << 32 if self.matched <= size else min(1 << 32, int((1 << 32) * 2.0 * size / self.matched) + 1)
         h = f"((_line % 4294967296)::UBIGINT * {_HASH_MUL}) % 4294967296"
-        cols = "".join(f", {q(c)}" for c in self.leak_columns)
+        cols = "".join(f", t.{q(c)}" for c in self.leak_columns)
         vers = ", _from, _to" if self.has_versions else ", NULL::DATE AS _from, NULL::DATE AS _to"
+        # The sample is chosen on narrow columns; only its rows' text is then read (by _line).
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_SAMPLE} AS
-                WITH m AS (SELECT _key{vers}{cols}, {h} AS _h FROM {self.linked}
-                           WHERE _key IS NOT NULL AND _class IN ({matched})),
-                     c AS (SELECT * FROM m WHERE _h < {cut}),
-                     d AS (SELECT *, row_number() OVER (PARTITION BY _key ORDER BY _h) AS _r FROM c)
-                SELECT row_number() OVER (ORDER BY _h, _key) - 1 AS _i, _key, _from, _to{cols},
-                       {keys.digest_sql(self.dataset.name, '_key')} AS _digest
-                FROM d WHERE _r = 1 ORDER BY _h, _key LIMIT {int(size)}"""
+                WITH c AS (SELECT _line, _key{vers}, {h} AS _h FROM {self.linked}
+                           WHERE _key IS NOT NULL AND _class IN ({matched}) AND {h} < {cut}),
+                     d AS (SELECT *, row_number() OVER (PARTITION BY _key ORDER BY _h) AS _r FROM c),
+                     s AS (SELECT row_number() OVER (ORDER BY _h, _key) - 1 AS _i, _line, _key, _from, _to, _h
+                           FROM d WHERE _r = 1 ORDER BY _h, _key LIMIT {int(size)})
+                SELECT s._i, s._key, s._from, s._to{cols}, {keys.digest_sql(self.dataset.name, 's._key')} AS _digest
+                FROM s JOIN {self.text} t ON t._line = s._line ORDER BY s._i"""
         )
         col = self.con.sql(f"SELECT _digest FROM {_SAMPLE} ORDER BY _i").to_arrow_table().column(0)
         col = col.combine_chunks()

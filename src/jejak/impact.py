@@ -2,8 +2,8 @@
 
 Counts are of **people** (distinct registry keys among the rows linked as current or outdated),
 never of rows, so a leak that repeats people or pads itself does not inflate them. For each data
-category the people counted are those whose leaked row actually carries a non-empty value in a
-column of that category — a column being in the file is not enough.
+category the people counted are those whose leaked row actually carries a value (neither NULL nor
+the empty string) in a column of that category — a column being in the file is not enough.
 
 Categories follow UU PDP (UU No. 27/2022): identity (NIK, card, NPWP, name, dates), contact
 (phone, e-mail, address), financial (amounts, NPWP) and health (medical findings); financial and
@@ -84,19 +84,34 @@ class Impact:
 
 
 def _nonempty(col: str) -> str:
-    # A regular expression stops at the first visible character: four times faster than trim().
-    return f"regexp_matches({quote(col)}, '\\S')"
+    """A cell holds a value: neither NULL nor the empty string (the linked table's ``_lval``)."""
+    return f"coalesce({quote(col)} <> '', false)"
 
 
-def measure(con: duckdb.DuckDBPyConnection, *, linked: str, dataset: DatasetInfo, versions_table: str) -> Impact:
-    """People affected by the leak in ``linked`` (the ``_jj_linked`` contract), by category and place."""
-    present = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()}
+def _has_text(col: str) -> str:
+    """A registry code cell with something besides blanks (a branch code of spaces is no branch)."""
+    return f"nullif(trim({quote(col)}), '') IS NOT NULL"
+
+
+def measure(
+    con: duckdb.DuckDBPyConnection, *, linked: str, dataset: DatasetInfo, versions_table: str,
+    columns: list[str] | None = None,
+) -> Impact:
+    """People affected by the leak in ``linked`` (the ``_jj_linked`` contract), by category and place.
+
+    ``columns``: the registry columns the leak carries, when ``linked`` is the narrow ``_jj_lk``
+    (whose ``_lval`` then says which of them hold a value); by default the columns of ``linked``.
+    """
+    present = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()} | set(columns or ())
     mapped = [c for c in dataset.columns if c in present]
     matched = f"(SELECT * FROM {linked} WHERE _class IN ('current', 'outdated') AND _key IS NOT NULL)"
     cats: dict[str, list[str]] = {
         name: [c for c in mapped if dataset.roles.get(c) in roles] for name, (roles, _) in CATEGORIES.items()
     }
-    people, counts = _category_people(con, matched, cats)
+    # Bit i of ``_lval`` says the leaked row's i-th mapped column (dataset order) holds a value:
+    # testing bits of one narrow column instead of the text of every column.
+    bits = {c: i for i, c in enumerate(mapped)} if "_lval" in present and len(mapped) <= 62 else None
+    people, counts = _category_people(con, matched, cats, bits)
     categories = {name: CategoryImpact(counts[name], cats[name], CATEGORIES[name][1]) for name in cats}
     _latest_versions(con, linked, dataset, versions_table)
     try:
@@ -104,16 +119,15 @@ def measure(con: duckdb.DuckDBPyConnection, *, linked: str, dataset: DatasetInfo
         children = _children(con, dataset)
         branch = _branch_column(con, dataset)
         branches = _branches(con, branch) if branch else []
-        status = _status_column(con, dataset)
-        deceased = _deceased(con, status) if status else 0
+        status, deceased = _status_and_deceased(con, dataset, versions_table)
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_impact_people")
-        con.execute("DROP TABLE IF EXISTS _jj_regions")
+        con.execute("DROP TABLE IF EXISTS _jj_regions; DROP TABLE IF EXISTS _jj_regency_people")
     return Impact(people, categories, provinces, regencies, branches, deceased, branch, status, children)
 
 
 def _category_people(
-    con: duckdb.DuckDBPyConnection, matched: str, cats: dict[str, list[str]]
+    con: duckdb.DuckDBPyConnection, matched: str, cats: dict[str, list[str]], bits: dict[str, int] | None
 ) -> tuple[int, dict[str, int]]:
     """Distinct people among ``matched`` rows, overall and with a value in each category.
 
@@ -121,7 +135,10 @@ def _category_people(
     whose key has no repeated row (``_dup``) is exactly one matched row, so those people are
     counted by a plain scan; only the people with repeats are grouped.
     """
-    flags = {name: " OR ".join(_nonempty(c) for c in cols) for name, cols in cats.items() if cols}
+    if bits is None:
+        flags = {name: " OR ".join(_nonempty(c) for c in cols) for name, cols in cats.items() if cols}
+    else:
+        flags = {name: f"_lval & {sum(1 << bits[c] for c in cols)} <> 0" for name, cols in cats.items() if cols}
     repeated = f"(SELECT DISTINCT _key FROM {matched} WHERE _dup)"
     single = ", ".join(["count(*)"] + [f"count(*) FILTER (WHERE {f})" for f in flags.values()])
     grouped = ", ".join(["count(*)"] + [f"count(*) FILTER (WHERE {quote('c_' + n)})" for n in flags])
@@ -175,12 +192,16 @@ def _regions(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> tuple[list
     con.unregister("_jj_regions_src")
     q = quote(nik)
     valid = f"regexp_full_match({q}, '[0-9]{{16}}')"
+    # One pass over the people by regency; provinces are sums of their regencies.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_regency_people AS
+            SELECT substr({q}, 1, 4) AS code, count(*) AS people FROM _jj_impact_people WHERE {valid} GROUP BY ALL"""
+    )
     out = []
     for width, code, name in ((2, "province_code", "province"), (4, "regency_code", "regency")):
         res = con.execute(
             f"""SELECT p.code, n.name, p.people FROM
-                (SELECT substr({q}, 1, {width}) AS code, count(*) AS people
-                 FROM _jj_impact_people WHERE {valid} GROUP BY ALL) p
+                (SELECT substr(code, 1, {width}) AS code, sum(people) AS people FROM _jj_regency_people GROUP BY ALL) p
                 LEFT JOIN (SELECT DISTINCT {code} AS code, {name} AS name FROM _jj_regions) n USING (code)
                 ORDER BY p.people DESC, p.code"""
         ).fetchall()
@@ -194,7 +215,7 @@ def _branch_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> str 
     if cands:
         parts = ", ".join(
             f"avg(CASE WHEN regexp_full_match(trim({quote(c)}), '{BRANCH_PATTERN}') THEN 1.0 ELSE 0.0 END) "
-            f"FILTER (WHERE {_nonempty(c)}), count(DISTINCT {quote(c)}), count({quote(c)})"
+            f"FILTER (WHERE {_has_text(c)}), count(DISTINCT {quote(c)}), count({quote(c)})"
             for c in cands
         )
         row = con.execute(f"SELECT {parts} FROM (SELECT * FROM _jj_impact_people LIMIT 100000)").fetchall()[0]
@@ -209,9 +230,26 @@ def _branches(con: duckdb.DuckDBPyConnection, column: str) -> list[dict[str, Any
     q = quote(column)
     res = con.execute(
         f"""SELECT trim({q}) AS code, count(*) AS people FROM _jj_impact_people
-            WHERE {_nonempty(column)} GROUP BY ALL ORDER BY people DESC, code"""
+            WHERE {_has_text(column)} GROUP BY ALL ORDER BY people DESC, code"""
     ).fetchall()
     return [{"code": c, "people": int(k)} for c, k in res]
+
+
+def _status_and_deceased(
+    con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, versions_table: str
+) -> tuple[str | None, int]:
+    """The status column and how many people it marks deceased.
+
+    The membership-status column verification recognises by its words is tried first (one
+    count); only if it marks nobody deceased are the other category columns searched.
+    """
+    from jejak.verify import status_column
+
+    known = status_column(con, dataset, versions_table)
+    if known is not None and dataset.roles.get(known) == Role.CATEGORY and (n := _deceased(con, known)):
+        return known, n
+    other = _status_column(con, dataset)
+    return other, _deceased(con, other) if other else 0
 
 
 def _status_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> str | None:

@@ -38,7 +38,7 @@ from jejak.mapping import ColumnMapping, map_columns
 from jejak.notify import SUBJECTS_FILE, write_subjects
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import infer_roles
-from jejak.verify import LINKED, Verification, link, verification
+from jejak.verify import NARROW, TEXT, Verification, link, verification
 from jejak.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -186,19 +186,22 @@ def _run(
             link(con, leak=leak, dataset=info, mapping=mapping, versions_table=versions, canaries=canaries,
                  threshold=linkage_threshold, say=say)  # the linked view reads the leak table: keep it
             report(STAGES[3], 3, n)
-            ver = verification(con, dataset=info, mapping=mapping, versions_table=versions)
+            # Stages that read only the linked table's own columns use the narrow table: the full
+            # view pairs it with the leaked text on one thread.
+            ver = verification(con, dataset=info, mapping=mapping, versions_table=versions, linked=NARROW)
             report(STAGES[4], 4, n)
-            window = dating.extraction_window(con, linked=LINKED, dataset=info, versions_table=versions)
+            window = dating.extraction_window(con, linked=NARROW, dataset=info, versions_table=versions)
             report(STAGES[5], 5, n)
-            impact = measure_impact(con, linked=LINKED, dataset=info, versions_table=versions)
+            impact = measure_impact(con, linked=NARROW, dataset=info, versions_table=versions,
+                                    columns=list(mapping.mapped.values()))
             report(STAGES[6], 6, n)
             attribution = attribute(
-                con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info, linked=LINKED,
-                window=window, threshold=threshold, say=say,
+                con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info, linked=NARROW,
+                window=window, threshold=threshold, say=say, text=TEXT,
             )
         # The people to notify (distinct keys of genuine rows): stored with the case so the
         # notification pack needs no re-linking; their count is the summary's head count.
-        people = write_subjects(con, tmp / SUBJECTS_FILE)
+        people = write_subjects(con, tmp / SUBJECTS_FILE, linked=NARROW)
     verdict = Verdict(
         case_id=case_id, created_at=datetime.now(UTC), dataset=info, evidence=evidence, mapping=mapping,
         verification=ver, snapshot=window.to_json(), impact=impact.to_json(), attribution=attribution.to_json(),

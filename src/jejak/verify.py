@@ -40,6 +40,10 @@ from jejak.roles import Role
 log = logging.getLogger(__name__)
 
 LINKED = "_jj_linked"
+#: The linked table's own columns, without the leaked text, in ``_line`` order (a real table).
+NARROW = "_jj_lk"
+#: The leaked text under registry column names, with ``_line`` (a view over the leak table).
+TEXT = "_jj_text"
 CLASSES = ("current", "outdated", "canary", "fabricated", "invalid", "unlinked")
 
 #: Status words of a membership-status column (the synthetic KDSTATUSPST: AKTIF/NONAKTIF/MENINGGAL).
@@ -349,7 +353,7 @@ def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -
                    b._from, b._to,
                    bit_count(coalesce(b._amask, 0) & {nonid})::INTEGER AS _agree,
                    bit_count(coalesce(b._cmask, 0) & {nonid})::INTEGER AS _compared,
-                   b._amask, b._cmask, b._status
+                   b._amask, b._cmask, b._status, i._lval
             FROM _jj_ids i LEFT JOIN _jj_best b USING (_line) LEFT JOIN _jj_canary_hits h USING (_line)"""
     )
     con.execute(
@@ -357,35 +361,28 @@ def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -
            WHERE _identity IS NOT NULL GROUP BY _identity HAVING count(*) > 1"""
     )
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _jj_lk AS
+        f"""CREATE OR REPLACE TEMP TABLE {NARROW} AS
             SELECT c._line, c._key, c._via, c._match_p, c._class, coalesce(c._line > f._first, false) AS _dup,
-                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status
-            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity) ORDER BY c._line"""
+                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status, c._lval
+            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity)"""
     )
     _attach_text(con, leak, plan)
 
 
 def _attach_text(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
-    """``_jj_linked``: the narrow ``_jj_lk`` beside the leaked text, as a view.
+    """``_jj_text`` (the leaked text under registry names) and ``_jj_linked`` (``_jj_lk`` joined to it).
 
-    Copying ten million leaked rows into a new table cost more than linking them. Both tables
-    hold one row per ``_line`` in ascending order, so a positional join pairs them for free; the
-    check that they line up is a scan of two integer columns. A leak table not in ``_line``
-    order (no reader produces one today) is sorted once.
+    Copying ten million leaked rows into a new table cost more than linking them, so both are
+    views over the leak table. Work on many rows reads the narrow ``_jj_lk`` and joins
+    ``_jj_text`` on ``_line`` only for the rows whose text it needs (DuckDB then reads the leak
+    for those lines alone); ``_jj_linked`` is the whole contract in one relation.
     """
-    def aligned() -> bool:
-        return not con.execute(
-            f"SELECT count(*) FROM _jj_lk k POSITIONAL JOIN (SELECT _line FROM {leak.name}) l "
-            "WHERE k._line IS DISTINCT FROM l._line"
-        ).fetchall()[0][0]
-
-    if not aligned():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {leak.name} AS SELECT * FROM {leak.name} ORDER BY _line")
-        if not aligned():
-            raise RuntimeError("the leak's lines are not unique")  # a reader broke its contract
-    raw = "".join(f", l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
+    raw = "".join(f", {quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
+    text = "".join(f", t.{quote(rc)}" for rc in plan.columns)
     drop_relation(con, LINKED)
-    con.execute(f"CREATE TEMP VIEW {LINKED} AS SELECT k.*{raw} FROM _jj_lk k POSITIONAL JOIN {leak.name} l")
+    drop_relation(con, TEXT)
+    con.execute(f"CREATE TEMP VIEW {TEXT} AS SELECT _line{raw} FROM {leak.name}")
+    con.execute(f"CREATE TEMP VIEW {LINKED} AS SELECT k.*{text} FROM {NARROW} k JOIN {TEXT} t USING (_line)")
 
 
 def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
