@@ -63,14 +63,22 @@ def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
     path = tmp_path / "leak.csv"
     _leak(investigation_registry, path)
     registry = Workspace.open(investigation_registry.home).registry_path
-    keys_seen: list[str | None] = []
+    shortcut: list[bool] = []
+    ids = verify._ids
+
+    def spy(con: Any, leak: Any, plan: Any, exact: bool) -> None:
+        shortcut.append(exact)
+        ids(con, leak, plan, exact)
+
+    monkeypatch.setattr(verify, "_ids", spy)
+    settled: list[int] = []
     best = verify._best_versions
 
-    def spy(*args: Any) -> None:
-        keys_seen.append(args[-1])
-        best(*args)
+    def count_identical(con: Any, *args: Any) -> None:
+        settled.append(con.execute("SELECT count(*) FROM _jj_keyhit WHERE _exact").fetchall()[0][0])
+        best(con, *args)
 
-    monkeypatch.setattr(verify, "_best_versions", spy)
+    monkeypatch.setattr(verify, "_best_versions", count_identical)
     with Registry(registry, read_only=True) as reg:
         fast = _link(reg, path)
         cols = ", ".join(f'l."{c}"' for c in reg.dataset("peserta").columns)
@@ -78,11 +86,12 @@ def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
             f"SELECT count(*) FROM _jj_leak l JOIN rows_peserta v ON v._key = l.NOKA AND v._valid_to IS NULL "
             f"WHERE v._hash = hash({cols})"
         ).fetchall()[0][0]
-    monkeypatch.setattr(verify, "_best_versions", lambda *a: best(*a[:-1], None))
+    monkeypatch.setattr(verify, "_ids", lambda con, leak, plan, exact: ids(con, leak, plan, False))
     with Registry(registry, read_only=True) as reg:
         general = _link(reg, path)
-    assert keys_seen == ["NOKA"]  # the leak has every column: the shortcut was taken
-    assert len(fast) == len(general) == 900 and shortcut_rows > 500
+    assert shortcut == [True]  # the leak has every column: the shortcut was taken
+    assert len(fast) == len(general) == 900
+    assert settled[0] == shortcut_rows > 500 and settled[1] == 0  # identical rows, by the registry's own hash
     assert fast == general
     # The text beside each line is that line's: the leak's own NAMA at line 2 is the first row's.
     first = pacsv.read_csv(path).slice(0, 1).to_pylist()[0]

@@ -102,20 +102,20 @@ def link(
         exact = plan.bits == list(dataset.columns)
         _ids(con, leak, plan, exact)
         say("linking on identifiers")
-        _identifier_links(con, plan, registry_sql, dataset.key)
+        status = status_column(con, dataset, versions_table)
+        _identifier_links(con, plan, versions_table, dataset.key, status)
         _canary_hits(con, plan, canaries or [])
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)
         say("comparing with every registry version")
-        _best_versions(con, leak, plan, versions_table, status_column(con, dataset, versions_table),
-                       dataset.key if exact else None)
+        _best_versions(con, leak, plan, versions_table, status)
         say("classifying rows")
         _linked_table(con, leak, plan)
     finally:
         con.execute(
             "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
             "DROP TABLE IF EXISTS _jj_slow_cand; DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_pairs; "
-            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in; DROP TABLE IF EXISTS _jj_cls; "
-            "DROP TABLE IF EXISTS _jj_first"
+            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in; "
+            "DROP TABLE IF EXISTS _jj_first; DROP TABLE IF EXISTS _jj_other; DROP TABLE IF EXISTS _jj_keyhit"
         )
     return LINKED
 
@@ -153,14 +153,23 @@ def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
     return norm_sql(plan.roles[rc], col) if plan.roles[rc] in _SOFT else col
 
 
-def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_sql: str, key: str) -> None:
+def _identifier_links(
+    con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, key: str, status: str | None
+) -> None:
     """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first.
 
     After each step only the rows still unlinked (``_jj_rest``) go on, so a leak that links on its
-    first identifier pays for one join, not five.
+    first identifier pays for one join, not five. The key step also keeps, in ``_jj_keyhit``, each
+    line's open version of its key and whether the line is byte-identical to it (``_exact``, see
+    :func:`_best_versions`).
     """
+    registry_sql = f"SELECT * FROM {versions_table}"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _jj_cand (_line BIGINT, _key VARCHAR, _via VARCHAR, _match_p DOUBLE)"
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jj_keyhit (_line BIGINT, _key VARCHAR, _via VARCHAR, _valid_from DATE,
+           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN)"""
     )
     source = "_jj_ids"
     for via, rc in plan.steps:
@@ -171,26 +180,48 @@ def _identifier_links(con: duckdb.DuckDBPyConnection, plan: LinkPlan, registry_s
             # (shared in families, easily guessed) belongs to someone of ours.
             cond += f" AND {_no_identifier(plan)}"
         if rc == key:
-            # The key names one row: a semi-join, no duplicates from the row's several versions.
-            con.execute(
-                f"""INSERT INTO _jj_cand SELECT i._line, {col}, '{via}', 1.0 FROM {source} i
-                    WHERE {cond} AND {col} IN (SELECT _key FROM ({registry_sql}))"""
-            )
-        else:
-            reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
-            con.execute(
-                f"""INSERT INTO _jj_cand
-                    SELECT DISTINCT i._line, r._key, '{via}', 1.0
-                    FROM {source} i JOIN ({reg}) r ON r.v = {col} WHERE {cond}"""
-            )
+            _key_links(con, source, col, cond, via, versions_table, status)
+            source = "_jj_rest"
+            continue
+        reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM _jj_ids "
+            f"""INSERT INTO _jj_cand
+                SELECT DISTINCT i._line, r._key, '{via}', 1.0
+                FROM {source} i JOIN ({reg}) r ON r.v = {col} WHERE {cond}"""
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM {source} "
             "WHERE _line NOT IN (SELECT _line FROM _jj_cand)"
         )
         source = "_jj_rest"
         if not con.execute("SELECT count(*) FROM _jj_rest").fetchall()[0][0]:
             break
     con.execute("DROP TABLE IF EXISTS _jj_rest")
+
+
+def _key_links(
+    con: duckdb.DuckDBPyConnection, source: str, col: str, cond: str, via: str, versions_table: str,
+    status: str | None,
+) -> None:
+    """The key names one row: a join with the open versions, then, for the lines left, a semi-join
+    with the keys of people since removed (all versions closed). Leaves the rest in ``_jj_rest``."""
+    status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
+    con.execute(
+        f"""INSERT INTO _jj_keyhit
+            SELECT i._line, {col}, '{via}', v._valid_from, v._valid_to, {status_sql}, i._lnn, i._lval,
+                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false)
+            FROM {source} i JOIN {versions_table} v ON v._key = {col} AND v._valid_to IS NULL WHERE {cond}"""
+    )
+    con.execute("INSERT INTO _jj_cand SELECT _line, _key, _via, 1.0 FROM _jj_keyhit")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM {source} "
+        "WHERE _line NOT IN (SELECT _line FROM _jj_keyhit)"
+    )
+    con.execute(
+        f"""INSERT INTO _jj_cand SELECT i._line, {col}, '{via}', 1.0 FROM _jj_rest i
+            WHERE {cond} AND {col} IN (SELECT _key FROM {versions_table} WHERE _valid_to IS NOT NULL)"""
+    )
+    con.execute("DELETE FROM _jj_rest WHERE _line IN (SELECT _line FROM _jj_cand)")
 
 
 def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[dict[str, Any]]) -> None:
@@ -247,18 +278,18 @@ def _probabilistic(
 
 
 def _best_versions(
-    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None,
-    key: str | None,
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None
 ) -> None:
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
     version's membership status, which for a current row is the person's status now).
 
     Most rows of a leak are byte-identical to a registry version, so three paths, cheapest first:
 
-    1. **Identical rows** (``key`` given: the leak has every registry column). A row linked by the
-       dataset key whose hash equals its key's open version's ``_hash``, with no empty-string
-       cell, agrees on every cell holding a value; no other version can agree on more, and on a
-       tie the open (newest) one wins anyway. Its masks are its non-NULL cells.
+    1. **Identical rows**, found by the key step (``_jj_keyhit._exact``, only when the leak has
+       every registry column): the row's hash, computed as the registry computes ``_hash``,
+       equals its key's open version's, and no cell is the empty string. It agrees on every cell
+       holding a value; no other version can agree on more, and on a tie the open (newest) one
+       wins anyway. Its masks are its non-NULL cells.
     2. **Cell hashes**: the other rows' cells are reduced to 64-bit hashes, candidate versions are
        compared hash against hash, and
     3. only the (row, version) pairs where some cell with a value differs — re-formatted or
@@ -269,19 +300,13 @@ def _best_versions(
     """
     status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _jj_best (_line BIGINT, _key VARCHAR, _via VARCHAR, _match_p DOUBLE,
-           _from DATE, _to DATE, _amask BIGINT, _cmask BIGINT, _status VARCHAR)"""
+        """CREATE OR REPLACE TEMP TABLE _jj_best AS
+           SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p, _valid_from AS _from, _valid_to AS _to,
+                  _lnn AS _amask, _lnn AS _cmask, _status, _lval
+           FROM _jj_keyhit WHERE _exact"""
     )
     cand = "_jj_cand"
-    if key is not None:
-        # Lines linked by the key have exactly one candidate row, the key itself (i_<key>).
-        con.execute(
-            f"""INSERT INTO _jj_best
-                SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, i._lnn, i._lnn, {status_sql}
-                FROM _jj_cand c JOIN _jj_ids i ON i._line = c._line AND i.{quote('i_' + key)} = c._key
-                JOIN {versions_table} v ON v._key = c._key AND v._valid_to IS NULL
-                WHERE i._rh = v._hash AND i._lval = i._lnn"""
-        )
+    if con.execute("SELECT count(*) FROM _jj_best").fetchall()[0][0]:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS SELECT * FROM _jj_cand "
             "WHERE _line NOT IN (SELECT _line FROM _jj_best)"
@@ -299,7 +324,7 @@ def _best_versions(
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
             SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
-                   ({eq})::BIGINT & h._lval AS _e, h._lnn | ({rnn})::BIGINT AS _h
+                   ({eq})::BIGINT & h._lval AS _e, h._lnn | ({rnn})::BIGINT AS _h, h._lval
             FROM {cand} c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
     )
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
@@ -315,13 +340,13 @@ def _best_versions(
                 JOIN {versions_table} v ON v._key = p._key AND v._valid_from = p._valid_from
                 JOIN {leak.name} l ON l._line = p._line),
             masked AS (
-                SELECT p._line, p._key, p._via, p._match_p, p._valid_from, p._valid_to, p._status,
+                SELECT p._line, p._key, p._via, p._match_p, p._valid_from, p._valid_to, p._status, p._lval,
                        coalesce(s._amask, p._e) AS _amask, coalesce(s._cmask, p._h) AS _cmask
                 FROM _jj_pairs p LEFT JOIN slow s
                      ON s._line = p._line AND s._key = p._key AND s._valid_from = p._valid_from)
             SELECT _line, unnest(arg_max(
                 {{'_key': _key, '_via': _via, '_match_p': _match_p, '_from': _valid_from, '_to': _valid_to,
-                  '_amask': _amask, '_cmask': _cmask, '_status': _status}},
+                  '_amask': _amask, '_cmask': _cmask, '_status': _status, '_lval': _lval}},
                 bit_count(_amask & {nonid})::BIGINT * 100000000 + (_valid_from - DATE '1900-01-01')))
             FROM masked GROUP BY _line"""
     )
@@ -338,33 +363,40 @@ def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -
         f"({nik} IS NOT NULL AND NOT jj_nik_valid({nik})) "
         f"OR ({nik} IS NULL AND {card} IS NOT NULL AND NOT jj_card_valid({card}))"
     )
+    # Linked lines take everything from _jj_best; only the others (usually few) are classified
+    # here, so no join of every line with every best version.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jj_cls AS
-            SELECT i._line,
-                   coalesce(b._key, h._key) AS _key,
-                   CASE WHEN b._key IS NOT NULL THEN b._via WHEN h._key IS NOT NULL THEN 'canary' END AS _via,
-                   CASE WHEN b._key IS NOT NULL THEN b._match_p WHEN h._key IS NOT NULL THEN 1.0 END AS _match_p,
-                   CASE WHEN b._key IS NOT NULL THEN (CASE WHEN b._to IS NULL THEN 'current' ELSE 'outdated' END)
-                        WHEN h._key IS NOT NULL THEN 'canary'
+        f"""CREATE OR REPLACE TEMP TABLE _jj_other AS
+            SELECT i._line, h._key AS _key, CASE WHEN h._key IS NOT NULL THEN 'canary' END AS _via,
+                   CASE WHEN h._key IS NOT NULL THEN 1.0::DOUBLE END AS _match_p,
+                   CASE WHEN h._key IS NOT NULL THEN 'canary'
                         WHEN {invalid} THEN 'invalid'
                         WHEN {nik} IS NOT NULL OR {card} IS NOT NULL THEN 'fabricated'
                         ELSE 'unlinked' END AS _class,
-                   coalesce(b._key, h._key, {nik}, {card}, {identity}) AS _identity,
-                   b._from, b._to,
-                   bit_count(coalesce(b._amask, 0) & {nonid})::INTEGER AS _agree,
-                   bit_count(coalesce(b._cmask, 0) & {nonid})::INTEGER AS _compared,
-                   b._amask, b._cmask, b._status, i._lval
-            FROM _jj_ids i LEFT JOIN _jj_best b USING (_line) LEFT JOIN _jj_canary_hits h USING (_line)"""
+                   coalesce(h._key, {nik}, {card}, {identity}) AS _identity, i._lval
+            FROM _jj_ids i LEFT JOIN _jj_canary_hits h USING (_line)
+            WHERE i._line NOT IN (SELECT _line FROM _jj_best)"""
     )
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _jj_first AS SELECT _identity, min(_line) AS _first FROM _jj_cls
-           WHERE _identity IS NOT NULL GROUP BY _identity HAVING count(*) > 1"""
+        """CREATE OR REPLACE TEMP TABLE _jj_first AS SELECT _identity, min(_line) AS _first FROM (
+               SELECT _key AS _identity, _line FROM _jj_best
+               UNION ALL SELECT _identity, _line FROM _jj_other WHERE _identity IS NOT NULL)
+           GROUP BY _identity HAVING count(*) > 1"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {NARROW} AS
-            SELECT c._line, c._key, c._via, c._match_p, c._class, coalesce(c._line > f._first, false) AS _dup,
-                   c._from, c._to, c._agree, c._compared, c._amask, c._cmask, c._status, c._lval
-            FROM _jj_cls c LEFT JOIN _jj_first f USING (_identity)"""
+            WITH rows AS (
+                SELECT _line, _key, _via, _match_p, CASE WHEN _to IS NULL THEN 'current' ELSE 'outdated' END AS _class,
+                       _key AS _identity, _from, _to, bit_count(_amask & {nonid})::INTEGER AS _agree,
+                       bit_count(_cmask & {nonid})::INTEGER AS _compared, _amask, _cmask, _status, _lval
+                FROM _jj_best
+                UNION ALL
+                SELECT _line, _key, _via, _match_p, _class, _identity, NULL::DATE, NULL::DATE, 0, 0,
+                       NULL::BIGINT, NULL::BIGINT, NULL::VARCHAR, _lval
+                FROM _jj_other)
+            SELECT r._line, r._key, r._via, r._match_p, r._class, coalesce(r._line > f._first, false) AS _dup,
+                   r._from, r._to, r._agree, r._compared, r._amask, r._cmask, r._status, r._lval
+            FROM rows r LEFT JOIN _jj_first f USING (_identity)"""
     )
     _attach_text(con, leak, plan)
 
