@@ -411,13 +411,17 @@ class Scorer:
         k = (ch.name, column, policy.jitter_seconds)
         if k not in g.cells:
             v, leaked = q(column), q("_l_" + column)
-            m = self._column(g, f"coalesce(({ch.markable_sql(v, policy)}), 0)").astype(np.int64)
-            obs = self._column(g, f"coalesce(({ch.observe_sql(leaked, v, policy)}), -1)").astype(np.int64)
-            m = np.where(g.present, m, 0)
-            g.cells[k] = (m, obs)
-            eq = _unshifted_sql(ch.name, leaked, v)
-            same = self._column(g, f"coalesce(({eq}), false)").astype(bool) if eq else np.zeros(len(m), bool)
-            g.unshifted[k] = int(np.sum(same & (m >= 2)))
+            eq = _unshifted_sql(ch.name, leaked, v) or "false"
+            # One query for the three columns: each query over the sample costs a scan.
+            markable, observed = ch.markable_sql(v, policy), ch.observe_sql(leaked, v, policy)
+            got = self.con.sql(
+                f"""SELECT coalesce(({markable}), 0), coalesce(({observed}), -1), coalesce(({eq}), false)
+                    FROM {g.table} ORDER BY _i"""
+            ).to_arrow_table()
+            m, obs, same = (np.asarray(c.combine_chunks().to_numpy(zero_copy_only=False)) for c in got.columns)
+            m = np.where(g.present, m.astype(np.int64), 0)
+            g.cells[k] = (m, obs.astype(np.int64))
+            g.unshifted[k] = int(np.sum(same.astype(bool) & (m >= 2)))
         return g.cells[k]
 
     # flattened channels ------------------------------------------------------------------------------

@@ -84,15 +84,17 @@ def intervals_sql(*, linked: str, dataset: DatasetInfo, versions_table: str) -> 
     snaps = ", ".join(f"DATE '{d.isoformat()}'" for d in dataset.snapshots) or "NULL::DATE"
     first = f"DATE '{dataset.snapshots[0].isoformat()}'" if dataset.snapshots else "NULL::DATE"
     return f"""
-        WITH snaps AS (SELECT unnest([{snaps}]) AS d),
-        rows AS (
+        WITH rows AS (
             SELECT l._line, l._from, l._to,
                    {_version_ts(dataset, 'v')} AS ts,
                    {_version_ts(dataset, 'n')} AS next_ts,
-                   (SELECT max(d) FROM snaps WHERE d < l._from) AS prev_snap
+                   list_max(list_filter([{snaps}], lambda x: x < l._from)) AS prev_snap
             FROM {linked} l
             JOIN {versions_table} v ON v._key = l._key AND v._valid_from = l._from
-            LEFT JOIN {versions_table} n ON n._key = l._key AND n._valid_from = l._to
+            -- only outdated rows have a next version: join the versions of their keys alone
+            LEFT JOIN (SELECT * FROM {versions_table}
+                       WHERE _key IN (SELECT _key FROM {linked} WHERE _to IS NOT NULL)) n
+                   ON n._key = l._key AND n._valid_from = l._to
             WHERE l._class IN ('current', 'outdated') AND l._from IS NOT NULL
         ),
         bounds AS (
