@@ -121,6 +121,8 @@ def link(
 
 
 _SOFT = (Role.EMAIL, Role.PHONE)
+#: Lines with a candidate: those the key step linked (``_jj_keyhit``) and the others (``_jj_cand``).
+_LINKED_LINES = "(SELECT _line FROM _jj_keyhit UNION ALL SELECT _line FROM _jj_cand)"
 
 
 def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: bool) -> None:
@@ -156,7 +158,8 @@ def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
 def _identifier_links(
     con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, key: str, status: str | None
 ) -> None:
-    """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first.
+    """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first: the key
+    step's in ``_jj_keyhit``, the others' in ``_jj_cand``.
 
     After each step only the rows still unlinked (``_jj_rest``) go on, so a leak that links on its
     first identifier pays for one join, not five. The key step also keeps, in ``_jj_keyhit``, each
@@ -212,7 +215,6 @@ def _key_links(
                    coalesce(i._rh = v._hash AND i._lval = i._lnn, false)
             FROM {source} i JOIN {versions_table} v ON v._key = {col} AND v._valid_to IS NULL WHERE {cond}"""
     )
-    con.execute("INSERT INTO _jj_cand SELECT _line, _key, _via, 1.0 FROM _jj_keyhit")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM {source} "
         "WHERE _line NOT IN (SELECT _line FROM _jj_keyhit)"
@@ -238,7 +240,7 @@ def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[
         con.execute(
             f"""INSERT INTO _jj_canary_hits
                 SELECT i._line, min(c.k) FROM _jj_ids i JOIN _jj_canary_src c ON {conds}
-                WHERE i._line NOT IN (SELECT _line FROM _jj_cand) GROUP BY i._line"""
+                WHERE i._line NOT IN {_LINKED_LINES} GROUP BY i._line"""
         )
     finally:
         con.unregister("_jj_canary_src")
@@ -262,7 +264,7 @@ def _probabilistic(
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_prob_in AS
             SELECT l._line{', ' + cols if cols else ''} FROM {leak.name} l JOIN _jj_ids i USING (_line)
-            WHERE {_no_identifier(plan)} AND l._line NOT IN (SELECT _line FROM _jj_cand)"""
+            WHERE {_no_identifier(plan)} AND l._line NOT IN {_LINKED_LINES}"""
     )
     n = con.execute("SELECT count(*) FROM _jj_prob_in").fetchall()[0][0]
     if not n:
@@ -305,13 +307,12 @@ def _best_versions(
                   _lnn AS _amask, _lnn AS _cmask, _status, _lval
            FROM _jj_keyhit WHERE _exact"""
     )
-    cand = "_jj_cand"
-    if con.execute("SELECT count(*) FROM _jj_best").fetchall()[0][0]:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS SELECT * FROM _jj_cand "
-            "WHERE _line NOT IN (SELECT _line FROM _jj_best)"
-        )
-        cand = "_jj_slow_cand"
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS
+           SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p FROM _jj_keyhit WHERE NOT _exact
+           UNION ALL SELECT * FROM _jj_cand"""
+    )
+    cand = "_jj_slow_cand"
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
     rcol = [f"v.{quote(rc)}" for rc in plan.bits]
     hashes = "".join(f", hash(l.{c}) AS h{i}" for i, c in enumerate(lcol))

@@ -18,6 +18,7 @@ import codecs
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -73,9 +74,11 @@ def _quick_scan(path: Path, max_line: int) -> int | None:
     size = max(block, CHUNK // block * block)  # chunks start on block boundaries
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines, last = 0, b"\n"
+    buf = bytearray(size)  # one buffer, refilled: allocating a fresh chunk each time cost more than counting
     with path.open("rb") as f:
-        while chunk := f.read(size):
-            full = len(chunk) - len(chunk) % block  # a short last block may lack a newline
+        while n := _fill(f, buf):
+            chunk = buf if n == size else buf[:n]
+            full = n - n % block  # a short last block may lack a newline
             if any(chunk.find(b"\n", i, i + block) < 0 for i in range(0, full, block)):
                 return None
             if decoder.getstate()[0] or not chunk.isascii():
@@ -90,6 +93,14 @@ def _quick_scan(path: Path, max_line: int) -> int | None:
     except UnicodeDecodeError:
         return None
     return newlines + (last != b"\n")
+
+
+def _fill(f: BinaryIO, buf: bytearray) -> int:
+    """Fill ``buf`` from ``f``; fewer bytes only at the end of the file."""
+    view, n = memoryview(buf), 0
+    while n < len(buf) and (got := f.readinto(view[n:])):
+        n += got
+    return n
 
 
 def _scan(path: Path, max_line: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], bool]:
