@@ -113,13 +113,23 @@ def measure(
     bits = {c: i for i, c in enumerate(mapped)} if "_lval" in present and len(mapped) <= 62 else None
     people, counts = _category_people(con, matched, cats, bits)
     categories = {name: CategoryImpact(counts[name], cats[name], CATEGORIES[name][1]) for name in cats}
-    _latest_versions(con, linked, dataset, versions_table)
+    # Which columns hold the branch office and the membership status is a property of the
+    # dataset: decided on registry rows first, so only those columns of each person are fetched.
+    from jejak.verify import status_column
+
+    branch = _branch_column(con, dataset, f"(SELECT * FROM {versions_table} WHERE _valid_to IS NULL LIMIT 100000)")
+    known = status_column(con, dataset, versions_table)
+    known = known if known is not None and dataset.roles.get(known) == Role.CATEGORY else None
+    nik = [c for c in dataset.columns if dataset.roles.get(c) == Role.NIK][:1]
+    statuses = [known] if known else [c for c in dataset.columns if dataset.roles.get(c) == Role.CATEGORY]
+    _latest_versions(con, linked, versions_table, list(dict.fromkeys(nik + ([branch] if branch else []) + statuses)))
     try:
         provinces, regencies = _regions(con, dataset)
         children = _children(con, dataset)
-        branch = _branch_column(con, dataset)
         branches = _branches(con, branch) if branch else []
-        status, deceased = _status_and_deceased(con, dataset, versions_table)
+        status = known if known else _status_column(con, statuses)
+        deceased = _deceased(con, status) if status else 0
+        status = status if deceased else None
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_impact_people")
         con.execute("DROP TABLE IF EXISTS _jj_regions; DROP TABLE IF EXISTS _jj_regency_people")
@@ -152,15 +162,13 @@ def _category_people(
     return totals[0], {name: found.get(name, 0) for name in cats}
 
 
-def _latest_versions(con: duckdb.DuckDBPyConnection, linked: str, dataset: DatasetInfo, versions: str) -> None:
-    """``_jj_impact_people``: each matched person's newest registry version, in the columns read below.
+def _latest_versions(con: duckdb.DuckDBPyConnection, linked: str, versions: str, wanted: list[str]) -> None:
+    """``_jj_impact_people``: each matched person's newest registry version, in the ``wanted`` columns.
 
     A person with a ``current`` row was linked to their open version, which is their newest; the
     few seen only in ``outdated`` rows get theirs by ``arg_max``. Either way one semi-join, not a
     window over every version (which, full width, was the slowest step of an investigation).
     """
-    wanted = [c for c in dataset.columns if c == BRANCH_FALLBACK
-              or dataset.roles.get(c) in (Role.NIK, Role.CATEGORY, Role.IDENTIFIER)]
     cols = "".join(f", {quote(c)}" for c in wanted)
     newest = "".join(f", unnest(arg_max({{{', '.join(f'{quote(c)}: {quote(c)}' for c in wanted)}}}, _valid_from))"
                      if wanted else "")
@@ -209,8 +217,8 @@ def _regions(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> tuple[list
     return out[0], out[1]
 
 
-def _branch_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> str | None:
-    """The column whose values look like branch-office codes: ≥ 95% short digit codes, each shared."""
+def _branch_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, rows: str) -> str | None:
+    """The column of ``rows`` whose values look like branch-office codes: ≥ 95% short digit codes, each shared."""
     cands = [c for c in dataset.columns if dataset.roles.get(c) in (Role.CATEGORY, Role.IDENTIFIER)]
     if cands:
         parts = ", ".join(
@@ -218,7 +226,7 @@ def _branch_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> str 
             f"FILTER (WHERE {_has_text(c)}), count(DISTINCT {quote(c)}), count({quote(c)})"
             for c in cands
         )
-        row = con.execute(f"SELECT {parts} FROM (SELECT * FROM _jj_impact_people LIMIT 100000)").fetchall()[0]
+        row = con.execute(f"SELECT {parts} FROM {rows}").fetchall()[0]
         for i, c in enumerate(cands):
             share, distinct, n = row[3 * i] or 0.0, row[3 * i + 1], row[3 * i + 2]
             if share >= 0.95 and distinct >= 2 and distinct * 4 <= n:
@@ -235,26 +243,9 @@ def _branches(con: duckdb.DuckDBPyConnection, column: str) -> list[dict[str, Any
     return [{"code": c, "people": int(k)} for c, k in res]
 
 
-def _status_and_deceased(
-    con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, versions_table: str
-) -> tuple[str | None, int]:
-    """The status column and how many people it marks deceased.
-
-    The membership-status column verification recognises by its words is tried first (one
-    count); only if it marks nobody deceased are the other category columns searched.
-    """
-    from jejak.verify import status_column
-
-    known = status_column(con, dataset, versions_table)
-    if known is not None and dataset.roles.get(known) == Role.CATEGORY and (n := _deceased(con, known)):
-        return known, n
-    other = _status_column(con, dataset)
-    return other, _deceased(con, other) if other else 0
-
-
-def _status_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo) -> str | None:
-    """The category column in which some person is marked as deceased (e.g. KDSTATUSPST = MENINGGAL)."""
-    cands = [c for c in dataset.columns if dataset.roles.get(c) == Role.CATEGORY]
+def _status_column(con: duckdb.DuckDBPyConnection, cands: list[str]) -> str | None:
+    """The first of the category columns ``cands`` in which some person is marked as deceased (for a
+    dataset whose status column verification does not recognise by its words)."""
     if not cands:
         return None
     dead = ", ".join(f"'{v}'" for v in DECEASED)
