@@ -17,6 +17,7 @@ dataset's branch-code column. Deceased people are counted from the registry's st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -95,12 +96,14 @@ def _has_text(col: str) -> str:
 
 def measure(
     con: duckdb.DuckDBPyConnection, *, linked: str, dataset: DatasetInfo, versions_table: str,
-    columns: list[str] | None = None,
+    columns: list[str] | None = None, subjects: Path | None = None,
 ) -> Impact:
     """People affected by the leak in ``linked`` (the ``_jj_linked`` contract), by category and place.
 
     ``columns``: the registry columns the leak carries, when ``linked`` is the narrow ``_jj_lk``
     (whose ``_lval`` then says which of them hold a value); by default the columns of ``linked``.
+    ``subjects``: where to store the people's registry keys, sorted (Parquet, column ``_key``): the
+    case's subject list, for the notification pack.
     """
     present = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()} | set(columns or ())
     mapped = [c for c in dataset.columns if c in present]
@@ -124,6 +127,9 @@ def measure(
     statuses = [known] if known else [c for c in dataset.columns if dataset.roles.get(c) == Role.CATEGORY]
     _latest_versions(con, linked, versions_table, list(dict.fromkeys(nik + ([branch] if branch else []) + statuses)))
     try:
+        if subjects is not None:  # one row per person already: no DISTINCT over millions of rows
+            target = str(subjects).replace("'", "''")
+            con.execute(f"COPY (SELECT _key FROM _jj_impact_people ORDER BY _key) TO '{target}' (FORMAT parquet)")
         provinces, regencies = _regions(con, dataset)
         children = _children(con, dataset)
         branches = _branches(con, branch) if branch else []

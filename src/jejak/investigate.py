@@ -35,7 +35,7 @@ from jejak.errors import JejakError
 from jejak.impact import measure as measure_impact
 from jejak.intake import Table, read_table
 from jejak.mapping import ColumnMapping, map_columns
-from jejak.notify import SUBJECTS_FILE, write_subjects
+from jejak.notify import SUBJECTS_FILE
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import infer_roles
 from jejak.verify import NARROW, TEXT, Verification, link, verification
@@ -192,21 +192,20 @@ def _run(
             report(STAGES[4], 4, n)
             window = dating.extraction_window(con, linked=NARROW, dataset=info, versions_table=versions)
             report(STAGES[5], 5, n)
+            # The people to notify (distinct keys of genuine rows) are stored with the case so the
+            # notification pack needs no re-linking; their count is the summary's head count.
             impact = measure_impact(con, linked=NARROW, dataset=info, versions_table=versions,
-                                    columns=list(mapping.mapped.values()))
+                                    columns=list(mapping.mapped.values()), subjects=tmp / SUBJECTS_FILE)
             report(STAGES[6], 6, n)
             attribution = attribute(
                 con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info, linked=NARROW,
                 window=window, threshold=threshold, say=say, text=TEXT,
             )
-        # The people to notify (distinct keys of genuine rows): stored with the case so the
-        # notification pack needs no re-linking; their count is the summary's head count.
-        people = write_subjects(con, tmp / SUBJECTS_FILE, linked=NARROW)
     verdict = Verdict(
         case_id=case_id, created_at=datetime.now(UTC), dataset=info, evidence=evidence, mapping=mapping,
         verification=ver, snapshot=window.to_json(), impact=impact.to_json(), attribution=attribution.to_json(),
     )
-    verdict.summary = summarise(verdict, people)
+    verdict.summary = summarise(verdict, impact.people)
     return verdict
 
 

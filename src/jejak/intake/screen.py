@@ -15,10 +15,10 @@ file (cp1252) as a whole, which the reader transcodes.
 from __future__ import annotations
 
 import codecs
+import io
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def _quick_scan(path: Path, max_line: int) -> int | None:
     block = max(1, max_line // 2)
     size = max(block, CHUNK // block * block)  # chunks start on block boundaries
     decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines, last = 0, b"\n"
+    newlines, last = 0, bytearray(b"\n")
     buf = bytearray(size)  # one buffer, refilled: allocating a fresh chunk each time cost more than counting
     with path.open("rb") as f:
         while n := _fill(f, buf):
@@ -95,7 +95,7 @@ def _quick_scan(path: Path, max_line: int) -> int | None:
     return newlines + (last != b"\n")
 
 
-def _fill(f: BinaryIO, buf: bytearray) -> int:
+def _fill(f: io.BufferedReader, buf: bytearray) -> int:
     """Fill ``buf`` from ``f``; fewer bytes only at the end of the file."""
     view, n = memoryview(buf), 0
     while n < len(buf) and (got := f.readinto(view[n:])):
