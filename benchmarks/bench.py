@@ -153,12 +153,27 @@ def child(argv: list[str]) -> None:
         with Registry(ws.registry_path) as reg:
             reg.import_snapshot(Path(argv[2]), "peserta", "NOKA", date(2025, 1, 1))
             reg.import_snapshot(Path(argv[3]), "peserta", "NOKA", date(2025, 7, 1))
+    elif kind == "investigate-ledger-setup":
+        # A marked release of the whole registry (the leak) and 999 innocent releases beside it.
+        from jejak.evaluation import record_decoys
+        from jejak.ledger import Ledger
+        from jejak.release import ReleaseRequest, create_release
+        from jejak.workspace import Workspace
+
+        ws = Workspace.open(Path(argv[1]))
+        ledger = Ledger.open(ws.ledger_url)
+        ledger.add_recipient("PT Bench Vendor", "vendor")
+        leak = create_release(ws, ReleaseRequest("peserta", "PT Bench Vendor", Path(argv[2])))
+        record_decoys(ws, ledger, leak, int(argv[3]) - 1)
     elif kind == "investigate":
         from jejak.investigate import investigate
         from jejak.workspace import Workspace
 
         verdict = investigate(Workspace.open(Path(argv[1])), Path(argv[2]), dataset="peserta")
-        print(json.dumps(verdict.to_json()["verification"]))
+        out = verdict.to_json()
+        att = out["attribution"]
+        print(json.dumps({**out["verification"], "verdict": att["verdict"], "tested": att["tested"],
+                          "suspects": att["suspects"]}, default=str))
     elif kind == "intake":
         import resource
 
@@ -331,6 +346,35 @@ def bench_investigate(sizes: list[int]) -> list[tuple[str, int, float, float]]:
         print(f"  (CPU time {cpu:.1f} s = {n / cpu:,.0f} rows per CPU-second; 2 cores -> at best "
               f"{2 * n / cpu:,.0f} rows/s when idle)", flush=True)
         shutil.rmtree(home / "cases", ignore_errors=True)
+        results += _investigate_with_releases(n, home, base)
+    return results
+
+
+def _investigate_with_releases(
+    n: int, home: Path, base: Path, releases: int = 1_000
+) -> list[tuple[str, int, float, float]]:
+    """The same registry with ``releases`` releases in the ledger (issue 5's condition): the
+    unmarked snapshot again, and a marked release of it, whose rows attribution must name."""
+    results = []
+    ledger_home = OUT / f"investigate_ws_{n}_ledger"
+    leak = OUT / f"leak_release_{n}.csv"
+    if not leak.exists() or not (ledger_home / "registry.duckdb").exists():
+        shutil.rmtree(ledger_home, ignore_errors=True)
+        leak.unlink(missing_ok=True)
+        shutil.copytree(home, ledger_home)
+        t = time.perf_counter()
+        measure(["investigate-ledger-setup", str(ledger_home), str(leak), str(releases)])
+        print(f"  (a marked release of {n:,} rows and {releases - 1:,} more releases recorded in "
+              f"{time.perf_counter() - t:.1f} s)")
+    for label, path in (("unmarked snapshot", base), ("marked release", leak)):
+        shutil.rmtree(ledger_home / "cases", ignore_errors=True)
+        (ledger_home / "cases").mkdir()
+        secs, mem, cpu, out = _measure_cpu(["investigate", str(ledger_home), str(path)])
+        ver = json.loads(out)
+        results.append(report(f"investigate {n:,}-row {label}, {releases:,} releases in the ledger", n, secs, mem))
+        print(f"  (CPU time {cpu:.1f} s; matched {ver['matched']:,}; attribution: {ver['verdict']}, "
+              f"{ver['tested']:,} releases tested, suspects {ver['suspects']})", flush=True)
+    shutil.rmtree(ledger_home / "cases", ignore_errors=True)
     return results
 
 

@@ -111,22 +111,32 @@ def build(home: Path, *, participants: int = 20_000, releases: int = 1_000, seed
         path = home / f"release_{i}.csv"
         leakers.append((create_release(ws, ReleaseRequest("peserta", name, path)), path))
     say(f"recording {releases - len(leakers):,} decoy releases")
-    ledger.add_recipient(DECOYS, "other")
-    template = leakers[0][0]
+    decoys = record_decoys(ws, ledger, leakers[0][0], releases - len(leakers), seed=seed)
     with Registry(ws.registry_path, read_only=True) as reg:
-        offices = [r[0] for r in reg.con.execute(
-            f"SELECT DISTINCT KDKANTOR FROM ({reg.as_of_sql('peserta')}) ORDER BY 1").fetchall()]
         nik = [r[0] for r in reg.con.execute("SELECT DISTINCT NIK FROM rows_peserta").fetchall()]
         noka = [r[0] for r in reg.con.execute("SELECT DISTINCT _key FROM rows_peserta").fetchall()]
+    recs = {r.release_id: r for r in ledger.releases(dataset="peserta")}
+    return Setup(ws, leakers, [recs[d.release_id] for d in decoys], nik, noka)
+
+
+def record_decoys(ws: Workspace, ledger: Ledger, template: ReleaseRecord, count: int, *,
+                  seed: int = 1) -> list[ReleaseEntry]:
+    """Record ``count`` innocent releases shaped like ``template`` (no files are written).
+
+    Most hold every row (the hardest case: all are tested against every leak); some are
+    branch-office extracts, as real ones would be. Each has its own id and so its own secrets.
+    """
+    ledger.add_recipient(DECOYS, "other")
+    with Registry(ws.registry_path, read_only=True) as reg:
+        offices = [r[0] for r in reg.con.execute(
+            f"SELECT DISTINCT KDKANTOR FROM ({reg.as_of_sql(template.dataset)}) ORDER BY 1").fetchall()]
     rng = np.random.default_rng(seed)
     decoys = []
-    for i in range(releases - len(leakers)):
-        # Most decoys hold every row (the hardest case: all are tested against every leak);
-        # some are branch-office extracts, as real ones would be.
+    for i in range(count):
         where = None if rng.random() < 0.8 else f"KDKANTOR = '{offices[int(rng.integers(len(offices)))]}'"
         entry = ReleaseEntry(
             release_id=f"R-EVAL-{i:05d}-{secrets.token_hex(4).upper()}", recipient=DECOYS,
-            dataset="peserta", as_of=template.as_of, registry_version=template.registry_version,
+            dataset=template.dataset, as_of=template.as_of, registry_version=template.registry_version,
             columns=list(template.columns), filter=where, rows=template.rows, channels=dict(template.channels),
             policy={**template.policy, "channels": [c for c in template.policy["channels"] if c != "canary"]},
             canaries=0, created_at=datetime.now(UTC).replace(microsecond=0), operator="eval",
@@ -135,8 +145,7 @@ def build(home: Path, *, participants: int = 20_000, releases: int = 1_000, seed
         with ledger.recording(entry):
             pass
         decoys.append(entry)
-    recs = {r.release_id: r for r in ledger.releases(dataset="peserta")}
-    return Setup(ws, leakers, [recs[d.release_id] for d in decoys], nik, noka)
+    return decoys
 
 
 def load(home: Path) -> Setup:

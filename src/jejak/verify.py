@@ -236,11 +236,15 @@ def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[
     table = pa.table({"v": [p[0] for p in pairs], "k": [p[1] for p in pairs]})
     con.register("_jj_canary_src", table)
     try:
-        conds = " OR ".join(f"i.{quote('i_' + rc)} = jj_norm_code(c.v)" for rc in plan.hard)
+        # One equi-join per identifier column with the (few) canary values, normalised once: an
+        # OR in the join condition compared every leaked row with every canary (minutes at 10M).
+        hits = " UNION ALL ".join(
+            f"SELECT i._line, c.k FROM _jj_ids i JOIN c ON i.{quote('i_' + rc)} = c.v" for rc in plan.hard
+        )
         con.execute(
             f"""INSERT INTO _jj_canary_hits
-                SELECT i._line, min(c.k) FROM _jj_ids i JOIN _jj_canary_src c ON {conds}
-                WHERE i._line NOT IN {_LINKED_LINES} GROUP BY i._line"""
+                WITH c AS (SELECT DISTINCT jj_norm_code(v) AS v, k FROM _jj_canary_src WHERE v IS NOT NULL)
+                SELECT _line, min(k) FROM ({hits}) WHERE _line NOT IN {_LINKED_LINES} GROUP BY _line"""
         )
     finally:
         con.unregister("_jj_canary_src")
