@@ -333,9 +333,17 @@ def _best_versions(
             FROM {cand} c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
     )
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
-    agree = [agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i]) for i, rc in enumerate(plan.bits)]
-    amask = " + ".join(f"CASE WHEN {a} THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
-    cmask = " + ".join(f"CASE WHEN ({a}) IS NOT NULL THEN {1 << i} ELSE 0 END" for i, a in enumerate(agree)) or "0"
+    # Only the columns where some pair's hashes differ are compared as text; in every other column
+    # the hash bits already are the answer (equal with a value: agree; NULL on both sides: not
+    # compared). A marked release differs in its few marked columns, so the text of the rest is
+    # never fetched again.
+    differ = int(con.execute("SELECT coalesce(bit_or(_h & ~_e), 0) FROM _jj_pairs").fetchall()[0][0])
+    same = (1 << len(plan.bits)) - 1 & ~differ
+    agree = {i: agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i])
+             for i, rc in enumerate(plan.bits) if differ >> i & 1}
+    amask = " + ".join([f"(p._e & {same})"] + [f"CASE WHEN {a} THEN {1 << i} ELSE 0 END" for i, a in agree.items()])
+    cmask = " + ".join([f"(p._h & {same})"]
+                       + [f"CASE WHEN ({a}) IS NOT NULL THEN {1 << i} ELSE 0 END" for i, a in agree.items()])
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
     con.execute(
         f"""INSERT INTO _jj_best
