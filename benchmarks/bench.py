@@ -3,7 +3,9 @@
 Each measurement runs in a child process so its peak resident memory is its own. Inputs are
 generated once into ``bench-out/`` and reused. Sizes follow the issues: registry import at 1M and
 10M rows (first import, and a re-import with 1% of rows changed), release at 1M rows (CSV and
-Parquet, against an unmarked DuckDB copy of the same rows).
+Parquet, against an unmarked DuckDB copy of the same rows), investigation at 1M and 10M rows (the
+snapshot with an empty ledger; then, with 1,000 releases in the ledger, the snapshot again and a
+marked release of it), probabilistic linkage, attribution and the evaluation harness.
 
     python benchmarks/bench.py                 # everything
     python benchmarks/bench.py --only import --sizes 1000000
