@@ -612,6 +612,8 @@ def eval_(
               f"{report.innocent_trials:,} trials (lowest innocent log10 bound {report.innocent_min_log10_bound:.2f})")
     out.print("Uncorrected p-values of innocents, share with p <= a: "
               + ", ".join(f"a={a}: {v:.4f}" for a, v in report.calibration.items()))
+    out.print(f"Extraction windows containing the leaked releases' extraction date: "
+              f"[bold]{report.dating_contained:,}[/] of {report.dating_trials:,} leaks")
     out.print(f"Scratch workspace: {base}  ({report.seconds:.0f} s)")
 
 

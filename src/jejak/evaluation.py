@@ -29,10 +29,11 @@ import numpy as np
 
 from jejak import attack
 from jejak.attribution import Attribution, attribute
+from jejak.dating import extraction_window
 from jejak.intake import read_table
 from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
 from jejak.linkbykey import link_by_key
-from jejak.registry import Registry
+from jejak.registry import Registry, table_name
 from jejak.release import ReleaseRequest, create_release
 from jejak.workspace import Workspace
 
@@ -82,6 +83,8 @@ class Report:
     innocent_accused: int = 0
     innocent_min_log10_bound: float = 0.0
     calibration: dict[str, float] = field(default_factory=dict)  # P[raw tail <= a] per a
+    dating_trials: int = 0  # leaks dated (every leak of every trial above)
+    dating_contained: int = 0  # of those, windows containing the leaked releases' extraction date
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class Report:
                 "innocent": {"trials": self.innocent_trials, "accused_at_1e-6": self.innocent_accused,
                              "min_log10_bound": round(self.innocent_min_log10_bound, 3),
                              "p_value_calibration": self.calibration},
+                "dating": {"trials": self.dating_trials, "window_contains_extraction": self.dating_contained},
                 "seconds": round(self.seconds, 1)}
 
 
@@ -168,8 +172,12 @@ def _sizes(setup: Setup) -> tuple[int, int]:
 
 
 def run_leak(setup: Setup, scenario: list[str], colluders: int, fmt: str, rows: int, seed: int,
-             work: Path, threshold: float = 1e-6) -> tuple[Attribution, list[str]]:
-    """Make one attacked leak, link it, attribute it; returns the attribution and the true leakers."""
+             work: Path, threshold: float = 1e-6, dating: list[bool] | None = None) -> tuple[Attribution, list[str]]:
+    """Make one attacked leak, link it, attribute it; returns the attribution and the true leakers.
+
+    With ``dating``, the leak is dated too, and whether the extraction window contains the date
+    the leaked releases were extracted (their ``as_of``) is appended to it.
+    """
     rng = np.random.default_rng(seed)
     chosen = [setup.leakers[i] for i in rng.choice(len(setup.leakers), colluders, replace=False)]
     tables = [attack.read_release(p) for _, p in chosen]
@@ -184,6 +192,10 @@ def run_leak(setup: Setup, scenario: list[str], colluders: int, fmt: str, rows: 
         info = reg.dataset("peserta")
         table = read_table(reg.con, path, name="_jj_leak", strict=False)
         link_by_key(reg.con, table.name, {c: leak.origin.get(c, "") for c in table.columns}, info, ledger)
+        if dating is not None:
+            w = extraction_window(reg.con, linked="_jj_linked", dataset=info, versions_table=table_name(info.name))
+            dating.append(all((w.from_ is None or w.from_ <= r.as_of) and (w.to is None or r.as_of <= w.to)
+                              for r, _ in chosen))
         result = attribute(reg.con, registry=reg, ledger=ledger, master=setup.workspace.master_secret(),
                            dataset=info, threshold=threshold)
     ledger.close()
@@ -207,12 +219,13 @@ def correct(result: Attribution, truth: list[str], bound: float = 1e-9) -> bool:
 
 
 def rows_needed(setup: Setup, scenario: list[str], colluders: int, fmt: str, work: Path, *, seeds: int = 2,
-                largest: int = 8192) -> int | None:
+                largest: int = 8192, dating: list[bool] | None = None) -> int | None:
     """Smallest leak size on a x1.5 grid (binary search) at which all ``seeds`` leaks are attributed correctly."""
     grid = sorted({round(2 * 1.5**i) for i in range(40) if 2 * 1.5**i <= largest})
 
     def ok(n: int) -> bool:
-        return all(correct(*run_leak(setup, scenario, colluders, fmt, n, 1000 * n + s, work)) for s in range(seeds))
+        return all(correct(*run_leak(setup, scenario, colluders, fmt, n, 1000 * n + s, work, dating=dating))
+                   for s in range(seeds))
 
     lo, hi = -1, len(grid) - 1  # invariant: grid[hi] works; grid[lo] fails (or lo = -1)
     if not ok(grid[hi]):
@@ -226,7 +239,8 @@ def rows_needed(setup: Setup, scenario: list[str], colluders: int, fmt: str, wor
     return grid[hi]
 
 
-def innocents(setup: Setup, leaks: int, work: Path, seed: int = 7) -> tuple[int, int, float, dict[str, float]]:
+def innocents(setup: Setup, leaks: int, work: Path, seed: int = 7,
+              dating: list[bool] | None = None) -> tuple[int, int, float, dict[str, float]]:
     """Score ``leaks`` attacked leaks against every decoy: (trials, accused at 1e-6, min log10 bound, calibration)."""
     rng = np.random.default_rng(seed)
     decoy_ids = {d.release_id for d in setup.decoys}
@@ -237,7 +251,7 @@ def innocents(setup: Setup, leaks: int, work: Path, seed: int = 7) -> tuple[int,
         name, scenario, colluders, fmt = SCENARIOS[int(rng.integers(len(SCENARIOS)))]
         del name
         result, _ = run_leak(setup, scenario, colluders, fmt, int(rng.integers(50, 3000)), 90_000 + seed * 1000 + i,
-                             work)
+                             work, dating=dating)
         for s in result.releases:
             if s.release_id in decoy_ids and s.log10_bound is not None:
                 trials += 1
@@ -261,15 +275,17 @@ def evaluate(work: Path, *, participants: int = 20_000, releases: int = 1_000, i
     else:
         setup = build(work, participants=participants, releases=releases, say=say)
     report = Report(participants=participants, releases=releases)
+    dated: list[bool] = []
     for name, scenario, colluders, fmt in SCENARIOS:
         if scenarios and name not in scenarios:
             continue
         t = time.perf_counter()
         say(f"rows needed: {name}")
-        n = rows_needed(setup, scenario, colluders, fmt, work, seeds=seeds)
+        n = rows_needed(setup, scenario, colluders, fmt, work, seeds=seeds, dating=dated)
         report.rows.append(Row(name, n, time.perf_counter() - t))
     say(f"innocent trials: {innocent_leaks} leaks x {len(setup.decoys):,} decoys")
-    trials, accused, lowest, cal = innocents(setup, innocent_leaks, work)
+    trials, accused, lowest, cal = innocents(setup, innocent_leaks, work, dating=dated)
+    report.dating_trials, report.dating_contained = len(dated), sum(dated)
     report.innocent_trials, report.innocent_accused = trials, accused
     report.innocent_min_log10_bound, report.calibration = lowest, cal
     report.seconds = time.perf_counter() - t0
