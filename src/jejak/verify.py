@@ -1,7 +1,8 @@
 """Verification: which leaked rows are ours, current or outdated, fabricated, invalid, repeated.
 
 :func:`link` builds the linked table ``_jj_linked`` (one row per leaked row; the columns are
-specified in ``docs/investigation.md``):
+specified in ``docs/investigation.md``) as the narrow table ``_jj_lk`` joined to ``_jj_text``, a
+view of the leaked text, so the leak is never copied:
 
 1. **Identifier links**, strongest first: the dataset key, NIK, other card numbers, e-mail
    (lower-cased), phone (E.164). Each step only sees rows no earlier step linked, and is joined
@@ -12,6 +13,7 @@ specified in ``docs/investigation.md``):
 4. **Best version**: every candidate row version is compared with the leaked row column by
    column (:mod:`jejak.normalise`); the version agreeing on most non-identifier cells wins, the
    newest on a tie — so a row is ``outdated`` only when an older version fits it strictly better.
+   A row byte-identical to its key's open version is settled by one hash (:func:`_best_versions`).
 5. **Classes and repeats**: ``current``/``outdated`` for linked rows; otherwise ``canary``, then
    ``invalid`` (an impossible NIK, or without a NIK an impossible card number), ``fabricated`` (a
    well-formed identifier the registry never held), ``unlinked`` (no identifier at all). ``_dup``
