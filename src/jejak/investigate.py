@@ -187,7 +187,7 @@ def _run(
                  threshold=linkage_threshold, say=say)  # the linked view reads the leak table: keep it
             report(STAGES[3], 3, n)
             # Stages that read only the linked table's own columns use the narrow table: the full
-            # view pairs it with the leaked text on one thread.
+            # view would join every row to its leaked text first.
             ver = verification(con, dataset=info, mapping=mapping, versions_table=versions, linked=NARROW)
             report(STAGES[4], 4, n)
             window = dating.extraction_window(con, linked=NARROW, dataset=info, versions_table=versions)
