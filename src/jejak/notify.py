@@ -14,8 +14,8 @@ handled and recovered. From a case's verdict this module prepares:
 * ``manifest.json`` — the deadline, the counts and the SHA-256 of every file.
 
 Who is affected is the set of distinct registry keys linked to genuine rows of the leak. The
-investigation stores it as ``cases/<case_id>/subjects.parquet`` (one column ``_key``; see
-:func:`write_subjects`); for a case without that file, :func:`subjects_from_evidence` recomputes
+investigation stores it as ``cases/<case_id>/subjects.parquet`` (one column ``_key``, sorted;
+written by :func:`jejak.impact.measure`); for a case without that file, :func:`subjects_from_evidence` recomputes
 it from the evidence by exact identifier match on every stored version (rows linked only
 probabilistically are then missing, and the manifest says so).
 
@@ -136,14 +136,6 @@ def wib(when: datetime, lang: str = "id") -> str:
 
 
 # -- subjects --------------------------------------------------------------------------------------
-
-
-def write_subjects(con: duckdb.DuckDBPyConnection, path: Path, linked: str = "_jj_linked") -> int:
-    """Store a case's subject list: the distinct registry keys of genuine rows (for investigate)."""
-    target = str(path).replace("'", "''")
-    query = f"SELECT DISTINCT _key FROM {linked} WHERE _key IS NOT NULL AND _class IN ('current', 'outdated')"
-    con.execute(f"COPY ({query} ORDER BY _key) TO '{target}' (FORMAT parquet)")
-    return int(con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][0])
 
 
 def subjects_from_evidence(ws: Workspace, verdict: dict[str, Any], con: duckdb.DuckDBPyConnection,
@@ -690,5 +682,5 @@ def load_case_verdict(ws: Workspace, case: str) -> dict[str, Any]:
 
 __all__ = [
     "Deadline", "NotifyError", "NotifyPack", "deadline", "load_verdict", "parse_discovered", "prepare_pack",
-    "subjects_from_evidence", "write_subjects",
+    "subjects_from_evidence",
 ]
