@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role
+from jejak.verify import status_column
 
 #: Category -> (roles whose columns belong to it, specific personal data under UU PDP Art. 4(2)).
 CATEGORIES: dict[str, tuple[frozenset[Role], bool]] = {
@@ -118,8 +119,6 @@ def measure(
     categories = {name: CategoryImpact(counts[name], cats[name], CATEGORIES[name][1]) for name in cats}
     # Which columns hold the branch office and the membership status is a property of the
     # dataset: decided on registry rows first, so only those columns of each person are fetched.
-    from jejak.verify import status_column
-
     branch = _branch_column(con, dataset, f"(SELECT * FROM {versions_table} WHERE _valid_to IS NULL LIMIT 100000)")
     known = status_column(con, dataset, versions_table)
     known = known if known is not None and dataset.roles.get(known) == Role.CATEGORY else None

@@ -26,7 +26,7 @@ set-based SQL over the whole leak.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +43,7 @@ from jejak.roles import Role
 log = logging.getLogger(__name__)
 
 LINKED = "_jj_linked"
-#: The linked table's own columns, without the leaked text, in ``_line`` order (a real table).
+#: The linked table's own columns, without the leaked text (a real table, one row per ``_line``).
 NARROW = "_jj_lk"
 #: The leaked text under registry column names, with ``_line`` (a view over the leak table).
 TEXT = "_jj_text"
@@ -161,13 +161,18 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
         f" AS {quote('i_' + rc)}" for rc in cols
     )
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
-    val = " + ".join(f"(({c} IS NOT NULL AND {c} <> '')::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
-    nn = " + ".join(f"(({c} IS NOT NULL)::BIGINT << {i})" for i, c in enumerate(lcol)) or "0"
+    val = _mask(f"{c} IS NOT NULL AND {c} <> ''" for c in lcol)
+    nn = _mask(f"{c} IS NOT NULL" for c in lcol)
     rh = f"hash({', '.join(lcol)})" if exact else "NULL::UBIGINT"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
-            SELECT _line{sel}, ({val})::BIGINT AS _lval, ({nn})::BIGINT AS _lnn, {rh} AS _rh FROM {leak.name}"""
+            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh FROM {leak.name}"""
     )
+
+
+def _mask(conditions: Iterable[str]) -> str:
+    """SQL BIGINT with bit *i* set where the *i*-th condition holds (the plan's column order)."""
+    return "(" + (" + ".join(f"(({c})::BIGINT << {i})" for i, c in enumerate(conditions)) or "0") + ")::BIGINT"
 
 
 def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
@@ -337,21 +342,20 @@ def _best_versions(
            SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p FROM _jj_keyhit WHERE NOT _exact
            UNION ALL SELECT * FROM _jj_cand"""
     )
-    cand = "_jj_slow_cand"
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
     rcol = [f"v.{quote(rc)}" for rc in plan.bits]
     hashes = "".join(f", hash(l.{c}) AS h{i}" for i, c in enumerate(lcol))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT i._line{hashes}, i._lval, i._lnn
-            FROM {leak.name} l JOIN _jj_ids i USING (_line) WHERE i._line IN (SELECT _line FROM {cand})"""
+            FROM {leak.name} l JOIN _jj_ids i USING (_line) WHERE i._line IN (SELECT _line FROM _jj_slow_cand)"""
     )
-    eq = " + ".join(f"((h.h{i} = hash({r}))::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
-    rnn = " + ".join(f"(({r} IS NOT NULL)::BIGINT << {i})" for i, r in enumerate(rcol)) or "0"
+    eq = _mask(f"h.h{i} = hash({r})" for i, r in enumerate(rcol))
+    rnn = _mask(f"{r} IS NOT NULL" for r in rcol)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
             SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
-                   ({eq})::BIGINT & h._lval AS _e, h._lnn | ({rnn})::BIGINT AS _h, h._lval
-            FROM {cand} c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
+                   {eq} & h._lval AS _e, h._lnn | {rnn} AS _h, h._lval
+            FROM _jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
     )
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
     # Only the columns where some pair's hashes differ are compared as text; in every other column
