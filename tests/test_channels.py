@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import numpy as np
@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jejak import keys
-from jejak.channel.base import Policy, channels, digests_of, embed_release
+from jejak.channel.base import NULL_INT, Policy, channels, digests_of, embed_release
 from jejak.channel.canary import _people
-from jejak.channel.ts_jitter import joint_leaders
+from jejak.channel.ts_jitter import allowed, joint_leaders
 from jejak.roles import Role
 from jejak.synth import make_people
 from jejak.validators import sql
@@ -124,15 +124,15 @@ def test_joint_jitter_keeps_the_order_of_a_rows_timestamps_and_follows_the_leade
                    {ch.markable_sql('o.TSINPUT', policy)}, {ch.markable_sql('o.TSUPDATE', policy)},
                    {ch.observe_sql('r.TSINPUT', 'o.TSINPUT', policy)},
                    {ch.observe_sql('r.TSUPDATE', 'o.TSUPDATE', policy)},
-                   epoch(strptime(o.TSINPUT, '{FMT}'))::BIGINT, epoch(strptime(o.TSUPDATE, '{FMT}'))::BIGINT,
-                   {ch.facts_sql('o.TSINPUT', policy)['lo']}, {ch.facts_sql('o.TSUPDATE', policy)['lo']}
+                   epoch(strptime(o.TSINPUT, '{FMT}'))::BIGINT, epoch(strptime(o.TSUPDATE, '{FMT}'))::BIGINT
             FROM rel r JOIN orig o USING (_rid) ORDER BY _rid"""
     ).fetchall()
     digests = digests_of(con, "orig")
     w = np.stack([keys.prf_words(keys.channel_key(secret, "ts_jitter", c), digests) for c in ("TSINPUT", "TSUPDATE")],
                  axis=1)
     m = np.array([[g[4], g[5]] for g in got])
-    leader, ok = joint_leaders(np.array([[g[8], g[9]] for g in got]), m, np.array([[g[10], g[11]] for g in got]), 30)
+    t = np.array([[g[8], g[9]] for g in got])
+    leader, ok = joint_leaders(t, m, allowed(t, 30)[0], 30)
     for i, (o_in, o_up, r_in, r_up, *_rest) in enumerate(got):
         assert r_in <= r_up and (r_in == r_up) == (o_in == o_up)  # order and equality kept
         assert r_in[:10] == o_in[:10] and r_up[:10] == o_up[:10]  # no date changes
@@ -143,6 +143,29 @@ def test_joint_jitter_keeps_the_order_of_a_rows_timestamps_and_follows_the_leade
                 assert observed is None  # left alone: the registry value itself
     tied = (np.abs(np.array([g[9] - g[8] for g in got])) <= 60)
     assert (leader[:, 1] == 0)[tied & ok[:, 1]].all() and (leader[:, 1] == 1)[~tied & ok[:, 1]].all()
+
+
+TS_TEXT = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 1)).map(lambda d: d.replace(microsecond=0).isoformat(" ")),  # 0001-…
+    CLOCKS.map(lambda d: d.strftime(FMT)),
+    st.sampled_from(["", "2024-02-30 10:00:00", "2024-01-01 24:00:00", "2024-01-01 23:59:60", "2024-1-01 10:00:00",
+                     "0000-01-01 10:00:00", "2024-01-01T10:00:00", " 2024-01-01 10:00:00", "2024-01-01 10:00"]),
+    st.text(alphabet="0123456789-: ", min_size=17, max_size=21),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), TS_TEXT), min_size=1, max_size=40),
+       jitter=st.sampled_from([1, 30, 600]))
+def test_timestamp_markable_counts_from_the_instant_equal_the_sql_rule(values: list[str | None], jitter: int) -> None:
+    # Releases compute m in numpy from one fact; the reader (attribution) computes it in SQL.
+    con = table_of({"v": values})
+    policy = Policy(channels=("ts_jitter",), jitter_seconds=jitter)
+    ch = channels()["ts_jitter"]
+    facts = con.sql(f"SELECT {ch.facts_sql('v', policy)['t']} AS t FROM orig ORDER BY _rid").to_arrow_table()
+    t = np.asarray(facts.column(0).fill_null(NULL_INT).to_numpy(zero_copy_only=False), dtype=np.int64)
+    want = [r[0] for r in con.execute(f"SELECT {ch.markable_sql('v', policy)} FROM orig ORDER BY _rid").fetchall()]
+    assert ch.markable({"t": t}, policy).tolist() == want
 
 
 def test_policy_version_1_jitters_each_timestamp_on_its_own() -> None:

@@ -66,6 +66,18 @@ def test_upgrade_twice_is_idempotent_and_reaches_head(ledger_url: str) -> None:
     led.close()
 
 
+def test_head_names_the_newest_migration() -> None:
+    # Ledger.open skips Alembic when the schema is at HEAD: a new migration must move HEAD too.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from jejak.ledger.store import HEAD, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+
+
 def test_migrated_schema_matches_the_models(ledger_url: str) -> None:
     led = Ledger.open(ledger_url)
     with led.engine.connect() as conn:

@@ -556,12 +556,9 @@ class Scorer:
         marks = [i for i, (ch, _) in enumerate(plan.marks) if ch.name == "ts_jitter"]
         if policy.version < ts_jitter.JOINT_FROM_VERSION or len(marks) < 2:
             return {}
-        def col(name: str) -> np.ndarray:
-            return np.stack([np.asarray(facts.column(name.format(i)).fill_null(0).to_numpy(zero_copy_only=False),
-                                        dtype=np.int64) for i in marks], axis=1)
-        label, ok = ts_jitter.joint_leaders(col("_f{}_t"), col("_m{}"), col("_f{}_lo"), policy.jitter_seconds)
+        label, ok = ts_jitter.joint([plan.cells_of(facts, i) for i in marks], policy)
         index = np.array(marks)
-        return {i: (index[label[:, j]], ok[:, j]) for j, i in enumerate(marks)}
+        return {i: (index[label[j]], ok[j]) for j, i in enumerate(marks)}
 
     def exact_rows(self, scores: Any) -> None:
         """Exact rows in common for the named releases when the leak was sampled (one query each)."""

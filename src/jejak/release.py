@@ -17,6 +17,7 @@ import getpass
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -197,21 +198,28 @@ def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, poli
     roles = {c: r for c, r in info.roles.items() if c in entry.columns}
     plan = MarkPlan.of(roles, policy)
     facts_sql = ", ".join(["_key", f"{keys.digest_sql(info.name, '_key')} AS _digest", *plan.facts_sql()])
-    # Rows in key order: the order, like everything else in a release, must be reproducible.
-    data = con.sql(f"SELECT {cols}, {facts_sql} FROM ({reg.as_of_sql(info.name, entry.as_of)}) {cond} "
-                   "ORDER BY _key").to_arrow_table()
-    rows = data.num_rows
+    selected = f"({reg.as_of_sql(info.name, entry.as_of)}) {cond}"
+    rows = con.execute(f"SELECT count(*) FROM {selected}").fetchall()[0][0]
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     secret = keys.release_secret(master, entry.release_id)
-    canaries: list[dict[str, Any]] = []
-    if "canary" in policy.channels and info.key in entry.columns:
-        people, canaries = make_canaries(
-            con, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
-            roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows,
-        )
-        if people is not None:
-            data = _splice(con, data, people, entry.columns, facts_sql)
+    # Rows in key order: the order, like everything else in a release, must be reproducible. The
+    # read runs in DuckDB (on its own connection, without the GIL) while the canaries, mostly
+    # Python, are drawn here: on two cores the two overlap.
+    reader = con.cursor()
+    sql.install(reader, nik_macros=False)  # macros are per connection
+    with ThreadPoolExecutor(1) as pool:
+        read = pool.submit(lambda: reader.sql(f"SELECT {cols}, {facts_sql} FROM {selected} ORDER BY _key")
+                           .to_arrow_table())
+        try:
+            people, canaries = _canaries(con, info, entry, policy, secret, rows)
+        finally:
+            data = read.result()
+            reader.close()
+    if data.num_rows != rows:
+        raise ReleaseError("the registry changed while the release was made; make it again")
+    if people is not None:
+        data = _splice(con, data, people, entry.columns, facts_sql)
     symbols = plan.symbols(data, digests_array(data.column("_digest")), secret)
     table = data.select(entry.columns)
     marks = plan.symbols_table(symbols)
@@ -223,6 +231,14 @@ def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, poli
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
     cells = {**plan.cells(symbols), **({"canary": len(canaries)} if canaries else {})}
     return {"rows": rows, "channels": cells, "canaries": canaries}
+
+
+def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes,
+              rows: int) -> tuple[pa.Table | None, list[dict[str, Any]]]:
+    if "canary" not in policy.channels or info.key not in entry.columns:
+        return None, []
+    return make_canaries(con, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
+                         roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows)
 
 
 def _splice(con: Any, data: pa.Table, people: pa.Table, columns: list[str], facts_sql: str) -> pa.Table:

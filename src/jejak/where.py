@@ -9,21 +9,24 @@ statements, unknown functions and comments therefore cannot reach the database.
 
 from __future__ import annotations
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from functools import cache
 
 from jejak.errors import JejakError
 
-_ALLOWED: tuple[type[exp.Expression], ...] = (
-    exp.And, exp.Or, exp.Not, exp.Paren,
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
-    exp.In, exp.Between, exp.Like, exp.ILike, exp.Is, exp.Null, exp.Boolean,
-    exp.Column, exp.Identifier, exp.Literal, exp.Tuple, exp.Neg,
-    exp.Substring, exp.Lower, exp.Upper, exp.Trim, exp.Length, exp.Left, exp.Right,
-    exp.StartsWith, exp.DataType, exp.Cast, exp.TryCast, exp.Concat, exp.DPipe,
-    exp.Add, exp.Sub, exp.Mul, exp.Div,
-)
+
+@cache
+def _allowed() -> tuple[type, ...]:
+    from sqlglot import exp  # imported on first use: sqlglot costs a tenth of a second to load
+
+    return (
+        exp.And, exp.Or, exp.Not, exp.Paren,
+        exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
+        exp.In, exp.Between, exp.Like, exp.ILike, exp.Is, exp.Null, exp.Boolean,
+        exp.Column, exp.Identifier, exp.Literal, exp.Tuple, exp.Neg,
+        exp.Substring, exp.Lower, exp.Upper, exp.Trim, exp.Length, exp.Left, exp.Right,
+        exp.StartsWith, exp.DataType, exp.Cast, exp.TryCast, exp.Concat, exp.DPipe,
+        exp.Add, exp.Sub, exp.Mul, exp.Div,
+    )
 
 
 class FilterError(JejakError):
@@ -32,6 +35,10 @@ class FilterError(JejakError):
 
 def compile_filter(text: str, columns: list[str]) -> str:
     """Validate ``text`` against ``columns`` and return the SQL to run (DuckDB dialect)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except ParseError as exc:
@@ -44,7 +51,7 @@ def compile_filter(text: str, columns: list[str]) -> str:
         raise FilterError("--where must be a condition, such as KDKANTOR = '0901'")
     known = {c.lower(): c for c in columns}
     for node in tree.walk():
-        if not isinstance(node, _ALLOWED):
+        if not isinstance(node, _allowed()):
             raise FilterError(f"--where may not use {node.key.upper()}; allowed are comparisons, AND/OR/NOT, "
                               "IN, BETWEEN, LIKE, IS NULL and substr/lower/upper/trim/length")
         if isinstance(node, exp.Column):

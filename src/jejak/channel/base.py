@@ -28,6 +28,9 @@ class Channel:
     name: str = ""
     robust: bool = True
     roles: frozenset[Role] = frozenset()
+    #: ``m`` follows from ``facts_sql`` by ``markable`` in numpy, instead of ``markable_sql`` in the
+    #: query (cheaper when the facts are needed anyway); both must give the same number.
+    markable_from_facts: bool = False
 
     def markable_sql(self, v: str, policy: Policy) -> str:
         raise NotImplementedError
@@ -38,9 +41,17 @@ class Channel:
     def observe_sql(self, leaked: str, v: str, policy: Policy) -> str:
         raise NotImplementedError
 
+    def released_sql(self, v: str, s: str, policy: Policy) -> str:
+        """The released value: rendering ``s`` where the cell is marked (``s`` not NULL), else ``v``."""
+        return f"CASE WHEN {s} IS NULL THEN {v} ELSE {self.render_sql(v, s, policy)} END"
+
     def facts_sql(self, v: str, policy: Policy) -> dict[str, str]:
         """Per-cell facts (beyond ``m``) that ``symbols`` needs, as named SQL expressions."""
         return {}
+
+    def markable(self, facts: dict[str, np.ndarray], policy: Policy) -> np.ndarray:
+        """``m`` of every cell from its facts (only for ``markable_from_facts`` channels)."""
+        raise NotImplementedError
 
     def symbols(self, cells: list[Cells], policy: Policy) -> list[np.ndarray]:
         """The symbol of every cell of each of this channel's columns; -1 where the cell is left alone."""
@@ -138,7 +149,8 @@ class MarkPlan:
         items = []
         for i, (ch, column) in enumerate(self.marks):
             v = q(column)
-            items.append(f"coalesce(({ch.markable_sql(v, self.policy)}), 0)::BIGINT AS _m{i}")
+            if not ch.markable_from_facts:
+                items.append(f"coalesce(({ch.markable_sql(v, self.policy)}), 0)::BIGINT AS _m{i}")
             items += [f"({expr}) AS _f{i}_{name}" for name, expr in ch.facts_sql(v, self.policy).items()]
         return items
 
@@ -150,19 +162,19 @@ class MarkPlan:
             by_channel.setdefault(ch.name, []).append(i)
         for idx in by_channel.values():
             ch = self.marks[idx[0]][0]
-            cells = []
-            for i in idx:
-                column = self.marks[i][1]
-                prefix = f"_f{i}_"
-                cells.append(Cells(
-                    column=column,
-                    words=keys.prf_words(keys.channel_key(release_secret, ch.name, column), digests),
-                    m=_ints(facts.column(f"_m{i}")),
-                    facts={n[len(prefix):]: _ints(facts.column(n)) for n in facts.column_names if n.startswith(prefix)},
-                ))
+            cells = [self.cells_of(facts, i, keys.prf_words(
+                keys.channel_key(release_secret, ch.name, self.marks[i][1]), digests)) for i in idx]
             for i, sym in zip(idx, ch.symbols(cells, self.policy), strict=True):
                 out[f"_s{i}"] = sym
         return out
+
+    def cells_of(self, facts: pa.Table, i: int, words: np.ndarray | None = None) -> Cells:
+        """Mark ``i``'s cells from the ``facts_sql`` columns (``words`` empty unless given)."""
+        ch, column = self.marks[i]
+        prefix = f"_f{i}_"
+        own = {n[len(prefix):]: _ints(facts.column(n)) for n in facts.column_names if n.startswith(prefix)}
+        m = ch.markable(own, self.policy) if ch.markable_from_facts else _ints(facts.column(f"_m{i}"))
+        return Cells(column=column, words=np.zeros(0, np.uint64) if words is None else words, m=m, facts=own)
 
     def cells(self, symbols: dict[str, np.ndarray]) -> dict[str, int]:
         """Cells each channel marked."""
@@ -179,7 +191,7 @@ class MarkPlan:
             if column in out:
                 v = q(column)
                 s = f"{a}_s{i}"
-                out[column] = f"CASE WHEN {s} IS NULL THEN {v} ELSE {ch.render_sql(v, s, self.policy)} END"
+                out[column] = ch.released_sql(v, s, self.policy)
         return out
 
     @staticmethod

@@ -24,7 +24,7 @@ class PhoneFormat(Channel):
     roles = frozenset({Role.PHONE})
 
     def markable_sql(self, v: str, policy: Policy) -> str:
-        return f"CASE WHEN jj_phone_norm({v}) IS NOT NULL THEN {STYLES} ELSE 0 END"
+        return f"CASE WHEN jj_phone_ok({v}) THEN {STYLES} ELSE 0 END"  # jj_phone_norm is not NULL
 
     def render_sql(self, v: str, s: str, policy: Policy) -> str:
         # Called for markable values only, so the digits after 0/62 are the number; the lambda

@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -48,6 +46,9 @@ from jejak.ledger.models import (
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The newest migration's revision. A ledger already there is opened without loading Alembic,
+#: which would add a tenth of a second to every command (a test checks this against the scripts).
+HEAD = "0001"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: ids are read aloud and retyped
@@ -172,6 +173,11 @@ class Ledger:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration; does nothing when it is already there."""
+        if self._revision() == HEAD:
+            return
+        from alembic import command
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))  # configparser syntax
         try:
@@ -180,6 +186,14 @@ class Ledger:
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot open the ledger at {self._where}: {_reason(exc)}") from exc
+
+    def _revision(self) -> str | None:
+        """The schema's revision, or None for a new (or unreadable) database: then Alembic decides."""
+        try:
+            with self.engine.connect() as conn:
+                return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        except SQLAlchemyError:
+            return None
 
     @contextmanager
     def _connection(self, *, write: bool = False) -> Iterator[Connection]:

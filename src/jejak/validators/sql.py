@@ -21,8 +21,9 @@ CREATE OR REPLACE TEMP MACRO jj_email_norm(x) AS
     CASE WHEN regexp_full_match(lower(trim(x)), '[a-z0-9._%+''-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}')
          THEN lower(trim(x)) END;
 CREATE OR REPLACE TEMP MACRO jj_phone_digits(x) AS regexp_replace(x, '[^0-9]', '', 'g');
+CREATE OR REPLACE TEMP MACRO jj_phone_ok(x) AS regexp_full_match(jj_phone_digits(x), '(0|62)8[1-9][0-9]{6,10}');
 CREATE OR REPLACE TEMP MACRO jj_phone_norm(x) AS
-    CASE WHEN regexp_full_match(jj_phone_digits(x), '(0|62)8[1-9][0-9]{6,10}')
+    CASE WHEN jj_phone_ok(x)
          THEN '+62' || regexp_replace(jj_phone_digits(x), '^(0|62)', '') END;
 """
 
