@@ -185,10 +185,11 @@ def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, poli
     """Define the marked release as the view ``_jj_release``, in release order; return its facts.
 
     One query reads the selected rows in key order with their digests and every channel's
-    markable counts into Arrow; the canaries (drawn from the release secret) are spliced in
-    between real rows without copying; numpy and AES give every cell's symbol; the view renders
-    the marked values from those symbols as the caller's COPY writes them. Nothing is sorted or
-    joined twice and no table is updated.
+    markable counts into Arrow, and numpy and AES give every cell's symbol; meanwhile the
+    canaries (drawn from the release secret) are made and marked the same way. They are spliced
+    in between real rows without copying, and the view renders the marked values from the
+    symbols as the caller's COPY writes them. Nothing is sorted or joined twice and no table is
+    updated.
     """
     info = reg.dataset(entry.dataset)
     con = reg.con
@@ -204,33 +205,43 @@ def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, poli
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     secret = keys.release_secret(master, entry.release_id)
     # Rows in key order: the order, like everything else in a release, must be reproducible. The
-    # read runs in DuckDB (on its own connection, without the GIL) while the canaries, mostly
-    # Python, are drawn here: on two cores the two overlap.
+    # read (DuckDB, on its own connection and without the GIL) and the marking run in a worker
+    # while the canaries, mostly Python, are drawn here: on two cores the two overlap. Symbols are
+    # a function of each row alone, so real rows and canaries are marked apart.
     reader = con.cursor()
     sql.install(reader, nik_macros=False)  # macros are per connection
+    query = f"SELECT {cols}, {facts_sql} FROM {selected} ORDER BY _key"
     with ThreadPoolExecutor(1) as pool:
-        read = pool.submit(lambda: reader.sql(f"SELECT {cols}, {facts_sql} FROM {selected} ORDER BY _key")
-                           .to_arrow_table())
+        read = pool.submit(lambda: _marked(reader.sql(query).to_arrow_table(), plan, secret, entry.columns))
         try:
             people, canaries = _canaries(con, info, entry, policy, secret, rows)
+            extra = None if people is None else _canary_rows(con, people, facts_sql, plan, secret, entry.columns)
         finally:
-            data = read.result()
+            table, cells = read.result()
             reader.close()
-    if data.num_rows != rows:
+    if table.num_rows != rows:
         raise ReleaseError("the registry changed while the release was made; make it again")
-    if people is not None:
-        data = _splice(con, data, people, entry.columns, facts_sql)
-    symbols = plan.symbols(data, digests_array(data.column("_digest")), secret)
-    table = data.select(entry.columns)
-    marks = plan.symbols_table(symbols)
-    for name, col in zip(marks.column_names, marks.columns, strict=True):
-        table = table.append_column(name, col)
+    if extra is not None:
+        more, after, extra_cells = extra
+        table = _splice(table, more, after)
+        cells = {c: cells.get(c, 0) + extra_cells.get(c, 0) for c in {**cells, **extra_cells}}
     con.register(_SYMBOLS, table)
     rendered = plan.rendered_sql(entry.columns)
     select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in rendered.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
-    cells = {**plan.cells(symbols), **({"canary": len(canaries)} if canaries else {})}
+    if canaries:
+        cells["canary"] = len(canaries)
     return {"rows": rows, "channels": cells, "canaries": canaries}
+
+
+def _marked(data: pa.Table, plan: MarkPlan, secret: bytes, columns: list[str]) -> tuple[pa.Table, dict[str, int]]:
+    """``columns`` of ``data`` with a symbol column ``_s{i}`` per mark; and the cells each channel marked."""
+    symbols = plan.symbols(data, digests_array(data.column("_digest")), secret)
+    table = data.select(columns)
+    marks = plan.symbols_table(symbols)
+    for name, col in zip(marks.column_names, marks.columns, strict=True):
+        table = table.append_column(name, col)
+    return table, plan.cells(symbols)
 
 
 def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes,
@@ -241,16 +252,23 @@ def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes,
                          roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows)
 
 
-def _splice(con: Any, data: pa.Table, people: pa.Table, columns: list[str], facts_sql: str) -> pa.Table:
-    """Put each canary (odd ``_pos`` 2i+1: after real row i) between the real rows, without copying them."""
+def _canary_rows(con: Any, people: pa.Table, facts_sql: str, plan: MarkPlan, secret: bytes,
+                 columns: list[str]) -> tuple[pa.Table, np.ndarray, dict[str, int]]:
+    """The canaries marked like real rows, in release order; and how many real rows precede each."""
     con.register(_CANARIES, people)
     try:
         listed = ", ".join(quote(c) if c in people.column_names else f"NULL::VARCHAR AS {quote(c)}" for c in columns)
-        extra = con.sql(f"SELECT {listed}, {facts_sql}, _pos FROM {_CANARIES} ORDER BY _pos, _key").to_arrow_table()
+        rows = con.sql(f"SELECT {listed}, {facts_sql}, _pos FROM {_CANARIES} ORDER BY _pos, _key").to_arrow_table()
     finally:
         con.unregister(_CANARIES)
-    after = (_as_numpy(extra.column("_pos")) - 1) // 2 + 1  # real rows before each canary
-    extra = extra.drop_columns(["_pos"]).cast(data.schema)
+    after = (_as_numpy(rows.column("_pos")) - 1) // 2 + 1  # odd _pos 2i+1: after real row i
+    table, cells = _marked(rows, plan, secret, columns)
+    return table, after, cells
+
+
+def _splice(data: pa.Table, extra: pa.Table, after: np.ndarray) -> pa.Table:
+    """Put row i of ``extra`` after ``after[i]`` rows of ``data``, without copying ``data``."""
+    extra = extra.cast(data.schema)
     pieces, prev = [], 0
     for i, cut in enumerate(after.tolist()):  # one slice per canary: a few hundred, never per row
         pieces += [data.slice(prev, cut - prev), extra.slice(i, 1)]
