@@ -17,11 +17,11 @@ import getpass
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,11 +33,13 @@ from jejak.channel.canary import make_canaries
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
 from jejak.intake import file_sha256
-from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
 from jejak.registry import Registry, quote, table_name
 from jejak.validators import sql
 from jejak.where import columns_match, compile_filter
 from jejak.workspace import Workspace
+
+if TYPE_CHECKING:
+    from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -84,8 +86,6 @@ def output_format(path: Path, fmt: str | None) -> str:
 
 def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: None) -> ReleaseRecord:
     """Make a marked release and record it; returns the ledger record."""
-    ledger = Ledger.open(ws.ledger_url)
-    recipient = ledger.recipient(req.recipient)  # refuses an unknown recipient before any work
     fmt = output_format(req.out, req.fmt)
     out = req.out.expanduser().resolve()
     if out.exists():
@@ -100,33 +100,42 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             raise ReleaseError(f"--as-of {as_of} is before the first snapshot ({info.snapshots[0]})")
         columns = _select_columns(req.columns, info.columns)
         where_sql = compile_filter(req.where, info.columns) if req.where else None
-        release_id = ledger.new_release_id()
-        created = datetime.now(UTC).replace(microsecond=0)
-        entry = ReleaseEntry(
-            release_id=release_id, recipient=recipient.name, dataset=info.name, as_of=as_of,
-            registry_version=_registry_version(info.snapshots, as_of), columns=columns, filter=req.where,
-            rows=0, channels={}, policy=policy.to_dict(), canaries=0, created_at=created,
-            operator=_operator(), purpose=req.purpose, file_name=out.name, file_sha256=None,
-            file_format=fmt, kind="marked", extra={},
-        )
-        tmp = out.with_name(f".{out.name}.{release_id}.partial")
-        try:
-            say("selecting and marking rows")
-            built = _build(reg, ws.master_secret(), entry, where_sql, policy)
-            say(f"writing {built['rows']:,} rows as {fmt}")
-            write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
-            entry = _with(entry, rows=built["rows"], channels=built["channels"], canaries=len(built["canaries"]),
-                          file_sha256=file_sha256(tmp))
-            say("recording the release in the ledger")
-            _commit(ledger, entry, built["canaries"], tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-            _drop(reg.con)
+        say("selecting and marking rows")
+        # The read needs nothing from the ledger, so DuckDB starts on it while the ledger (and
+        # SQLAlchemy) is loaded and asked about the recipient; a refusal stops the read.
+        with _Reader(reg, info.name, columns, as_of, where_sql, policy) as reader:
+            from jejak.ledger import Ledger, ReleaseEntry
+
+            ledger = Ledger.open(ws.ledger_url)
+            recipient = ledger.recipient(req.recipient)
+            release_id = ledger.new_release_id()
+            created = datetime.now(UTC).replace(microsecond=0)
+            entry = ReleaseEntry(
+                release_id=release_id, recipient=recipient.name, dataset=info.name, as_of=as_of,
+                registry_version=_registry_version(info.snapshots, as_of), columns=columns, filter=req.where,
+                rows=0, channels={}, policy=policy.to_dict(), canaries=0, created_at=created,
+                operator=_operator(), purpose=req.purpose, file_name=out.name, file_sha256=None,
+                file_format=fmt, kind="marked", extra={},
+            )
+            tmp = out.with_name(f".{out.name}.{release_id}.partial")
+            try:
+                built = _build(reg, ws.master_secret(), entry, reader, policy)
+                say(f"writing {built['rows']:,} rows as {fmt}")
+                write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
+                entry = _with(entry, rows=built["rows"], channels=built["channels"],
+                              canaries=len(built["canaries"]), file_sha256=file_sha256(tmp))
+                say("recording the release in the ledger")
+                _commit(ledger, entry, built["canaries"], tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
+                _drop(reg.con)
     return ledger.release(release_id)
 
 
 def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lambda _m: None) -> Reproduction:
     """Regenerate a release from registry, ledger and master secret, and compare its hash."""
+    from jejak.ledger import Ledger
+
     ledger = Ledger.open(ws.ledger_url)
     rec = ledger.release(release_id)
     if rec.kind != "marked":
@@ -138,10 +147,11 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
         info = reg.dataset(rec.dataset)
         where_sql = compile_filter(rec.filter, info.columns) if rec.filter else None
         tmp = out.with_name(f".{out.name}.partial")
+        policy = Policy.from_dict(rec.policy)
         try:
             say("rebuilding the release")
-            policy = Policy.from_dict(rec.policy)
-            _build(reg, ws.master_secret(), rec, where_sql, policy)
+            with _Reader(reg, info.name, rec.columns, rec.as_of, where_sql, policy) as reader:
+                _build(reg, ws.master_secret(), rec, reader, policy)
             write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
                         parquet_required=policy.version < 2)
             digest = file_sha256(tmp)
@@ -157,6 +167,8 @@ def register_release(
     where: str | None, purpose: str | None, created_at: datetime | None = None,
 ) -> ReleaseRecord:
     """Record a release made before jejak: no file and no marks, but its rows, columns and time."""
+    from jejak.ledger import Ledger, ReleaseEntry
+
     ledger = Ledger.open(ws.ledger_url)
     rcpt = ledger.recipient(recipient)
     with Registry(ws.registry_path, read_only=False) as reg:
@@ -181,44 +193,63 @@ def register_release(
 # -- internals -------------------------------------------------------------------------------------
 
 
-def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, policy: Policy) -> dict[str, Any]:
+class _Reader:
+    """The selected rows in key order with their digests and facts, read into Arrow on a worker thread.
+
+    Rows in key order: the order, like everything else in a release, must be reproducible. The
+    read runs in DuckDB, on its own connection and without the GIL, so the caller's Python work
+    (loading the ledger, drawing canaries) overlaps it on the other core.
+    """
+
+    def __init__(self, reg: Registry, dataset: str, columns: list[str], as_of: date, where_sql: str | None,
+                 policy: Policy) -> None:
+        info = reg.dataset(dataset)
+        self.columns = columns
+        self.plan = MarkPlan.of({c: r for c, r in info.roles.items() if c in columns}, policy)
+        self.facts_sql = ", ".join(["_key", f"{keys.digest_sql(info.name, '_key')} AS _digest",
+                                    *self.plan.facts_sql()])
+        self.selected = f"({reg.as_of_sql(info.name, as_of)}) {f'WHERE {where_sql}' if where_sql else ''}"
+        sql.install(reg.con, nik_macros=False)
+        self._con = reg.con.cursor()
+        sql.install(self._con, nik_macros=False)  # macros are per connection
+        self._pool = ThreadPoolExecutor(1)
+        query = f"SELECT {', '.join(quote(c) for c in columns)}, {self.facts_sql} FROM {self.selected} ORDER BY _key"
+        self._data = self._pool.submit(lambda: self._con.sql(query).to_arrow_table())
+
+    def marked(self, secret: bytes) -> Future[tuple[pa.Table, dict[str, int]]]:
+        """The rows with their symbol columns, marked on the worker once read (see ``_marked``)."""
+        return self._pool.submit(lambda: _marked(self._data.result(), self.plan, secret, self.columns))
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if not self._data.done():  # the release was refused before the read finished
+            self._con.interrupt()
+        self._pool.shutdown(wait=True)
+        self._con.close()
+
+
+def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Policy) -> dict[str, Any]:
     """Define the marked release as the view ``_jj_release``, in release order; return its facts.
 
-    One query reads the selected rows in key order with their digests and every channel's
-    markable counts into Arrow, and numpy and AES give every cell's symbol; meanwhile the
-    canaries (drawn from the release secret) are made and marked the same way. They are spliced
-    in between real rows without copying, and the view renders the marked values from the
-    symbols as the caller's COPY writes them. Nothing is sorted or joined twice and no table is
-    updated.
+    The reader's rows get every cell's symbol from numpy and AES on the worker, while the
+    canaries (drawn from the release secret) are made and marked the same way here: symbols are
+    a function of each row alone. The canaries are spliced in between real rows without copying,
+    and the view renders the marked values from the symbols as the caller's COPY writes them.
+    Nothing is sorted or joined twice and no table is updated.
     """
     info = reg.dataset(entry.dataset)
     con = reg.con
-    sql.install(con, nik_macros=False)
-    cols = ", ".join(quote(c) for c in entry.columns)
-    cond = f"WHERE {where_sql}" if where_sql else ""
-    roles = {c: r for c, r in info.roles.items() if c in entry.columns}
-    plan = MarkPlan.of(roles, policy)
-    facts_sql = ", ".join(["_key", f"{keys.digest_sql(info.name, '_key')} AS _digest", *plan.facts_sql()])
-    selected = f"({reg.as_of_sql(info.name, entry.as_of)}) {cond}"
-    rows = con.execute(f"SELECT count(*) FROM {selected}").fetchall()[0][0]
+    rows = con.execute(f"SELECT count(*) FROM {reader.selected}").fetchall()[0][0]
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     secret = keys.release_secret(master, entry.release_id)
-    # Rows in key order: the order, like everything else in a release, must be reproducible. The
-    # read (DuckDB, on its own connection and without the GIL) and the marking run in a worker
-    # while the canaries, mostly Python, are drawn here: on two cores the two overlap. Symbols are
-    # a function of each row alone, so real rows and canaries are marked apart.
-    reader = con.cursor()
-    sql.install(reader, nik_macros=False)  # macros are per connection
-    query = f"SELECT {cols}, {facts_sql} FROM {selected} ORDER BY _key"
-    with ThreadPoolExecutor(1) as pool:
-        read = pool.submit(lambda: _marked(reader.sql(query).to_arrow_table(), plan, secret, entry.columns))
-        try:
-            people, canaries = _canaries(con, info, entry, policy, secret, rows)
-            extra = None if people is None else _canary_rows(con, people, facts_sql, plan, secret, entry.columns)
-        finally:
-            table, cells = read.result()
-            reader.close()
+    marked = reader.marked(secret)
+    people, canaries = _canaries(con, info, entry, policy, secret, rows)
+    extra = None if people is None else _canary_rows(con, people, reader.facts_sql, reader.plan, secret,
+                                                     entry.columns)
+    table, cells = marked.result()
     if table.num_rows != rows:
         raise ReleaseError("the registry changed while the release was made; make it again")
     if extra is not None:
@@ -226,7 +257,7 @@ def _build(reg: Registry, master: bytes, entry: Any, where_sql: str | None, poli
         table = _splice(table, more, after)
         cells = {c: cells.get(c, 0) + extra_cells.get(c, 0) for c in {**cells, **extra_cells}}
     con.register(_SYMBOLS, table)
-    rendered = plan.rendered_sql(entry.columns)
+    rendered = reader.plan.rendered_sql(entry.columns)
     select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in rendered.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
     if canaries:

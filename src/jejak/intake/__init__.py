@@ -89,11 +89,8 @@ class Evidence:
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in blocks (files here are leaks and releases of many GB)."""
-    digest = hashlib.sha256()
     with Path(path).open("rb") as f:
-        while block := f.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()  # one reused buffer: no page faults per block
 
 
 def evidence(path: Path) -> Evidence:
