@@ -223,3 +223,30 @@ def test_canaries_avoid_the_registry_exactly_as_with_every_identifier_excluded(s
     assert fast.equals(full)
     assert rng.integers(0, 2**62) == rng2.integers(0, 2**62)  # the positions drawn next agree too
     assert not set(fast.column("NOKA").to_pylist()) & {f"{x:013d}" for x in crowded}
+
+
+def test_symbols_computed_in_blocks_equal_symbols_computed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # MarkPlan.symbols works a block of rows at a time; every row's symbols must not depend on
+    # where the blocks fall (joint timestamps included).
+    from jejak.channel import base
+
+    rng = np.random.default_rng(5)
+    n = 100
+    stamps = [f"2024-0{1 + i % 9}-1{i % 10} {i % 24:02d}:{(7 * i) % 60:02d}:{(13 * i) % 60:02d}" for i in range(n)]
+    con = table_of({
+        "TSINPUT": stamps,
+        "TSUPDATE": [s if i % 3 else s[:-2] + "59" for i, s in enumerate(stamps)],
+        "GAJI": [str(int(v)) for v in rng.integers(500, 9_000_000, n)],
+        "NOHP": [f"08{int(v)}" for v in rng.integers(10**9, 10**10, n)],
+        "EMAIL": [f"u{i}@mail.co.id" for i in range(n)],
+    })
+    roles = {"TSINPUT": Role.TIMESTAMP, "TSUPDATE": Role.TIMESTAMP, "GAJI": Role.AMOUNT, "NOHP": Role.PHONE,
+             "EMAIL": Role.EMAIL}
+    plan = base.MarkPlan.of(roles, Policy())
+    facts = con.sql(f"SELECT {', '.join(plan.facts_sql())} FROM orig ORDER BY _rid").to_arrow_table()
+    digests = digests_of(con, "orig")
+    whole = plan.symbols(facts, digests, b"k" * 32)
+    monkeypatch.setattr(base, "SYMBOL_BLOCK", 7)
+    blocks = plan.symbols(facts, digests, b"k" * 32)
+    assert whole.keys() == blocks.keys() and all((whole[k] == blocks[k]).all() for k in whole)
+    assert all((whole[k] >= 0).sum() > n // 4 for k in whole)  # the channels really marked these rows
