@@ -16,8 +16,9 @@ import contextlib
 import getpass
 import logging
 import os
+import queue
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ import pyarrow as pa
 
 from jejak import keys
 from jejak.channel import Policy
-from jejak.channel.base import MarkPlan, digests_array
+from jejak.channel.base import SYMBOL_BLOCK, MarkPlan, digests_array
 from jejak.channel.canary import make_canaries
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
@@ -194,11 +195,12 @@ def register_release(
 
 
 class _Reader:
-    """The selected rows in key order with their digests and facts, read into Arrow on a worker thread.
+    """The selected rows in key order with their digests and facts, streamed into Arrow by a worker.
 
     Rows in key order: the order, like everything else in a release, must be reproducible. The
     read runs in DuckDB, on its own connection and without the GIL, so the caller's Python work
-    (loading the ledger, drawing canaries) overlaps it on the other core.
+    (loading the ledger, drawing canaries) overlaps it on the other core; and since the rows
+    arrive in batches, the caller marks one batch while DuckDB converts the next.
     """
 
     def __init__(self, reg: Registry, dataset: str, columns: list[str], as_of: date, where_sql: str | None,
@@ -212,19 +214,36 @@ class _Reader:
         sql.install(reg.con, nik_macros=False)
         self._con = reg.con.cursor()
         sql.install(self._con, nik_macros=False)  # macros are per connection
+        self._batches: queue.Queue[pa.RecordBatch | None] = queue.Queue()
         self._pool = ThreadPoolExecutor(1)
         query = f"SELECT {', '.join(quote(c) for c in columns)}, {self.facts_sql} FROM {self.selected} ORDER BY _key"
-        self._data = self._pool.submit(lambda: self._con.sql(query).to_arrow_table())
+        self._read = self._pool.submit(self._stream, query)
 
-    def marked(self, secret: bytes) -> Future[tuple[pa.Table, dict[str, int]]]:
-        """The rows with their symbol columns, marked on the worker once read (see ``_marked``)."""
-        return self._pool.submit(lambda: _marked(self._data.result(), self.plan, secret, self.columns))
+    def _stream(self, query: str) -> None:
+        try:
+            for batch in self._con.sql(query).to_arrow_reader(SYMBOL_BLOCK):
+                self._batches.put(batch)
+        finally:
+            self._batches.put(None)  # the end, or the error that ``marked`` raises
+
+    def marked(self, secret: bytes) -> tuple[pa.Table, dict[str, int]]:
+        """The rows with their symbol columns (see ``_marked``), marked batch by batch as they arrive."""
+        tables: list[pa.Table] = []
+        cells: dict[str, int] = {}
+        while (batch := self._batches.get()) is not None:
+            table, counts = _marked(pa.Table.from_batches([batch]), self.plan, secret, self.columns)
+            tables.append(table)
+            cells = {c: cells.get(c, 0) + counts.get(c, 0) for c in {**cells, **counts}}
+        self._read.result()  # a failed read raises here
+        if not tables:  # the caller counted rows a moment before
+            raise ReleaseError("the registry changed while the release was made; make it again")
+        return pa.concat_tables(tables), cells
 
     def __enter__(self) -> _Reader:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if not self._data.done():  # the release was refused before the read finished
+        if not self._read.done():  # the release was refused before the read finished
             self._con.interrupt()
         self._pool.shutdown(wait=True)
         self._con.close()
@@ -245,11 +264,10 @@ def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Po
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     secret = keys.release_secret(master, entry.release_id)
-    marked = reader.marked(secret)
     people, canaries = _canaries(con, info, entry, policy, secret, rows)
     extra = None if people is None else _canary_rows(con, people, reader.facts_sql, reader.plan, secret,
                                                      entry.columns)
-    table, cells = marked.result()
+    table, cells = reader.marked(secret)
     if table.num_rows != rows:
         raise ReleaseError("the registry changed while the release was made; make it again")
     if extra is not None:
