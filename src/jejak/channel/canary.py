@@ -78,7 +78,7 @@ def _people(
         con.register("_jj_nik_bases", pa.table({"b": bases}))
         try:
             taken_nik = con.sql(
-                f"SELECT DISTINCT TRY_CAST({q(nik_col)} AS BIGINT) FROM {table} "
+                f"SELECT TRY_CAST({q(nik_col)} AS BIGINT) FROM {table} "  # repeats: make_people takes a set
                 f"WHERE regexp_full_match({q(nik_col)}, '[0-9]{{1,18}}') "
                 f"AND TRY_CAST({q(nik_col)} AS BIGINT) // 10000 IN (SELECT b FROM _jj_nik_bases)"
             ).to_arrow_table().column(0)
@@ -90,8 +90,8 @@ def _people(
         probe = make_people(n, np.random.default_rng(seed), as_of=as_of, exclude_nik=taken_nik)
     start = np.unique((_ints(probe.column(key_col)) - NOKA_BASE) // NOKA_PER_SLOT)
     k = q(key_col)
-    taken = con.sql(  # every card number ever held, as sorted integers (DuckDB sorts and dedups in parallel)
-        f"SELECT DISTINCT TRY_CAST({k} AS BIGINT) AS v FROM {table} "
+    taken = con.sql(  # every card number ever held, as sorted integers; repeats (one per version) do no harm
+        f"SELECT TRY_CAST({k} AS BIGINT) AS v FROM {table} "
         f"WHERE regexp_full_match({k}, '[0-9]{{1,18}}') ORDER BY v"
     ).fetchnumpy()["v"].astype(np.int64)
     slot_of = (taken - NOKA_BASE) // NOKA_PER_SLOT  # sorted, with repeats
