@@ -252,11 +252,11 @@ class _Reader:
 def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Policy) -> dict[str, Any]:
     """Define the marked release as the view ``_jj_release``, in release order; return its facts.
 
-    The reader's rows get every cell's symbol from numpy and AES on the worker, while the
-    canaries (drawn from the release secret) are made and marked the same way here: symbols are
-    a function of each row alone. The canaries are spliced in between real rows without copying,
-    and the view renders the marked values from the symbols as the caller's COPY writes them.
-    Nothing is sorted or joined twice and no table is updated.
+    While the reader streams the rows, the canaries (drawn from the release secret) are made and
+    marked; then the rows are marked batch by batch as they arrive (numpy and AES give every
+    cell's symbol, a function of its row alone). The canaries are spliced in between real rows
+    without copying, and the view renders the marked values from the symbols as the caller's
+    COPY writes them. Nothing is sorted or joined twice and no table is updated.
     """
     info = reg.dataset(entry.dataset)
     con = reg.con
