@@ -17,6 +17,7 @@ import getpass
 import logging
 import os
 import queue
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -226,14 +227,14 @@ class _Reader:
         finally:
             self._batches.put(None)  # the end, or the error that ``marked`` raises
 
-    def marked(self, secret: bytes) -> tuple[pa.Table, dict[str, int]]:
+    def marked(self, secret: bytes) -> tuple[pa.Table, Counter[str]]:
         """The rows with their symbol columns (see ``_marked``), marked batch by batch as they arrive."""
         tables: list[pa.Table] = []
-        cells: dict[str, int] = {}
+        cells: Counter[str] = Counter()
         while (batch := self._batches.get()) is not None:
             table, counts = _marked(pa.Table.from_batches([batch]), self.plan, secret, self.columns)
             tables.append(table)
-            cells = {c: cells.get(c, 0) + counts.get(c, 0) for c in {**cells, **counts}}
+            cells.update(counts)
         self._read.result()  # a failed read raises here
         if not tables:  # the caller counted rows a moment before
             raise ReleaseError("the registry changed while the release was made; make it again")
@@ -273,14 +274,14 @@ def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Po
     if extra is not None:
         more, after, extra_cells = extra
         table = _splice(table, more, after)
-        cells = {c: cells.get(c, 0) + extra_cells.get(c, 0) for c in {**cells, **extra_cells}}
+        cells.update(extra_cells)
     con.register(_SYMBOLS, table)
     rendered = reader.plan.rendered_sql(entry.columns)
     select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in rendered.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
     if canaries:
         cells["canary"] = len(canaries)
-    return {"rows": rows, "channels": cells, "canaries": canaries}
+    return {"rows": rows, "channels": dict(cells), "canaries": canaries}
 
 
 def _marked(data: pa.Table, plan: MarkPlan, secret: bytes, columns: list[str]) -> tuple[pa.Table, dict[str, int]]:

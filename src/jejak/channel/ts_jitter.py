@@ -53,6 +53,7 @@ class TsJitter(Channel):
     name = "ts_jitter"
     robust = True
     roles = frozenset({Role.TIMESTAMP})
+    markable_from_facts = True
 
     def markable_sql(self, v: str, policy: Policy) -> str:
         j = policy.jitter_seconds
@@ -65,8 +66,6 @@ class TsJitter(Channel):
     def render_sql(self, v: str, s: str, policy: Policy) -> str:
         d = self._delta(v, s, policy.jitter_seconds)
         return f"strftime(try_strptime({v}, '{FMT}') + to_seconds({d}), '{FMT}')"
-
-    markable_from_facts = True
 
     def released_sql(self, v: str, s: str, policy: Policy) -> str:
         # The rendering is NULL exactly where the symbol is (and never fails), so coalesce does what
