@@ -7,6 +7,11 @@ formula is written with a leading apostrophe in CSV, and XLSX cells are always t
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -42,18 +47,18 @@ def formula_safe_sql(column: str) -> str:
 def write_table(
     con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, fmt: str, created: datetime,
     *, parquet_required: bool = False,
-) -> None:
-    """Write ``columns`` of ``table`` to ``path`` in the table's own row order.
+) -> str:
+    """Write ``columns`` of ``table`` to ``path`` in the table's own row order; return the file's SHA-256.
 
     ``table`` must scan in a fixed order (an Arrow table, or a view over one without joins):
     DuckDB keeps insertion order when nothing asks it to reorder, so no sort is needed here.
     """
     if fmt not in FORMATS:
         raise JejakError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    target = str(path).replace("'", "''")
     if fmt == "xlsx":
         _write_xlsx(con, table, columns, path, created)
-        return
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
     if fmt == "csv":
         select = ", ".join(formula_safe_sql(c) for c in columns)
         options = "FORMAT csv, HEADER true, DELIMITER ','"
@@ -62,16 +67,72 @@ def write_table(
         options = "FORMAT json" if fmt == "jsonl" else "FORMAT parquet, COMPRESSION zstd"
     con.execute("SET preserve_insertion_order = true")  # the default; a release's bytes depend on it
     if fmt != "parquet" or not parquet_required:
-        con.execute(f"COPY (SELECT {select} FROM {table}) TO '{target}' ({options})")
-        return
+        return _copy_hashed(con, f"SELECT {select} FROM {table}", options, path)
     # Releases of policy version 1 were written from a table, and Parquet marks a column REQUIRED
     # when the table's statistics show no NULL: materialise first so they reproduce byte-for-byte.
     # (Newer releases skip this copy; all their Parquet columns are OPTIONAL.)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_export AS SELECT {select} FROM {table}")
     try:
-        con.execute(f"COPY _jj_export TO '{target}' ({options})")
+        return _copy_hashed(con, "FROM _jj_export", options, path)
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_export")
+
+
+def _copy_hashed(con: duckdb.DuckDBPyConnection, query: str, options: str, path: Path) -> str:
+    """``COPY (query) TO path``, hashing the bytes on their way to the file; return the SHA-256.
+
+    DuckDB writes into a named pipe and a thread copies what arrives into ``path`` and the hash,
+    so the hash costs no second read of a file of hundreds of MB: it runs while DuckDB formats
+    the next rows. The pipe lives in a fresh directory only this user can enter, because what
+    flows through it is personal data. A writer that seeks could not use a pipe: DuckDB's CSV,
+    JSON and Parquet writers only append, and if one ever did seek, the COPY fails loudly.
+    """
+    with tempfile.TemporaryDirectory(prefix="jejak-") as private:  # mode 0700
+        pipe = os.path.join(private, "release")
+        os.mkfifo(pipe, 0o600)
+        # Both ends are opened here, without blocking: the pump reads until every writer has
+        # closed, and holding our own write end means that cannot happen before DuckDB has
+        # opened the pipe, nor hang if the COPY fails before it does.
+        read_end = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+        keep_open = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        fcntl.fcntl(read_end, fcntl.F_SETFL, fcntl.fcntl(read_end, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        pump = _Pump(read_end, path)
+        try:
+            target = pipe.replace("'", "''")
+            # USE_TMP_FILE false: DuckDB must write into the pipe, not beside it and rename.
+            con.execute(f"COPY ({query}) TO '{target}' ({options}, USE_TMP_FILE false)")
+        finally:
+            os.close(keep_open)
+            pump.join()
+    return pump.digest()
+
+
+class _Pump(threading.Thread):
+    """Copy a pipe into a file and a SHA-256 until the pipe's last writer closes it."""
+
+    def __init__(self, read_end: int, path: Path) -> None:
+        super().__init__(name="jejak-release-hash", daemon=True)
+        self._fd, self._path = read_end, path
+        self._sha = hashlib.sha256()
+        self._error: OSError | None = None
+        self.start()
+
+    def run(self) -> None:
+        with os.fdopen(self._fd, "rb", buffering=0) as src:
+            try:
+                with self._path.open("wb") as dst:
+                    while block := src.read(1 << 20):
+                        self._sha.update(block)
+                        dst.write(block)
+            except OSError as exc:  # a full disk, say: keep draining, or DuckDB would wait forever
+                self._error = exc
+                while src.read(1 << 20):
+                    pass
+
+    def digest(self) -> str:
+        if self._error is not None:
+            raise JejakError(f"could not write {self._path.name}: {self._error.strerror}") from self._error
+        return self._sha.hexdigest()
 
 
 def _write_xlsx(

@@ -34,7 +34,6 @@ from jejak.channel.base import SYMBOL_BLOCK, MarkPlan, digests_array
 from jejak.channel.canary import make_canaries
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
-from jejak.intake import file_sha256
 from jejak.registry import Registry, quote, table_name
 from jejak.validators import sql
 from jejak.where import columns_match, compile_filter
@@ -123,9 +122,9 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             try:
                 built = _build(reg, ws.master_secret(), entry, reader, policy)
                 say(f"writing {built['rows']:,} rows as {fmt}")
-                write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
+                digest = write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
                 entry = _with(entry, rows=built["rows"], channels=built["channels"],
-                              canaries=len(built["canaries"]), file_sha256=file_sha256(tmp))
+                              canaries=len(built["canaries"]), file_sha256=digest)
                 say("recording the release in the ledger")
                 _commit(ledger, entry, built["canaries"], tmp, out)
             finally:
@@ -154,9 +153,8 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
             say("rebuilding the release")
             with _Reader(reg, info.name, rec.columns, rec.as_of, where_sql, policy) as reader:
                 _build(reg, ws.master_secret(), rec, reader, policy)
-            write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
-                        parquet_required=policy.version < 2)
-            digest = file_sha256(tmp)
+            digest = write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
+                                 parquet_required=policy.version < 2)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
