@@ -21,7 +21,8 @@ CREATED = datetime(2025, 1, 1, 12, 0, 0)
 def con() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     # Enough rows to fill the pipe many times over, with cells that need quoting and formula safety.
-    con.execute("CREATE TABLE t AS SELECT i::VARCHAR AS a, CASE WHEN i % 7 = 0 THEN '=1+1' ELSE 'Jl. A, ' || i END AS b, "
+    con.execute("CREATE TABLE t AS SELECT i::VARCHAR AS a, "
+                "CASE WHEN i % 7 = 0 THEN '=1+1' ELSE 'Jl. A, ' || i END AS b, "
                 "CASE WHEN i % 5 = 0 THEN NULL ELSE '+62 812-' || i END AS c FROM range(200000) r(i)")
     return con
 
