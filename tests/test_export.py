@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import threading
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from jejak import export
 from jejak.errors import JejakError
 from jejak.export import FORMATS, write_table
 
@@ -79,3 +81,22 @@ def test_a_file_that_cannot_be_written_is_a_clear_error_not_a_hang(con: duckdb.D
     missing = tmp_path / "no-such-directory" / "out.csv"
     with pytest.raises(JejakError, match="could not write out.csv"):
         _within(60, lambda: write_table(con, "t", ["a"], missing, "csv", CREATED))
+
+
+def test_a_writer_that_keeps_the_pipe_open_is_an_error_not_a_hang(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    leaked: list[int] = []
+
+    class Stuck:  # a writer that writes, returns, and never closes its end of the pipe
+        def execute(self, sql: str) -> None:
+            pipe = sql.split(" TO '")[1].split("'")[0]
+            leaked.append(os.open(pipe, os.O_WRONLY))
+            os.write(leaked[-1], b"a,b\n")
+
+    monkeypatch.setattr(export, "_DRAIN_SECONDS", 0.2)
+    try:
+        with pytest.raises(JejakError, match="was not closed after it was written"):
+            _within(30, lambda: export._copy_hashed(Stuck(), "SELECT 1", "FORMAT csv", tmp_path / "out.csv"))  # type: ignore[arg-type]
+    finally:
+        for fd in leaked:
+            os.close(fd)

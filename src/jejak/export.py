@@ -103,8 +103,15 @@ def _copy_hashed(con: duckdb.DuckDBPyConnection, query: str, options: str, path:
             con.execute(f"COPY ({query}) TO '{target}' ({options}, USE_TMP_FILE false)")
         finally:
             os.close(keep_open)
-            pump.join()
+            # Once the COPY has returned, at most one pipe's worth (64 KiB) is left to copy. A pump
+            # still running long after means DuckDB kept the pipe open: an error, never a hang.
+            pump.join(_DRAIN_SECONDS)
+    if pump.is_alive():
+        raise JejakError(f"{path.name} was not closed after it was written; try again")
     return pump.digest()
+
+
+_DRAIN_SECONDS = 60.0
 
 
 class _Pump(threading.Thread):
