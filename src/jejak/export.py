@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from jejak.errors import JejakError
+from jejak.intake import file_sha256
 from jejak.registry import quote
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
@@ -57,8 +58,7 @@ def write_table(
         raise JejakError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":
         _write_xlsx(con, table, columns, path, created)
-        with path.open("rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return file_sha256(path)
     if fmt == "csv":
         select = ", ".join(formula_safe_sql(c) for c in columns)
         options = "FORMAT csv, HEADER true, DELIMITER ','"
