@@ -132,7 +132,8 @@ def test_joint_jitter_keeps_the_order_of_a_rows_timestamps_and_follows_the_leade
                  axis=1)
     m = np.array([[g[4], g[5]] for g in got])
     t = np.array([[g[8], g[9]] for g in got])
-    leader, ok = joint_leaders(t, m, allowed(t, 30)[0], 30)
+    label, marked = joint_leaders(list(t.T), list(m.T), list(allowed(t, 30)[0].T), 30)
+    leader, ok = label.T, marked.T  # (row, column), as the assertions index them
     for i, (o_in, o_up, r_in, r_up, *_rest) in enumerate(got):
         assert r_in <= r_up and (r_in == r_up) == (o_in == o_up)  # order and equality kept
         assert r_in[:10] == o_in[:10] and r_up[:10] == o_up[:10]  # no date changes

@@ -111,27 +111,22 @@ def allowed(t: np.ndarray, jitter: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def joint(cells: list[Cells], policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """``joint_leaders`` of a row's timestamp cells from their facts, by column: (k, n) arrays."""
-    return _joint_columns([c.facts["t"] for c in cells], [c.m for c in cells], [c.facts["lo"] for c in cells],
-                          policy.jitter_seconds)
+    """``joint_leaders`` of a row's timestamp cells from their facts."""
+    return joint_leaders([c.facts["t"] for c in cells], [c.m for c in cells], [c.facts["lo"] for c in cells],
+                         policy.jitter_seconds)
 
 
-def joint_leaders(t: np.ndarray, m: np.ndarray, lo: np.ndarray, jitter: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each cell of (n rows, k timestamp columns): its leader's column index, and whether it is marked.
+def joint_leaders(t: list[np.ndarray], m: list[np.ndarray], lo: list[np.ndarray],
+                  jitter: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each cell: its leader's column index, and whether it is marked; (k columns, n rows) arrays.
 
-    ``t`` are the registry instants in seconds, ``m`` the markable counts, ``lo`` the lowest allowed
-    shifts (``allowed``). Cells with ``m >= 2`` that are at most 2J seconds apart are tied;
-    groups are the connected components of that relation and lead by their first column. A group
-    is marked only if all its members have the same (m, lo), so one shift suits them all.
+    Given one array per timestamp column (k of them, n rows each): ``t`` the registry instants in
+    seconds, ``m`` the markable counts, ``lo`` the lowest allowed shifts (``allowed``). Cells with
+    ``m >= 2`` that are at most 2J seconds apart are tied; groups are the connected components of
+    that relation and lead by their first column. A group is marked only if all its members have
+    the same (m, lo), so one shift suits them all. Whole-column operations only, which at a
+    million rows is several times faster than indexing an (n, k) array per cell.
     """
-    label, ok = _joint_columns(list(t.T), list(m.T), list(lo.T), jitter)
-    return np.ascontiguousarray(label.T), np.ascontiguousarray(ok.T)
-
-
-def _joint_columns(t: list[np.ndarray], m: list[np.ndarray], lo: list[np.ndarray],
-                   jitter: int) -> tuple[np.ndarray, np.ndarray]:
-    """``joint_leaders`` on one array per column (k of them, n rows each): whole-column operations
-    only, which at a million rows is several times faster than indexing an (n, k) array per cell."""
     k, n = len(t), len(t[0])
     valid = [mi >= 2 for mi in m]
     label = np.repeat(np.arange(k, dtype=np.int64)[:, None], n, axis=1)
