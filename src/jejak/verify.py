@@ -228,13 +228,18 @@ def _identifier_links(
     con.execute("DROP TABLE IF EXISTS _jj_rest")
 
 
+def _status_sql(status: str | None) -> str:
+    """The membership status of registry version ``v`` (NULL when the dataset has no status column)."""
+    return f"v.{quote(status)}" if status else "NULL::VARCHAR"
+
+
 def _key_links(
     con: duckdb.DuckDBPyConnection, source: str, col: str, cond: str, via: str, versions_table: str,
     status: str | None,
 ) -> None:
     """The key names one row: a join with the open versions, then, for the lines left, a semi-join
     with the keys of people since removed (all versions closed). Leaves the rest in ``_jj_rest``."""
-    status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
+    status_sql = _status_sql(status)
     con.execute(
         f"""INSERT INTO _jj_keyhit
             SELECT i._line, {col}, '{via}', v._valid_from, v._valid_to, {status_sql}, i._lnn, i._lval,
@@ -330,7 +335,7 @@ def _best_versions(
     A false agreement would need a 64-bit hash collision between a leaked row or cell and the
     registry's for the same person.
     """
-    status_sql = f"v.{quote(status)}" if status else "NULL::VARCHAR"
+    status_sql = _status_sql(status)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_best AS
            SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p, _valid_from AS _from, _valid_to AS _to,
