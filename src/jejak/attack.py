@@ -17,6 +17,18 @@ plus writers for every leak format. Attacks:
 ``truncate-minutes``  timestamps cut to ``YYYY-MM-DD HH:MM``; ``truncate-dates``: to the date
 ``merge-rows``        2-3 recipients' copies interleaved row by row (each row from one copy)
 ``merge-cells``       2-3 copies merged cell by cell (each cell from a random copy)
+``intersect``         only the rows common to all copies, each whole from a random copy: every canary,
+                      which one release alone holds, is gone
+``majority``          copies aligned by key, each cell the value a strict majority holds (else a random copy's)
+``frame``             a recipient dressing his own copy up as someone else's: cut to the victim's rows,
+                      timestamps moved ±1..1800 s within the day, amounts ±1..9, phones and e-mails restyled
+``rejitter-3``        timestamps moved by a random non-zero ±1..3 s (``rejitter-5``: ±1..5 s,
+                      ``rejitter-minutes``: whole minutes ±1..5), each in the format it was read in
+``seconds-random``    the seconds of every timestamp drawn afresh (0..59), the minute kept
+``round-minutes``     timestamps rounded to the nearest minute, written with ``:00`` seconds
+``amounts-jitter``    amounts moved by a random non-zero ±1..9 (``amounts-round``: to the nearest 1,000;
+                      ``amounts-random2``: last two digits drawn afresh), written as plain digits
+``lower-headers``     every column name lower-cased, as a PostgreSQL export writes them
 
 :func:`simulate_leak` is the one-call entry used by the demo: read release files, apply attacks,
 write the leak.
@@ -25,7 +37,7 @@ write the leak.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -39,9 +51,18 @@ from jejak.roles import Role, infer_roles
 from jejak.validators import sql as vsql
 
 ATTACKS = ("subset", "shuffle", "reformat", "normalise", "drop-columns", "rename", "reorder", "noise", "pad",
-           "truncate-minutes", "truncate-dates", "merge-rows", "merge-cells")
+           "truncate-minutes", "truncate-dates", "merge-rows", "merge-cells",
+           "intersect", "majority", "frame", "rejitter-3", "rejitter-5", "rejitter-minutes", "seconds-random",
+           "round-minutes", "amounts-jitter", "amounts-round", "amounts-random2", "lower-headers")
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "sql")
 ID_ROLES = frozenset({Role.NIK, Role.CARD})
+# Timestamp renderings the value attacks read; each cell is written back in the one it was read in.
+TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M:%S")
+
+# SQL for one cell: (the cell as VARCHAR, its role, the name of its random column) -> expression.
+CellFn = Callable[[str, Role | None, str], str]
+# Random numbers for one column: (its role, rows) -> one value per row.
+Draw = Callable[[Role | None, int], np.ndarray]
 
 
 @dataclass
@@ -143,6 +164,63 @@ def merge_cells(leaks: Sequence[Leak], rows: int, rng: np.random.Generator, key:
     return Leak(out, dict(leaks[0].origin), dict(leaks[0].roles), [f"merge-cells of {k} copies"])
 
 
+def intersect(leaks: Sequence[Leak], rows: int, rng: np.random.Generator, key: str) -> Leak:
+    """Only the rows every copy holds, each taken whole from one copy chosen at random.
+
+    A canary is given to one release alone, so no intersection of two releases keeps it.
+    """
+    k = len(leaks)
+    con, cols, n = _aligned(leaks, rows, rng, key)
+    con.register("_src", pa.table({"_o": pa.array(np.arange(n)), "_s": pa.array(rng.integers(0, k, n))}))
+    sel = ", ".join(f"t.{q(c)}" for c in cols)
+    parts = " UNION ALL ".join(f"SELECT {sel}, _o FROM _keys JOIN _src USING (_o) JOIN t{i} t ON t.{q(key)} = _k "
+                               f"WHERE _s = {i}" for i in range(k))
+    out = con.sql(f"SELECT {', '.join(q(c) for c in cols)} FROM ({parts}) ORDER BY _o").to_arrow_table()
+    return Leak(out, {c: leaks[0].origin[c] for c in cols}, dict(leaks[0].roles),
+                [*leaks[0].steps, f"intersect of {k} copies ({n} common rows)"])
+
+
+def majority(leaks: Sequence[Leak], rows: int, rng: np.random.Generator, key: str) -> Leak:
+    """Copies aligned by key over their common rows, each cell the value a strict majority of copies
+    holds, else (no majority) the value of a copy chosen at random for that cell."""
+    k = len(leaks)
+    con, cols, n = _aligned(leaks, rows, rng, key)
+    choice = rng.integers(0, k, (n, len(cols)))
+    con.register("_choice", pa.table({"_o": pa.array(np.arange(n)),
+                                      **{f"_c{j}": pa.array(choice[:, j]) for j in range(len(cols))}}))
+    joins = " ".join(f"JOIN t{i} ON t{i}.{q(key)} = _keys._k" for i in range(k))
+    sel = ", ".join(f"{_vote([f't{i}.{q(c)}' for i in range(k)], f'_c{j}')} AS {q(c)}" for j, c in enumerate(cols))
+    out = con.sql(f"SELECT {sel} FROM _keys JOIN _choice USING (_o) {joins} ORDER BY _keys._o").to_arrow_table()
+    return Leak(out, {c: leaks[0].origin[c] for c in cols}, dict(leaks[0].roles),
+                [*leaks[0].steps, f"majority of {k} copies"])
+
+
+def frame(own: Leak, victim_rows: pa.Table | None, rng: np.random.Generator, key: str) -> Leak:
+    """A recipient trying to pass his own copy off as another's, without the master secret.
+
+    He cuts his copy to the victim's rows (when he knows them: ``victim_rows`` holds their ``key``),
+    then overwrites whatever may carry his marks with fresh random values: timestamps moved ±1..1800 s
+    (kept within their day, so the date still reads right), amounts ±1..9, phones and e-mails re-rendered
+    in random styles. Identifiers, names and dates are left alone: changing them spoils the data.
+    """
+    leak = own
+    if victim_rows is not None:
+        wanted = victim_rows.column(key).cast(own.table.column(key).type)
+        kept = own.table.filter(pa.compute.is_in(own.table.column(key), value_set=wanted))
+        leak = _step(own, kept, f"cut to the victim's rows ({kept.num_rows} of {own.table.num_rows})")
+    draw = _draws({Role.TIMESTAMP: lambda n: _signed(rng, 1800, n), Role.AMOUNT: lambda n: _signed(rng, 9, n),
+                   Role.PHONE: lambda n: rng.integers(0, 3, n), Role.EMAIL: lambda n: rng.integers(0, 3, n)})
+
+    def f(c: str, role: Role | None, r: str) -> str:
+        if role == Role.TIMESTAMP:
+            return _retime(c, lambda ts: _within_day(ts, r))
+        if role == Role.AMOUNT:
+            return _amount(c, lambda v: _keep_sign(v, r))
+        return _variant(c, role, r) if role in (Role.PHONE, Role.EMAIL) else c
+
+    return _cells(leak, f, "frame: timestamps, amounts, phones and e-mails redrawn", draw=draw)
+
+
 # -- column attacks ------------------------------------------------------------------------------------
 
 
@@ -169,6 +247,19 @@ def reorder(leak: Leak, rng: np.random.Generator) -> Leak:
     cols = leak.table.column_names
     order = [cols[i] for i in rng.permutation(len(cols))]
     return _step(leak, leak.table.select(order), "reorder columns")
+
+
+def lower_headers(leak: Leak) -> Leak:
+    """Every column name lower-cased, as PostgreSQL writes unquoted names.
+
+    Two names that differ only in case keep theirs: a table cannot hold one name twice.
+    """
+    cols = leak.table.column_names
+    lowered = [c.lower() for c in cols]
+    new = [lo if lowered.count(lo) == 1 else c for c, lo in zip(cols, lowered, strict=True)]
+    out = _step(leak, leak.table.rename_columns(new), "lower-case column names")
+    out.origin = {n: leak.origin[c] for n, c in zip(new, cols, strict=True)}
+    return out
 
 
 # -- cell attacks ------------------------------------------------------------------------------------
@@ -208,26 +299,118 @@ def noise(leak: Leak, rng: np.random.Generator, share: float = 0.05) -> Leak:
     return _cells(leak, f, f"noise in {share:.0%} of cells", rng)
 
 
+def rejitter(leak: Leak, rng: np.random.Generator, k: int = 5, *, unit: int = 1) -> Leak:
+    """Every timestamp moved by a random non-zero ``unit * u`` seconds, ``u`` uniform in ±1..``k``.
+
+    Noise small enough to keep the data worth selling, large enough to overwrite any mark in the seconds
+    (``unit=60``: in the minutes).
+    """
+    draw = _draws({Role.TIMESTAMP: lambda n: _signed(rng, k, n) * unit})
+
+    def f(c: str, role: Role | None, r: str) -> str:
+        return _retime(c, lambda ts: f"{ts} + to_seconds({r})") if role == Role.TIMESTAMP else c
+
+    return _cells(leak, f, f"rejitter timestamps by ±1..{k} x {unit} s", draw=draw)
+
+
+def seconds_random(leak: Leak, rng: np.random.Generator) -> Leak:
+    """The seconds of every timestamp drawn afresh, uniform in 0..59; the minute is kept."""
+    draw = _draws({Role.TIMESTAMP: lambda n: rng.integers(0, 60, n)})
+
+    def f(c: str, role: Role | None, r: str) -> str:
+        return _retime(c, lambda ts: f"date_trunc('minute', {ts}) + to_seconds({r})") if role == Role.TIMESTAMP else c
+
+    return _cells(leak, f, "random seconds in timestamps", draw=draw)
+
+
+def round_minutes(leak: Leak) -> Leak:
+    """Timestamps rounded to the nearest minute (half a minute up), seconds written as ``00``.
+
+    Unlike :func:`truncate` the seconds field stays, so the column still reads as full timestamps.
+    """
+    def f(c: str, role: Role | None, _r: str) -> str:
+        nearest = "date_trunc('minute', {} + INTERVAL 30 SECOND)"
+        return _retime(c, nearest.format) if role == Role.TIMESTAMP else c
+
+    return _cells(leak, f, "round timestamps to minutes")
+
+
+def amounts_jitter(leak: Leak, rng: np.random.Generator, k: int = 9) -> Leak:
+    """Every amount moved by a random non-zero integer in ±1..``k`` (never across zero)."""
+    draw = _draws({Role.AMOUNT: lambda n: _signed(rng, k, n)})
+
+    def f(c: str, role: Role | None, r: str) -> str:
+        return _amount(c, lambda v: _keep_sign(v, r)) if role == Role.AMOUNT else c
+
+    return _cells(leak, f, f"amounts moved by ±1..{k}", draw=draw)
+
+
+def amounts_round(leak: Leak, unit: int = 1000) -> Leak:
+    """Every amount rounded to the nearest ``unit`` (a power of ten; halves away from zero)."""
+    digits = len(str(unit)) - 1
+
+    def f(c: str, role: Role | None, _r: str) -> str:
+        return _amount(c, lambda v: f"round({v}, -{digits})") if role == Role.AMOUNT else c
+
+    return _cells(leak, f, f"amounts rounded to {unit:,}")
+
+
+def amounts_random(leak: Leak, rng: np.random.Generator, digits: int = 2) -> Leak:
+    """The last ``digits`` digits of every amount of at least ``10**digits`` drawn afresh, uniformly."""
+    m = 10 ** digits
+    draw = _draws({Role.AMOUNT: lambda n: rng.integers(0, m, n)})
+
+    def f(c: str, role: Role | None, r: str) -> str:
+        return _amount(c, lambda v: f"CASE WHEN {v} >= {m} THEN {v} // {m} * {m} + {r} ELSE {v} END") \
+            if role == Role.AMOUNT else c
+
+    return _cells(leak, f, f"last {digits} digits of amounts redrawn", draw=draw)
+
+
 # -- the one-call entry ----------------------------------------------------------------------------------
 
 
 def apply(leaks: list[Leak], attacks: Sequence[str], rows: int, rng: np.random.Generator, *,
           key: str | None = None, exclude_nik: Sequence[str] | None = None,
-          exclude_noka: Sequence[str] | None = None) -> Leak:
-    """Apply ``attacks`` in a sensible order (merge/subset first, renames last)."""
+          exclude_noka: Sequence[str] | None = None, victim_rows: pa.Table | None = None) -> Leak:
+    """Apply ``attacks`` in a sensible order.
+
+    ``frame`` first (on every copy: cutting to the victim's rows must come before sampling them), then
+    one way of combining copies (``intersect``, else ``majority``, else ``merge-cells``, else row by row)
+    or a subset of one copy, then value noise from fine to coarse (so each coarser step still has
+    something to act on), re-typing, noise, padding, and the column changes last.
+    """
     unknown = [a for a in attacks if a not in ATTACKS]
     if unknown:
         raise ValueError(f"unknown attack(s) {', '.join(unknown)}; choose from {', '.join(ATTACKS)}")
+    if victim_rows is not None and "frame" not in attacks:
+        raise ValueError("victim_rows is for the frame attack only")
     key = key or next((c for c, r in leaks[0].roles.items() if r == Role.CARD), leaks[0].table.column_names[0])
-    if "merge-cells" in attacks and len(leaks) > 1:
+    if "frame" in attacks:
+        leaks = [frame(lk, victim_rows, rng, key) for lk in leaks]
+    if "intersect" in attacks and len(leaks) > 1:
+        leak = intersect(leaks, rows, rng, key)
+    elif "majority" in attacks and len(leaks) > 1:
+        leak = majority(leaks, rows, rng, key)
+    elif "merge-cells" in attacks and len(leaks) > 1:
         leak = merge_cells(leaks, rows, rng, key)
     elif len(leaks) > 1:
         leak = merge_rows(leaks, rows, rng, key)
     else:
         leak = subset(leaks[0], rows, rng)
-    steps: dict[str, object] = {
+    # Only the selected steps run, so a new attack draws from ``rng`` only when chosen and the draws of
+    # every other combination stay as they were.
+    steps: dict[str, Callable[[Leak], Leak]] = {
+        "rejitter-3": lambda lk: rejitter(lk, rng, 3),
+        "rejitter-5": lambda lk: rejitter(lk, rng, 5),
+        "rejitter-minutes": lambda lk: rejitter(lk, rng, 5, unit=60),
+        "seconds-random": lambda lk: seconds_random(lk, rng),
+        "round-minutes": round_minutes,
         "truncate-minutes": lambda lk: truncate(lk, "minutes"),
         "truncate-dates": lambda lk: truncate(lk, "dates"),
+        "amounts-jitter": lambda lk: amounts_jitter(lk, rng),
+        "amounts-random2": lambda lk: amounts_random(lk, rng, 2),
+        "amounts-round": amounts_round,
         "reformat": lambda lk: reformat(lk, rng),
         "normalise": normalise,
         "noise": lambda lk: noise(lk, rng),
@@ -236,10 +419,11 @@ def apply(leaks: list[Leak], attacks: Sequence[str], rows: int, rng: np.random.G
         "shuffle": lambda lk: shuffle(lk, rng),
         "reorder": lambda lk: reorder(lk, rng),
         "rename": lambda lk: rename(lk, rng),
+        "lower-headers": lower_headers,
     }
     for name, fn in steps.items():
         if name in attacks:
-            leak = fn(leak)  # type: ignore[operator]
+            leak = fn(leak)
     return leak
 
 
@@ -312,19 +496,103 @@ def _common(t: pa.Table, cols: list[str]) -> pa.Table:
     return t.select([c for c in cols if c in t.column_names])
 
 
-def _cells(leak: Leak, fn: object, what: str, rng: np.random.Generator | None = None) -> Leak:
+def _cells(leak: Leak, fn: CellFn, what: str, rng: np.random.Generator | None = None,
+           draw: Draw | None = None) -> Leak:
+    """``fn`` applied to every column in one DuckDB query; ``_r{j}`` is column j's random numbers.
+
+    Without ``draw`` they are uniform 30-bit integers from ``rng`` (the draws the older attacks were
+    tuned with); ``draw`` gives an attack exactly the distribution it needs instead of a modulo of those.
+    """
     t = leak.table
-    r = rng if rng is not None else np.random.default_rng(0)
-    rand = pa.table({f"_r{j}": pa.array(r.integers(0, 1 << 30, t.num_rows)) for j in range(t.num_columns)})
+    roles = [leak.roles.get(leak.origin.get(c, c)) for c in t.column_names]
+    if draw is None:
+        r = rng if rng is not None else np.random.default_rng(0)
+
+        def draw(_role: Role | None, n: int) -> np.ndarray:
+            return r.integers(0, 1 << 30, n)
+
+    rand = pa.table({f"_r{j}": pa.array(draw(role, t.num_rows)) for j, role in enumerate(roles)})
     con = _con(("_t", pa.Table.from_arrays([*t.columns, *rand.columns], [*t.column_names, *rand.column_names])),
                macros=True)
     sel = []
     for j, c in enumerate(t.column_names):
-        role = leak.roles.get(leak.origin.get(c, c))
-        expr = fn(f"{q(c)}::VARCHAR", role, f"_r{j}")  # type: ignore[operator]
+        expr = fn(f"{q(c)}::VARCHAR", roles[j], f"_r{j}")
         sel.append(f"{expr} AS {q(c)}")
     out = con.sql(f"SELECT {', '.join(sel)} FROM _t").to_arrow_table()
     return _step(leak, out, what)
+
+
+def _draws(makers: Mapping[Role, Callable[[int], np.ndarray]]) -> Draw:
+    """A :data:`Draw` that draws from ``rng`` only for the roles an attack changes (zeros elsewhere)."""
+    def draw(role: Role | None, n: int) -> np.ndarray:
+        make = makers.get(role) if role is not None else None
+        return make(n) if make is not None else np.zeros(n, np.int64)
+
+    return draw
+
+
+def _signed(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
+    """``n`` shifts uniform over ±1..k: never zero, so every value really moves."""
+    return rng.integers(1, k + 1, n) * (2 * rng.integers(0, 2, n) - 1)
+
+
+def _retime(c: str, move: Callable[[str], str]) -> str:
+    """A timestamp cell moved by ``move`` (SQL on a TIMESTAMP), written in the format it was read in.
+
+    Keeping the format keeps the attack to one thing: what changes is the time, not its rendering.
+    Cells in none of :data:`TS_FORMATS` (cut to minutes, empty) are left as they are.
+    """
+    whens = []
+    for f in TS_FORMATS:
+        ts = f"try_strptime(trim({c}), '{f}')"
+        whens.append(f"WHEN {ts} IS NOT NULL THEN strftime({move(ts)}, '{f}')")
+    return f"CASE {' '.join(whens)} ELSE {c} END"
+
+
+def _within_day(ts: str, r: str) -> str:
+    """``ts`` moved by ``r`` seconds, or by ``-r`` when that would leave its day.
+
+    With ``|r|`` at most half a day one of the two stays inside; reflecting keeps ``|r|`` uniform.
+    """
+    fwd = f"{ts} + to_seconds({r})"
+    return f"CASE WHEN ({fwd})::DATE = ({ts})::DATE THEN {fwd} ELSE {ts} - to_seconds({r}) END"
+
+
+def _amount(c: str, change: Callable[[str], str]) -> str:
+    """An amount cell read as digits (as :func:`_canonical` does), changed, written as plain digits;
+    cells that read as no number are kept."""
+    v = f"TRY_CAST({_canonical(c, Role.AMOUNT)} AS BIGINT)"
+    return f"coalesce(({change(v)})::VARCHAR, {c})"
+
+
+def _keep_sign(v: str, r: str) -> str:
+    """``v`` plus ``r``, or minus ``r`` where adding would cross zero: a salary never turns negative."""
+    return f"CASE WHEN ({v} + {r} < 0) <> ({v} < 0) THEN {v} - {r} ELSE {v} + {r} END"
+
+
+def _vote(vals: list[str], pick: str) -> str:
+    """The value a strict majority of ``vals`` holds (NULLs count as equal), else ``vals[pick]``."""
+    def agree(v: str) -> str:
+        return " + ".join(f"({v} IS NOT DISTINCT FROM {w})::INT" for w in vals)
+
+    won = " ".join(f"WHEN ({agree(v)}) * 2 > {len(vals)} THEN {v}" for v in vals)
+    fallback = " ".join(f"WHEN {pick} = {i} THEN {v}" for i, v in enumerate(vals))
+    return f"CASE {won} {fallback} END"
+
+
+def _aligned(leaks: Sequence[Leak], rows: int, rng: np.random.Generator,
+             key: str) -> tuple[duckdb.DuckDBPyConnection, list[str], int]:
+    """The copies as ``t0..`` (columns all of them hold) and ``_keys`` (``_k``, ``_o``): up to ``rows``
+    keys every copy holds, in random order ``_o``. Returns the connection, the columns, the key count."""
+    cols = [c for c in leaks[0].table.column_names if all(c in lk.table.column_names for lk in leaks)]
+    con = _con(*((f"t{i}", lk.table.select(cols)) for i, lk in enumerate(leaks)))
+    common = " INTERSECT ".join(f"SELECT {q(key)} AS _k FROM t{i} WHERE {q(key)} IS NOT NULL"
+                                for i in range(len(leaks)))
+    # Sorted first, so the random pick depends on the seed alone, not on the order DuckDB returns.
+    keys = con.sql(f"SELECT _k FROM ({common}) ORDER BY _k").to_arrow_table().column(0)
+    pick = rng.permutation(len(keys))[: min(rows, len(keys))]
+    con.register("_keys", pa.table({"_k": keys.take(pa.array(pick)), "_o": pa.array(np.arange(len(pick)))}))
+    return con, cols, len(pick)
 
 
 _ADDRESS_LONG = [(r"\bJLN?\.?\s*", "JALAN "), (r"\bGG\.?\s*", "GANG "), (r"\bKEL\.\s*", "KELURAHAN "),
