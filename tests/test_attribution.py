@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import replace
-from datetime import date
 from fractions import Fraction
 from math import comb
 from pathlib import Path
@@ -15,66 +14,16 @@ import pyarrow as pa
 import pytest
 
 from jejak import attack
-from jejak.attribution import Attribution, attribute
+from jejak.attribution import Attribution
 from jejak.ledger import Ledger, ReleaseRecord
-from jejak.linkbykey import link_by_key
-from jejak.registry import Registry
-from jejak.release import ReleaseRequest, create_release, register_release
-from jejak.synth import generate, generate_tables
+from jejak.synth import generate_tables
 from jejak.tail import log10_tail
-from jejak.workspace import Workspace
-
-
-class World:
-    def __init__(self, ws: Workspace, releases: dict[str, ReleaseRecord], files: dict[str, Path]) -> None:
-        self.ws, self.releases, self.files = ws, releases, files
-        self.tables = {k: attack.read_release(p) for k, p in files.items()}
-        with Registry(ws.registry_path, read_only=True) as reg:
-            self.roles = reg.dataset("peserta").roles
-
-    def leak(self, table: pa.Table, origin: dict[str, str] | None = None, *,
-             releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6,
-             window: object = None) -> Attribution:
-        """Link ``table`` to the registry by key and attribute it."""
-        origin = origin or {c: c for c in table.column_names}
-        ledger = Ledger.open(self.ws.ledger_url)
-        with Registry(self.ws.registry_path, read_only=True) as reg:
-            reg.con.register("_src", table)
-            reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
-            info = reg.dataset("peserta")
-            link_by_key(reg.con, "_leak", origin, info, ledger)
-            return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
-                             threshold=threshold, releases=releases, window=window)
-
-    def attacked(self, names: list[str], attacks: list[str], rows: int, seed: int) -> attack.Leak:
-        rng = np.random.default_rng(seed)
-        return attack.apply([attack.start(self.tables[n], self.roles) for n in names], attacks, rows, rng, key="NOKA")
-
-    def registry_copy(self, where: str = "true") -> pa.Table:
-        with Registry(self.ws.registry_path, read_only=True) as reg:
-            cols = reg.dataset("peserta").columns
-            sel = ", ".join(f'"{c}"' for c in cols)
-            return reg.con.sql(f"SELECT {sel} FROM ({reg.as_of_sql('peserta')}) WHERE {where}").to_arrow_table()
+from worlds import World, make_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    base = tmp_path_factory.mktemp("attr")
-    ws = Workspace.init(base / "ws")
-    for f in generate(base / "d", participants=900, snapshots=1, seed=5, patients=False):
-        with Registry(ws.registry_path) as reg:
-            reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
-    with Ledger.open(ws.ledger_url) as ledger:
-        for name in ("KC Bandung", "PT Vendor", "RS Sehat", "Old Vendor"):
-            ledger.add_recipient(name, "vendor")
-    releases, files = {}, {}
-    for tag, who, where in (("A", "KC Bandung", None), ("B", "PT Vendor", None),
-                            ("C", "RS Sehat", "KDSTATUSPST = 'AKTIF'")):
-        files[tag] = base / f"{tag}.csv"
-        releases[tag] = create_release(ws, ReleaseRequest("peserta", who, files[tag], where=where))
-    releases["R"] = register_release(ws, dataset="peserta", recipient="Old Vendor", as_of=date(2025, 3, 1),
-                                     columns=None, where="KDSTATUSPST = 'NONAKTIF'", purpose="legacy export")
-    return World(ws, releases, files)
+    return make_world(tmp_path_factory.mktemp("attr"))
 
 
 def suspects(result: Attribution, world: World) -> set[str]:
@@ -127,19 +76,27 @@ def test_innocent_releases_follow_their_null_distribution_and_none_is_accused(wo
     # Two leaks of release A (as extracted, and fully normalised), each scored against 1,000 innocent
     # releases with the same rows and columns: every decoy's key is a fresh, independent seed.
     pvalues: list[float] = []
+    levels: dict[str, list[float]] = {}
     accused = 0
     for attacks, rows in (([], 300), (["normalise", "shuffle"], 600)):
         leak = world.attacked(["A"], attacks, rows, seed=rows)
         result = world.leak(leak.table, leak.origin, releases=_decoys(world, 1_000))
         assert result.tested == 1_000
         pvalues += [10 ** s.log10_p for s in result.releases if s.log10_p is not None]
+        for s in result.releases:
+            for lv in s.levels:
+                levels.setdefault(lv.level, []).append(10 ** lv.log10_p)
         accused += sum(s.suspect for s in result.releases)
     p = np.array(pvalues)
     assert len(p) == 2_000 and accused == 0
-    for a in (0.5, 0.2, 0.05, 0.01):
-        # super-uniform: P[p <= a] <= a, with a 4-sigma allowance for sampling
-        assert np.mean(p <= a) <= a + 4 * math.sqrt(a * (1 - a) / len(p)), a
-    assert np.mean(p <= 0.5) > 0.3  # and not trivially conservative
+    for sample in [p, *map(np.array, levels.values())]:
+        for a in (0.5, 0.2, 0.05, 0.01):
+            # super-uniform: P[p <= a] <= a, with a 4-sigma allowance for sampling
+            assert np.mean(sample <= a) <= a + 4 * math.sqrt(a * (1 - a) / len(sample)), a
+    # Each level's exact tail is close to uniform (not trivially conservative); the release's p-value,
+    # the smallest of them times their number, is more conservative by design.
+    assert set(levels) == {"exact", "near", "minute", "coarse"}
+    assert all(np.mean(np.array(v) <= 0.5) > 0.3 for v in levels.values())
 
 
 # -- naming the leaker ----------------------------------------------------------------------------

@@ -110,12 +110,13 @@ def timestamp_rows(draw: st.DrawFn) -> tuple[str, str]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(timestamp_rows(), min_size=1, max_size=60), secret=st.binary(min_size=32, max_size=32))
+@given(rows=st.lists(timestamp_rows(), min_size=1, max_size=60), secret=st.binary(min_size=32, max_size=32),
+       jitter=st.sampled_from([30, 1800]))  # policy 2 and policy 3
 def test_joint_jitter_keeps_the_order_of_a_rows_timestamps_and_follows_the_leader_rule(
-    rows: list[tuple[str, str]], secret: bytes
+    rows: list[tuple[str, str]], secret: bytes, jitter: int
 ) -> None:
     con = table_of({"TSINPUT": [r[0] for r in rows], "TSUPDATE": [r[1] for r in rows]})
-    policy = Policy(channels=("ts_jitter",))
+    policy = Policy(channels=("ts_jitter",), jitter_seconds=jitter, version=2 if jitter == 30 else 3)
     embed_release(con, "rel", roles={"TSINPUT": Role.TIMESTAMP, "TSUPDATE": Role.TIMESTAMP},
                   release_secret=secret, policy=policy)
     ch = channels()["ts_jitter"]
@@ -132,7 +133,7 @@ def test_joint_jitter_keeps_the_order_of_a_rows_timestamps_and_follows_the_leade
                  axis=1)
     m = np.array([[g[4], g[5]] for g in got])
     t = np.array([[g[8], g[9]] for g in got])
-    label, marked = joint_leaders(list(t.T), list(m.T), list(allowed(t, 30)[0].T), 30)
+    label, marked = joint_leaders(list(t.T), list(m.T), list(allowed(t, jitter)[0].T), jitter)
     leader, ok = label.T, marked.T  # (row, column), as the assertions index them
     for i, (o_in, o_up, r_in, r_up, *_rest) in enumerate(got):
         assert r_in <= r_up and (r_in == r_up) == (o_in == o_up)  # order and equality kept
@@ -142,7 +143,7 @@ def test_joint_jitter_keeps_the_order_of_a_rows_timestamps_and_follows_the_leade
                 assert observed == int(w[i, leader[i, j]]) % int(m[i, j])
             else:
                 assert observed is None  # left alone: the registry value itself
-    tied = (np.abs(np.array([g[9] - g[8] for g in got])) <= 60)
+    tied = (np.abs(np.array([g[9] - g[8] for g in got])) <= 2 * jitter)
     assert (leader[:, 1] == 0)[tied & ok[:, 1]].all() and (leader[:, 1] == 1)[~tied & ok[:, 1]].all()
 
 
@@ -183,7 +184,7 @@ def test_innocent_joint_symbols_agree_with_a_leak_as_often_as_chance_says() -> N
     n = 400
     con = table_of({"TSINPUT": ["2024-05-01 10:00:00"] * n, "TSUPDATE": ["2024-05-01 10:00:20"] * n})
     roles = {"TSINPUT": Role.TIMESTAMP, "TSUPDATE": Role.TIMESTAMP}
-    policy = Policy(channels=("ts_jitter",))
+    policy = Policy(channels=("ts_jitter",), version=2, jitter_seconds=30)
     embed_release(con, "rel", roles=roles, release_secret=b"A" * 32, policy=policy)
     ch = channels()["ts_jitter"]
     obs = np.array([r[0] for r in con.execute(

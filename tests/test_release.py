@@ -249,7 +249,7 @@ def test_a_policy_version_1_release_still_reproduces_byte_for_byte(
     workspace: Workspace, tmp_path: Path, fmt: str
 ) -> None:
     rec = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / f"v1.{fmt}",
-                                                   policy=Policy(version=1)))
+                                                   policy=Policy(version=1, jitter_seconds=30)))
     assert rec.policy["version"] == 1
     rep = reproduce_release(workspace, rec.release_id, tmp_path / f"again.{fmt}")
     assert rep.identical
@@ -262,12 +262,16 @@ GOLDEN = {  # sha256 prefixes of files made by jejak before the marking code was
     ("v1", "csv"): "e23395893fd1065c", ("v1", "parquet"): "68d07d2386209506",
     ("v2", "csv"): "485dd0fc1b82ac0f", ("v2", "parquet"): "457001ebf27eaa73", ("v2", "jsonl"): "3557a6e3481246f0",
     ("v2", "xlsx"): "5d3457b07c98f1ab", ("address", "csv"): "97acca873e04e7c3", ("filtered", "csv"): "1feec07857e86e25",
+    # policy 3 (30-minute timestamp marks), pinned when it was introduced (December 2026)
+    ("v3", "csv"): "3314a8a7f715f3e1", ("v3", "parquet"): "f91b63a147b85a9a",
 }
 GOLDEN_POLICIES = {
-    "v1": (Policy(version=1), None, None),
-    "v2": (Policy(), None, None),
-    "address": (Policy(channels=(*Policy().channels, "address_format")), None, None),
-    "filtered": (Policy(), ["NOKA", "NIK", "NOHP", "EMAIL", "GAJI", "TSINPUT", "TSUPDATE"], "KDKANTOR < '0500'"),
+    "v1": (Policy(version=1, jitter_seconds=30), None, None),
+    "v3": (Policy(version=3, jitter_seconds=1800), None, None),
+    "v2": (Policy(version=2, jitter_seconds=30), None, None),
+    "address": (Policy(channels=(*Policy().channels, "address_format"), version=2, jitter_seconds=30), None, None),
+    "filtered": (Policy(version=2, jitter_seconds=30), ["NOKA", "NIK", "NOHP", "EMAIL", "GAJI", "TSINPUT", "TSUPDATE"],
+                 "KDKANTOR < '0500'"),
 }
 
 

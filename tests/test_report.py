@@ -31,15 +31,15 @@ def verdict() -> dict[str, Any]:
         (-9.0, "en", "below 1 in a billion"),
         (-9.7, "en", "below 1 in a billion"),  # rounded towards the safe side, never "1 in 5 billion"
         (-8.99, "en", "below 1 in a million"),
-        (-12.0, "en", "below 1 in a trillion"),
-        (-41187.4, "en", "below 1 in 10^41187 (a 1 followed by 41,187 zeros)"),
+        (-12.0, "en", "below 1 in 10^12 (a trillion)"),
+        (-41187.4, "en", "below 1 in 10^12 (a trillion)"),  # the smallest figure stated in words
         (-3.2, "en", "below 1 in a thousand"),
         (-9.5, "id", "kurang dari 1 banding satu miliar"),
         (-6.0, "id", "kurang dari 1 banding satu juta"),
-        (-41187.4, "id", "1 banding 10^41187 (angka 1 diikuti 41.187 nol)"),
+        (-41187.4, "id", "kurang dari 1 banding 10^12 (satu triliun)"),
         (-1.0, "en", "about 1 in 10: not enough to accuse anyone"),
         (-0.1, "en", "is high (79.4%): this is not evidence"),
-        (float("-inf"), "en", "effectively zero"),
+        (float("-inf"), "en", "below 1 in 10^12 (a trillion)"),
     ],
 )
 def test_the_false_accusation_bound_reads_as_words(log10: float, lang: str, expected: str) -> None:
@@ -54,7 +54,8 @@ def test_the_verdict_paragraph_says_who_when_how_much_and_how_sure() -> None:
     assert "PT Vendor Data Nusantara" in text and "R-20250114-021530-7K3Q9M2X" in text  # who
     assert "28 December 2024" in text and "6 January 2025" in text  # when
     assert "11,712" in text and "11,498 people" in text  # how much
-    assert "the chance that an innocent recipient scores this well is below 1 in 1041187" in text  # how sure
+    assert "the chance that an innocent recipient scores this well is below 1 in 1012 (a trillion)" in text  # how sure
+    assert "log<sub>10</sub> = -41187" in page  # the exact figure lives in the technical section
 
 
 def test_indonesian_report_uses_indonesian_words_and_number_format() -> None:

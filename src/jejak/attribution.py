@@ -6,17 +6,22 @@ are recomputed from the master secret and compared with what the leak shows:
 * rows in common: linked registry keys that are in the release's row set (its as-of date and
   filter, evaluated on the registry);
 * per channel and marked column: the release's symbol ``PRF(channel key, row digest) mod m`` (``m``
-  from the registry value at the release's as-of date) against the symbol the leaked text shows
-  (``channel.observe_sql``). A cell is *read* when the leak shows some symbol, and *agrees* when
-  it is the release's.
+  from the registry value at the release's as-of date). A format channel's cell *agrees* when the
+  leak shows that rendering. A robust channel's cell is read by its *offset* — how far the leaked
+  value lies from the registry's — and agrees at reading level ``k`` when the offset lies within
+  the level's tolerance of the release's shift (``channel.base.LEVELS``: exact, within seconds,
+  within a minute, within minutes), so a leaker who adds noise, randomises seconds or rounds to
+  minutes does not erase the evidence, he only moves it to a coarser level.
 
 Under innocence (the leak was made without the release's file) the release's symbols are
-pseudo-random and independent of the leak, so each read cell agrees with probability exactly
-``1/m``, independently; the number of agreements is a sum of binomials and its exact upper tail
-(``jejak.tail``) times the number of releases tested (Bonferroni) is the false-accusation bound.
-Canary records name their release outright. Everything is decided from public facts and the leak
-before any release's symbols are looked at (which rows are sampled, which channels are
-flattened, which releases are tested), so none of those choices can bias the bound.
+pseudo-random and independent of the leak, so a read cell agrees with probability exactly
+``c/m`` (``c`` of its ``m`` allowed shifts fall in the window the leak shows), independently;
+the number of agreements at each level has an exact upper tail (``jejak.tail``). The release's
+p-value is the smallest over the levels times their number (Bonferroni), combined with its canary
+evidence (Fisher), and times the number of releases tested is the false-accusation bound.
+Everything that decides what is counted — the sample, the flattened format channels, the levels'
+windows, which releases are tested — is a function of the leak, the registry and the ledger
+alone, chosen before any release's symbols are looked at, so none of it can bias the bound.
 
 See ``docs/attribution.md`` for the statistics in full.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -36,9 +41,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from jejak import keys
+from jejak import keys, unreleased
 from jejak.channel import ts_jitter
-from jejak.channel.base import Channel, MarkPlan, Policy, channels, q
+from jejak.channel.base import LEVELS, NULL_INT, Channel, MarkPlan, Policy, channels, q
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -52,24 +57,43 @@ Say = Callable[[str], None]
 SAMPLE_ROWS = 50_000  # matched rows scored at most (a uniform sample beyond that)
 ROWS_PER_RELEASE = 2_000  # rows in common used per release: ample power (thousands of digits), bounded cost
 MATCHED = ("current", "outdated")
+MIN_CARRIER_CELLS = 20  # readable robust cells below which the file says nothing about how it was altered
 _SAMPLE = "_jj_attr_sample"
 _GROUP = "_jj_attr_group"
 _VERSIONS = "_jj_attr_versions"
 _HASH_MUL = 2654435761  # Knuth's multiplicative hash: a documented, reproducible row sample
+_GONE = NULL_INT  # an offset the leak does not show
 
 
 @dataclass
 class ChannelScore:
     read: int = 0
     agree: int = 0
+    chance: float = 0.0  # agreements an innocent release would show on average (the sum of c/m)
     weight: float = 0.0  # sum of m over read cells (for the mean alphabet)
     flattened: bool = False
     columns: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"read": self.read, "agree": self.agree,
+        return {"read": self.read, "agree": self.agree, "chance": round(self.chance, 2),
                 "alphabet_mean": round(self.weight / self.read, 2) if self.read else None,
                 "flattened": self.flattened, "columns": self.columns}
+
+
+@dataclass
+class LevelScore:
+    """One reading level of a release: cells read (informative), agreeing, expected by chance, tail."""
+
+    level: str
+    read: int
+    agree: int
+    chance: float
+    log10_p: float
+    digits: float = 0.0  # -log10 of the chance that every read cell agrees: the most this level can show
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "read": self.read, "agree": self.agree, "chance": round(self.chance, 2),
+                "log10_p": _rounded(self.log10_p), "digits_if_all_agree": round(self.digits, 2)}
 
 
 @dataclass
@@ -88,13 +112,18 @@ class ReleaseScore:
     time_consistency: float | None  # share of rows in common whose leaked values match the as-of version
     window_consistent: bool | None = None  # the as-of date's registry state lies in the dating window
     channels: dict[str, ChannelScore] = field(default_factory=dict)
+    levels: list[LevelScore] = field(default_factory=list)
+    level: str | None = None  # the reading level whose tail is the marks' evidence
+    levels_tested: int = 0  # distinct reading levels (the marks' Bonferroni factor)
     canary_hits: int = 0
+    canary_log10_p: float | None = None  # chance an innocent release's canaries occur as they do
+    log10_marks: float | None = None  # the marks' p-value, corrected for the levels tested
     log10_bound: float | None = None
-    log10_p: float | None = None  # the tail before the multiple-testing correction
+    log10_p: float | None = None  # marks and canaries combined, before the multiple-testing correction
     suspect: bool = False
     named_by: list[str] = field(default_factory=list)
-    reads_by_m: dict[int, int] = field(default_factory=dict)
-    agrees: int = 0
+    reads_by_m: dict[int, int] = field(default_factory=dict)  # informative cells per alphabet, best level
+    agrees: int = 0  # agreements at the best level
 
     @property
     def bound(self) -> float | None:
@@ -105,8 +134,21 @@ class ReleaseScore:
         outside = 0.5 if self.window_consistent is False else 1.0
         return self.containment * self.column_coverage * (self.time_consistency or 1.0) * outside
 
+    @property
+    def covers(self) -> bool:
+        """Its rows, columns and date cover the leak: it could have been the source."""
+        return (self.containment >= 0.9 and self.column_coverage >= 0.999
+                and (self.time_consistency is None or self.time_consistency >= 0.9)
+                and self.window_consistent is not False)
+
+    def coverage_json(self) -> dict[str, Any]:
+        return {"release_id": self.release_id, "recipient": self.recipient, "kind": self.kind,
+                "as_of": self.as_of.isoformat(), "containment": round(self.containment, 4),
+                "column_coverage": round(self.column_coverage, 4),
+                "time_consistency": None if self.time_consistency is None else round(self.time_consistency, 4),
+                "window_consistent": self.window_consistent}
+
     def to_json(self) -> dict[str, Any]:
-        lb = self.log10_bound
         return {
             "release_id": self.release_id, "recipient": self.recipient, "kind": self.kind,
             "as_of": self.as_of.isoformat(), "created_at": self.created_at.isoformat(),
@@ -116,12 +158,19 @@ class ReleaseScore:
             "time_consistency": None if self.time_consistency is None else round(self.time_consistency, 4),
             "window_consistent": self.window_consistent,
             "channels": {k: v.to_json() for k, v in self.channels.items()},
-            "canary_hits": self.canary_hits,
-            "log10_bound": None if lb is None else (round(lb, 3) if math.isfinite(lb) else -1e308),
-            "log10_p": None if self.log10_p is None else (
-                round(self.log10_p, 3) if math.isfinite(self.log10_p) else -1e308),
-            "bound": self.bound, "suspect": self.suspect, "named_by": self.named_by,
+            "level": self.level, "levels_tested": self.levels_tested,
+            "levels": [lv.to_json() for lv in self.levels],
+            "canary_hits": self.canary_hits, "canary_log10_p": _rounded(self.canary_log10_p),
+            "log10_marks": _rounded(self.log10_marks), "log10_bound": _rounded(self.log10_bound),
+            "log10_p": _rounded(self.log10_p), "bound": self.bound, "suspect": self.suspect,
+            "named_by": self.named_by,
         }
+
+
+def _rounded(x: float | None) -> float | None:
+    if x is None:
+        return None
+    return round(x, 3) if math.isfinite(x) else -1e308
 
 
 @dataclass
@@ -135,13 +184,17 @@ class Attribution:
     explanation: str
     missing: str | None
     sample: dict[str, Any] = field(default_factory=dict)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    carriers: dict[str, Any] = field(default_factory=dict)
+    unmarked: dict[str, Any] = field(default_factory=dict)  # the restoration bound (jejak.unreleased)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict, "threshold": self.threshold, "tested": self.tested,
             "suspects": self.suspects, "releases": [r.to_json() for r in self.releases],
             "flattened_channels": self.flattened_channels, "explanation": self.explanation,
-            "missing": self.missing, "sample": self.sample,
+            "missing": self.missing, "sample": self.sample, "candidates": self.candidates,
+            "carriers": self.carriers, "unmarked": self.unmarked, "levels": list(LEVELS),
         }
 
 
@@ -174,24 +227,50 @@ def attribute(
         scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in hits)) is not None]
         tested = sum(1 for s in scores if s.kind == "marked")
         for s in scores:
-            s.canary_hits = hits.get(s.release_id, 0)
-            if s.kind == "marked" and s.reads_by_m:
-                raw = _tail(tuple(sorted(s.reads_by_m.items())), s.agrees)
-                s.log10_p = raw
-                s.log10_bound = min(0.0, raw + math.log10(tested)) if math.isfinite(raw) else -math.inf
-            elif s.kind == "marked":
-                s.log10_bound = s.log10_p = 0.0
-            if s.kind == "marked" and s.log10_bound is not None and s.log10_bound <= math.log10(threshold):
-                s.named_by.append("marks")
-            if s.canary_hits:
-                s.named_by.append("canary")
-            s.suspect = bool(s.named_by)
+            _name(s, hits.get(s.release_id, 0), tested, threshold)
         scorer.exact_rows(s for s in scores if s.suspect)
         _in_window(scorer, scores, window)
         scores.sort(key=_order)
-        return _verdict(scorer, scores, tested, threshold, window, hits)
+        restored = scorer.restoration({r.release_id: r for r in recs}, scores, threshold)
+        return _verdict(scorer, scores, tested, threshold, window, restored)
     finally:
         scorer.close()
+
+
+def _name(s: ReleaseScore, hits: int, tested: int, threshold: float) -> None:
+    """The release's p-value (marks and canaries combined) and bound; a suspect when the bound is small."""
+    s.canary_hits = hits
+    if s.kind != "marked":
+        return
+    parts = [p for p in (s.log10_marks, s.canary_log10_p) if p is not None]
+    if hits and s.canary_log10_p is None:
+        parts = [p for p in (s.log10_marks,) if p is not None]
+    s.log10_p = fisher(parts) if parts else 0.0
+    s.log10_bound = min(0.0, s.log10_p + math.log10(max(tested, 1))) if math.isfinite(s.log10_p) else -math.inf
+    if s.log10_marks is not None and s.log10_marks + math.log10(max(tested, 1)) <= math.log10(threshold):
+        s.named_by.append("marks")
+    if hits and (s.canary_log10_p is None or s.log10_bound <= math.log10(threshold)):
+        s.named_by.append("canary")
+    if s.named_by == [] and s.log10_bound <= math.log10(threshold):
+        s.named_by.append("marks and canaries")
+    s.suspect = bool(s.named_by)
+
+
+def fisher(log10_ps: list[float]) -> float:
+    """log10 of Fisher's combination of independent p-values (exact for two or more; valid for
+    super-uniform ones, which ours are): P[chi2(2k) >= -2 sum ln p]."""
+    if len(log10_ps) == 1:
+        return log10_ps[0]
+    x = -2.0 * math.log(10) * sum(log10_ps)  # -2 sum ln p
+    if not math.isfinite(x):
+        return -math.inf
+    k = len(log10_ps)
+    # P[chi2(2k) >= x] = exp(-x/2) * sum_{i<k} (x/2)^i / i!, in logs
+    terms = [i * math.log(x / 2) - math.lgamma(i + 1) if x > 0 else (0.0 if i == 0 else -math.inf)
+             for i in range(k)]
+    top = max(terms)
+    log_p = -x / 2 + top + math.log(sum(math.exp(t - top) for t in terms))
+    return min(0.0, log_p / math.log(10))
 
 
 def _install_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -206,9 +285,13 @@ def _filter_sql(where: str, columns: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _tail(reads: tuple[tuple[int, int], ...], agrees: int) -> float:
-    """log10 P[X >= agrees]; innocent releases scored on the same rows share their reads, so cached."""
-    return log10_tail({1.0 / m: n for m, n in reads}, agrees)
+def _tail(reads: tuple[tuple[tuple[int, int], int], ...], agrees: int) -> float:
+    """log10 P[X >= agrees] for cells read with chance c/m each; releases scored on the same cells share
+    their reads, so cached."""
+    groups: dict[float, int] = {}
+    for (c, m), n in reads:
+        groups[c / m] = groups.get(c / m, 0) + n
+    return log10_tail(groups, agrees)
 
 
 def _order(s: ReleaseScore) -> tuple[float, ...]:
@@ -233,15 +316,38 @@ def _release_secret(master: bytes, release_id: str) -> bytes:
 class _Cells:
     """One marked column's read cells among a release's scored rows."""
 
-    channel: str
+    channel: Channel
     column: str
     flattened: bool
     mark: int  # index in the release's MarkPlan (its symbols are ``_s{mark}``)
     rows: np.ndarray  # positions of the read cells among the scored rows
     m: np.ndarray  # alphabet per read cell
-    obs: np.ndarray  # the symbol the leak shows
-    reads_by_m: dict[int, int]
-    weight: float
+    obs: np.ndarray | None = None  # format channels: the rendering the leak shows
+    off_lo: np.ndarray | None = None  # robust channels: the offsets the leak shows, [off_lo, off_hi]
+    off_hi: np.ndarray | None = None
+    lo: np.ndarray | None = None  # robust channels: the lowest allowed shift (for ``Channel.shift``)
+    null: list[np.ndarray] = field(default_factory=list)  # per level: allowed shifts inside the window
+
+    def informative(self, k: int) -> np.ndarray:
+        """Cells that can agree at level ``k`` and need not: 0 < c < m."""
+        if self.off_lo is None:
+            return np.ones(len(self.rows), dtype=bool)
+        return (self.null[k] > 0) & (self.null[k] < self.m)
+
+    def chance(self, k: int) -> np.ndarray:
+        return (self.null[k] if self.off_lo is not None else np.ones(len(self.rows))) / self.m
+
+
+@dataclass
+class _Plan:
+    """A release's read cells and, per level, what an innocent release's agreements are made of."""
+
+    plan: MarkPlan
+    facts: pa.Table
+    digests: np.ndarray
+    cells: list[_Cells]
+    reads: list[tuple[tuple[tuple[int, int], int], ...]]  # per level: ((c, m), cells) of counted cells
+    distinct: list[int]  # the levels that are distinct tests (same cells and windows count once)
 
 
 @dataclass
@@ -253,7 +359,14 @@ class _Group:
     present: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     masks: dict[str | None, np.ndarray] = field(default_factory=dict)
     cells: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    unshifted: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    offsets: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """A relation's column names by their case-folded form: DuckDB resolves names without case, and a
+    view keeps a source column's own spelling when it is renamed only in case (``nik AS NIK``)."""
+    return {r[0].casefold(): r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()}
 
 
 class Scorer:
@@ -263,25 +376,27 @@ class Scorer:
                  master: bytes, sample_rows: int = SAMPLE_ROWS, text: str | None = None) -> None:
         self.con, self.registry, self.dataset, self.linked, self.master = con, registry, dataset, linked, master
         self.text = text or linked
-        have = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()}
+        own = _columns(con, linked)
+        have = dict(own)
         #: ``linked`` with the leaked text (a relation to select from).
         self.rows_with_text = linked
         if text:
-            own = set(have)
-            have |= {r[0] for r in con.execute(f"DESCRIBE {text}").fetchall()}
-            shown = "".join(f", t.{q(c)}" for c in dataset.columns if c in have and c not in own)
+            have |= {k: v for k, v in _columns(con, text).items() if k not in own}
+            shown = "".join(f", t.{q(c)}" for c in dataset.columns if c.casefold() in have and c.casefold() not in own)
             self.rows_with_text = f"(SELECT k.*{shown} FROM {linked} k JOIN {text} t USING (_line))"
-        self.leak_columns = [c for c in dataset.columns if c in have]
+        # Column names never decide whether evidence is read: compared as DuckDB compares them.
+        self.leak_columns = [c for c in dataset.columns if c.casefold() in have]
         self._leak_set = set(self.leak_columns)
         self._has_dup = "_dup" in have
         self.has_versions = "_from" in have and "_to" in have
-        self._overview(have)
+        self._overview(set(have))
         self._sample(sample_rows)
         self.groups: dict[date, _Group] = {}
-        self._plans: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._versions = False
         self._facts: dict[tuple[Any, ...], tuple[MarkPlan, pa.Table]] = {}
         self.flattened: dict[tuple[str, str], bool] = {}
+        self.carriers: dict[str, Any] = {}
         self._decide_flattened()
 
     def close(self) -> None:
@@ -320,7 +435,7 @@ class Scorer:
         matched = ", ".join(f"'{c}'" for c in MATCHED)
         cut = 1 << 32 if self.matched <= size else min(1 << 32, int((1 << 32) * 2.0 * size / self.matched) + 1)
         h = f"((_line % 4294967296)::UBIGINT * {_HASH_MUL}) % 4294967296"
-        cols = "".join(f", t.{q(c)}" for c in self.leak_columns)
+        cols = "".join(f", t.{q(c)} AS {q(c)}" for c in self.leak_columns)
         vers = ", _from, _to" if self.has_versions else ", NULL::DATE AS _from, NULL::DATE AS _to"
         # The sample is chosen on narrow columns; only its rows' text is then read (by _line).
         self.con.execute(
@@ -407,29 +522,45 @@ class Scorer:
                     g.masks[f] = g.present & col
 
     def cells(self, g: _Group, ch: Channel, column: str, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-        """(m, observed) for every sampled row: m < 2 unmarked, observed -1 when unreadable."""
+        """A format channel's (m, observed rendering) for every sampled row: observed -1 when unreadable."""
         k = (ch.name, column, policy.jitter_seconds)
         if k not in g.cells:
             v, leaked = q(column), q("_l_" + column)
-            eq = _unshifted_sql(ch.name, leaked, v) or "false"
-            # One query for the three columns: each query over the sample costs a scan.
             markable, observed = ch.markable_sql(v, policy), ch.observe_sql(leaked, v, policy)
             got = self.con.sql(
-                f"""SELECT coalesce(({markable}), 0), coalesce(({observed}), -1), coalesce(({eq}), false)
-                    FROM {g.table} ORDER BY _i"""
+                f"SELECT coalesce(({markable}), 0), coalesce(({observed}), -1) FROM {g.table} ORDER BY _i"
             ).to_arrow_table()
-            m, obs, same = (np.asarray(c.combine_chunks().to_numpy(zero_copy_only=False)) for c in got.columns)
-            m = np.where(g.present, m.astype(np.int64), 0)
-            g.cells[k] = (m, obs.astype(np.int64))
-            g.unshifted[k] = int(np.sum(same.astype(bool) & (m >= 2)))
+            m, obs = (np.asarray(c.combine_chunks().to_numpy(zero_copy_only=False)) for c in got.columns)
+            g.cells[k] = (np.where(g.present, m.astype(np.int64), 0), obs.astype(np.int64))
         return g.cells[k]
 
-    # flattened channels ------------------------------------------------------------------------------
+    def offsets(self, g: _Group, ch: Channel, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A robust channel's offset interval ``[lo, hi]`` for every sampled row (``_GONE`` when the leak
+        does not show it) and the registry value's residue (seconds, last digit; -1 when none)."""
+        k = (ch.name, column)
+        if k not in g.offsets:
+            v, leaked = q(column), q("_l_" + column)
+            sql = ch.offset_sql(leaked, v)
+            assert sql is not None
+            residue = ch.residue_sql(v) or "NULL"
+            got = self.con.sql(
+                f"SELECT coalesce(({sql[0]}), {_GONE}), coalesce(({sql[1]}), {_GONE}), coalesce(({residue}), -1) "
+                f"FROM {g.table} ORDER BY _i"
+            ).to_arrow_table()
+            lo, hi, res = (np.asarray(c.combine_chunks().to_numpy(zero_copy_only=False), dtype=np.int64)
+                           for c in got.columns)
+            gone = ~g.present
+            g.offsets[k] = (np.where(gone, _GONE, lo), np.where(gone, _GONE, hi), res)
+        return g.offsets[k]
+
+    # flattened format channels, and what the carriers show --------------------------------------------
 
     def _decide_flattened(self) -> None:
-        """A channel is flattened when the leak shows no symbols, or only one: decided from the leak alone.
+        """A format channel is flattened when the leak shows no renderings, or only one: decided from the
+        leak alone. Robust channels are never excluded — noise only moves their evidence to a coarser
+        level — but how the leak's values relate to the registry's is summarised (``carriers``).
 
-        The decision uses the registry at the newest snapshot and the leaked text, never a release's
+        The decisions use the registry at the newest snapshot and the leaked text, never a release's
         symbols, so excluding a flattened channel cannot change any release's null distribution.
         """
         if not self.dataset.snapshots or self.n == 0:
@@ -440,14 +571,31 @@ class Scorer:
             for col in self.leak_columns:
                 if self.dataset.roles.get(col) not in ch.roles:
                     continue
+                if ch.robust:
+                    self._carrier(g, ch, col, policy)
+                    continue
                 m, obs = self.cells(g, ch, col, policy)
                 markable = int(np.sum(m >= 2))
                 reads = obs[(m >= 2) & (obs >= 0)]
                 top = int(np.bincount(reads).max()) if len(reads) else 0
-                flat = markable >= 8 and (len(reads) < 0.5 * markable or (len(reads) >= 8 and top >= 0.9 * len(reads)))
-                self.flattened[(ch.name, col)] = bool(flat and not ch.robust) or bool(
-                    ch.robust and markable >= 8 and len(reads) < 0.05 * markable)
+                self.flattened[(ch.name, col)] = markable >= 8 and (
+                    len(reads) < 0.5 * markable or (len(reads) >= 8 and top >= 0.9 * len(reads)))
         self.reference = g
+
+    def _carrier(self, g: _Group, ch: Channel, col: str, policy: Policy) -> None:
+        m = self._column(g, f"coalesce(({ch.markable_sql(q(col), policy)}), 0)").astype(np.int64)
+        lo, hi, _ = self.offsets(g, ch, col)
+        markable = g.present & (m >= 2)
+        readable = markable & (lo != _GONE)
+        exact = readable & (lo == 0) & (hi == 0)
+        d = self.carriers.setdefault(ch.name, {"columns": [], "markable": 0, "readable": 0, "exact": 0,
+                                               "moved": 0, "minute_only": 0, "unit": ch.unit})
+        d["columns"].append(col)
+        d["markable"] += int(markable.sum())
+        d["readable"] += int(readable.sum())
+        d["exact"] += int(exact.sum())
+        d["moved"] += int((readable & ~exact).sum())
+        d["minute_only"] += int((readable & (hi > lo)).sum())
 
     def flattened_channels(self) -> list[str]:
         return sorted({c for (c, _), f in self.flattened.items() if f})
@@ -487,31 +635,51 @@ class Scorer:
         return s
 
     def _marks(self, s: ReleaseScore, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> None:
-        """Expected symbols from the release's own MarkPlan (the code that marked it), compared with the leak.
+        """Expected symbols from the release's own MarkPlan (the code that marked it), compared with the leak
+        at every reading level; the smallest tail, corrected for the distinct levels, is the marks' p-value.
 
-        Joint timestamp groups (policy 2) carry one symbol: one observation per group and row.
+        Joint timestamp groups (policy 2 and later) carry one symbol: one observation per group and row.
         """
-        plan, facts, digests, cells = self._plan(rec, g, idx, cols)
-        symbols = plan.symbols(facts, digests, _release_secret(self.master, rec.release_id))
-        for p in cells:
-            cs = s.channels.setdefault(p.channel, ChannelScore())
-            cs.columns.append(p.column)
-            cs.flattened = cs.flattened or p.flattened
-            if not len(p.m):
+        p = self._plan(rec, g, idx, cols)
+        symbols = p.plan.symbols(p.facts, p.digests, _release_secret(self.master, rec.release_id))
+        agree = np.zeros((len(LEVELS), len(p.cells)), dtype=np.int64)
+        for j, c in enumerate(p.cells):
+            sym = symbols[f"_s{c.mark}"][c.rows]
+            if c.off_lo is None:
+                agree[:, j] = np.count_nonzero(sym == c.obs)
                 continue
-            sym = symbols[f"_s{p.mark}"][p.rows]
-            agree = int(np.count_nonzero(sym == p.obs))
-            cs.read += len(p.m)
-            cs.agree += agree
-            cs.weight += p.weight
-            if p.flattened:
-                continue  # shown, never counted as evidence
-            s.agrees += agree
-            for mv, n in p.reads_by_m.items():
-                s.reads_by_m[mv] = s.reads_by_m.get(mv, 0) + n
+            assert c.off_hi is not None and c.lo is not None
+            d = c.channel.shift(sym, c.lo)
+            for k, tol in enumerate(c.channel.tolerances):
+                hit = c.informative(k) & (c.off_lo - tol <= d) & (d <= c.off_hi + tol)
+                agree[k, j] = np.count_nonzero(hit)
+        counted = np.array([not c.flattened for c in p.cells], dtype=bool)
+        totals = (agree * counted).sum(axis=1) if len(p.cells) else np.zeros(len(LEVELS), dtype=np.int64)
+        tails = {k: _tail(p.reads[k], int(totals[k])) for k in p.distinct}
+        best = min(p.distinct, key=lambda k: (tails[k], k)) if p.distinct else 0
+        s.levels = [LevelScore(LEVELS[k], sum(n for _, n in p.reads[k]), int(totals[k]),
+                               sum(n * c / m for (c, m), n in p.reads[k]), tails[k],
+                               -sum(n * math.log10(c / m) for (c, m), n in p.reads[k])) for k in p.distinct]
+        s.levels_tested = len(p.distinct)
+        if p.distinct:
+            s.level = LEVELS[best]
+            s.log10_marks = min(0.0, tails[best] + math.log10(len(p.distinct)))
+            s.agrees = int(totals[best])
+        for j, c in enumerate(p.cells):
+            cs = s.channels.setdefault(c.channel.name, ChannelScore())
+            cs.columns.append(c.column)
+            cs.flattened = cs.flattened or c.flattened
+            inf = c.informative(best)
+            cs.read += int(inf.sum())
+            cs.agree += int(agree[best, j])
+            cs.chance += float(c.chance(best)[inf].sum())
+            cs.weight += float(c.m[inf].sum())
+            if not c.flattened:
+                mv, counts = np.unique(c.m[inf], return_counts=True)
+                for a, b in zip(mv, counts, strict=True):
+                    s.reads_by_m[int(a)] = s.reads_by_m.get(int(a), 0) + int(b)
 
-    def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray,
-              cols: list[str]) -> tuple[MarkPlan, pa.Table, np.ndarray, list[_Cells]]:
+    def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> _Plan:
         """The read cells of a release, shared by every release with the same rows, columns and policy."""
         policy = Policy.from_dict(rec.policy)
         key = (g.snapshot, rec.filter, tuple(rec.columns), json.dumps(rec.policy, sort_keys=True))
@@ -533,9 +701,15 @@ class Scorer:
         for i, (ch, col) in enumerate(plan.marks):
             if col not in cols:
                 continue
-            m_all, obs_all = self.cells(g, ch, col, policy)
-            m, obs = m_all[idx], obs_all[idx]
-            read = (m >= 2) & (obs >= 0)
+            cells_i = plan.cells_of(facts, i)
+            m = cells_i.m
+            if ch.robust:
+                off_lo, off_hi, _ = (a[idx] for a in self.offsets(g, ch, col))
+                read = (m >= 2) & (off_lo != _GONE)
+            else:
+                m_all, obs_all = self.cells(g, ch, col, policy)
+                m, obs = m_all[idx], obs_all[idx]
+                read = (m >= 2) & (obs >= 0)
             if i in joint:  # one observation per joint group and row: its first member that was read
                 leader, ok = joint[i]
                 read &= ok
@@ -544,10 +718,29 @@ class Scorer:
                 read &= ~taken[rows_, leader]
                 taken[rows_[read], leader[read]] = True
             rows = np.flatnonzero(read)
-            mv, counts = np.unique(m[read], return_counts=True)
-            cells.append(_Cells(ch.name, col, self.flattened.get((ch.name, col), False), i, rows, m[read], obs[read],
-                                {int(a): int(b) for a, b in zip(mv, counts, strict=True)}, float(m[read].sum())))
-        self._plans[key] = (plan, facts, digests, cells)
+            c = _Cells(ch, col, self.flattened.get((ch.name, col), False), i, rows, m[read])
+            if ch.robust:
+                lo, hi = ch.shift_range(cells_i, policy)
+                c.off_lo, c.off_hi, c.lo = off_lo[read], off_hi[read], lo[read]
+                c.null = [_inside(lo[read], hi[read], c.off_lo - t, c.off_hi + t) for t in ch.tolerances]
+            else:
+                c.obs = obs[read]
+            cells.append(c)
+        reads, signatures = [], []
+        for k in range(len(LEVELS)):
+            pairs: dict[tuple[int, int], int] = {}
+            for c in cells:
+                if c.flattened:
+                    continue
+                inf = c.informative(k)
+                num = c.null[k][inf] if c.off_lo is not None else np.ones(int(inf.sum()), dtype=np.int64)
+                for (a, b), n in _pair_counts(num, c.m[inf]).items():
+                    pairs[(a, b)] = pairs.get((a, b), 0) + n
+            reads.append(tuple(sorted(pairs.items())))
+            signatures.append((reads[-1], tuple(c.channel.tolerances[k] if c.off_lo is not None else -1
+                                                 for c in cells if not c.flattened and c.informative(k).any())))
+        distinct = [k for k in range(len(LEVELS)) if reads[k] and signatures[k] not in signatures[:k]]
+        self._plans[key] = _Plan(plan, facts, digests, cells, reads, distinct)
         return self._plans[key]
 
     @staticmethod
@@ -560,7 +753,7 @@ class Scorer:
         index = np.array(marks)
         return {i: (index[label[j]], ok[j]) for j, i in enumerate(marks)}
 
-    def exact_rows(self, scores: Any) -> None:
+    def exact_rows(self, scores: Iterable[ReleaseScore]) -> None:
         """Exact rows in common for the named releases when the leak was sampled (one query each)."""
         if not self.sampled:
             return
@@ -576,23 +769,124 @@ class Scorer:
                     WHERE l._class IN ({matched}) {first}""").fetchall()[0][0])
             s.rows_in_common_estimated = False
 
+    # the restoration bound (jejak.unreleased) -------------------------------------------------------------
+
+    def restoration(self, recs: dict[str, ReleaseRecord], scores: list[ReleaseScore],
+                    threshold: float) -> unreleased.Evidence:
+        """Trials of the restoration bound: robust cells that every release holding their row moved.
+
+        A sampled row counts when at least one marked release holds it and no registered one does
+        (an unmarked extract shows the registry's values); its cell counts when every such release
+        marked that column with the same registry value, the value is not round and not near
+        midnight, and the channel has a measured prior. One timestamp per row (tied timestamps share
+        a shift). Decided from the registry and the ledger alone; the leak decides only which trials
+        are exact (an unreadable cell is not).
+        """
+        if self.n == 0 or not self.dataset.snapshots:
+            return unreleased.Evidence()
+        holders: list[tuple[ReleaseRecord, _Group, np.ndarray]] = []
+        registered = np.zeros(self.n, dtype=bool)
+        for s in scores:
+            rec, snap = recs.get(s.release_id), self.snapshot_of(s.as_of)
+            if rec is None or snap is None or s.rows_in_common == 0:
+                continue
+            g = self.group(snap)
+            mask = self.mask(g, rec.filter)
+            if rec.kind == "registered":
+                registered |= mask
+            else:
+                holders.append((rec, g, mask))
+        trials: list[tuple[unreleased.Trials, int, unreleased.Prior]] = []
+        ts_done = np.zeros(self.n, dtype=bool)
+        for col in self.leak_columns:
+            for ch in channels().values():
+                if ch.robust and self.dataset.roles.get(col) in ch.roles:
+                    trials += self._trials(ch, col, holders, registered, ts_done)
+        return unreleased.evidence(trials, threshold)
+
+    def _trials(self, ch: Channel, col: str, holders: list[tuple[ReleaseRecord, _Group, np.ndarray]],
+                registered: np.ndarray, ts_done: np.ndarray) -> list[tuple[unreleased.Trials, int, unreleased.Prior]]:
+        covered = np.zeros(self.n, dtype=bool)
+        jitter = np.full(self.n, np.iinfo(np.int64).max, dtype=np.int64)
+        widest = np.zeros(self.n, dtype=np.int64)
+        value: np.ndarray | None = None
+        same = np.ones(self.n, dtype=bool)
+        offset: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        first: _Group | None = None
+        for rec, g, mask in holders:
+            policy = Policy.from_dict(rec.policy)
+            if col in rec.columns and ch.name in policy.channels:
+                w = policy.jitter_seconds if ch.name == "ts_jitter" else 9
+                jitter = np.where(mask, np.minimum(jitter, w), jitter)
+                widest = np.where(mask, np.maximum(widest, w), widest)
+            else:
+                same &= ~mask  # a holder that did not move this column explains an exact value
+            v = self._values(g, col)
+            if value is None:
+                value, offset, first = v, self.offsets(g, ch, col), g
+            same &= ~mask | (v == value)
+            covered |= mask
+        if value is None or offset is None or first is None:
+            return []
+        lo, hi, residue = offset
+        eligible = covered & same & ~registered & (residue >= 0) & (residue % unreleased.ROUND_STEP != 0)
+        eligible &= jitter < np.iinfo(np.int64).max
+        if ch.name == "ts_jitter":
+            eligible &= ~ts_done & self._full_range(first, col, widest)
+            ts_done |= eligible
+        prior = self._prior(ch, col)
+        exact = (lo == 0) & (hi == 0)
+        out = []
+        for w in np.unique(jitter[eligible]):
+            pick = eligible & (jitter == w)
+            trials = unreleased.Trials(ch.name, [col], exact[pick])
+            out.append((trials, int(w), prior))
+        return out
+
+    def _values(self, g: _Group, col: str) -> np.ndarray:
+        """The registry values of a column at a snapshot for the sampled rows (cached: many releases share one)."""
+        if col not in g.values:
+            g.values[col] = self._column(g, f"{q(col)}::VARCHAR")
+        return g.values[col]
+
+    def _full_range(self, g: _Group, col: str, widest: np.ndarray) -> np.ndarray:
+        """Timestamps whose allowed shifts are the whole [-W, W] for the widest W used (not near midnight)."""
+        t = self._column(g, f"coalesce(epoch(try_strptime({q(col)}, '{ts_jitter.FMT}'))::BIGINT, 0)")
+        secs = t - (t // 86_400) * 86_400
+        return (secs >= widest) & (secs <= 86_399 - widest)
+
+    def _prior(self, ch: Channel, col: str) -> unreleased.Prior:
+        """The registry's distribution of the column's low-order unit, over its markable values."""
+        modulus = 60 if ch.name == "ts_jitter" else 10
+        residue = ch.residue_sql(q(col))
+        markable = ch.markable_sql(q(col), Policy())
+        reg = self.registry.as_of_sql(self.dataset.name)
+        rows = self.con.execute(
+            f"SELECT ({residue}) AS r, count(*) FROM ({reg}) WHERE coalesce(({markable}), 0) >= 2 "
+            f"AND ({residue}) IS NOT NULL GROUP BY 1").fetchall()
+        counts = [0] * modulus
+        for r, n in rows:
+            if 0 <= int(r) < modulus:
+                counts[int(r)] = int(n)
+        return unreleased.Prior(modulus, tuple(counts))
+
+
+def _inside(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many allowed shifts (the integers of [lo, hi] but zero) lie in [a, b]."""
+    x, y = np.maximum(lo, a), np.minimum(hi, b)
+    n = np.maximum(0, y - x + 1)
+    return n - ((x <= 0) & (y >= 0)).astype(np.int64)
+
+
+def _pair_counts(c: np.ndarray, m: np.ndarray) -> dict[tuple[int, int], int]:
+    if not len(c):
+        return {}
+    pairs, counts = np.unique(np.stack([c.astype(np.int64), m.astype(np.int64)], axis=1), axis=0, return_counts=True)
+    return {(int(a), int(b)): int(n) for (a, b), n in zip(pairs, counts, strict=True)}
+
 
 def _day(d: date) -> int:
     return (d - date(1970, 1, 1)).days
-
-
-def _unshifted_sql(channel: str, leaked: str, v: str) -> str | None:
-    """The leaked value equals the registry's exactly (an unmarked copy), for the robust channels."""
-    if channel == "ts_jitter":
-        fmt = "'%Y-%m-%d %H:%M:%S'"
-        parsed = (f"coalesce(try_strptime(trim({leaked}), {fmt}), try_strptime(trim({leaked}), '%Y-%m-%dT%H:%M:%S'),"
-                  f" try_strptime(trim({leaked}), '%d/%m/%Y %H:%M:%S'))")
-        return f"{parsed} = try_strptime({v}, {fmt})"
-    if channel == "amount_digits":
-        bare = f"regexp_replace({leaked}, '^\\s*(Rp\\.?\\s*)?', '')"
-        num = f"TRY_CAST(regexp_replace({bare}, '[.,\\s]', '', 'g') AS BIGINT)"
-        return f"{num} = TRY_CAST({v} AS BIGINT)"
-    return None
 
 
 # -- canaries -----------------------------------------------------------------------------------------
@@ -658,73 +952,163 @@ def canary_hits(con: duckdb.DuckDBPyConnection, ledger: Ledger, dataset: Dataset
 
 
 # -- the verdict ----------------------------------------------------------------------------------------
+#
+# Every outcome rests on positive evidence with its own bound (docs/attribution.md §8); none is
+# reached because another could not be: a release's marks or canaries name it; the registry's
+# exact values where every release would have moved them, or people no release held, say
+# `unreleased`; moved values that match no release say `altered`; otherwise the verdict says what
+# it could not establish and what would settle it.
 
 
 def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: float, window: Any,
-             hits: dict[str, int]) -> Attribution:
+             restored: unreleased.Evidence) -> Attribution:
     suspects = [s for s in scores if s.suspect]
     flat = sc.flattened_channels()
     sample = {"matched_rows": sc.matched, "agreeing_rows": sc.agreeing, "matched_people": sc.genuine,
               "scored_rows": sc.n, "sampled": sc.sampled,
               "rows": sc.rows, "canary_rows": sc.canary_rows, "rows_per_release": ROWS_PER_RELEASE,
               "method": "one row per key; rows ordered by ((line mod 2^32) * 2654435761) mod 2^32"}
+    covering = [s for s in scores if s.covers and not s.suspect]
+    listed = covering or sorted((s for s in scores if not s.suspect and s.containment > 0), key=lambda s: -s.rank)[:5]
     base: dict[str, Any] = {"threshold": threshold, "tested": tested, "releases": scores,
-                            "flattened_channels": flat, "sample": sample}
-    registered_note = ("Registered releases carry no marks: they are ranked by rows, columns and time, "
-                       "never named by a bound.")
+                            "flattened_channels": flat, "sample": sample,
+                            "candidates": [s.coverage_json() for s in listed], "carriers": sc.carriers,
+                            "unmarked": restored.to_json()}
     if suspects:
-        lines = []
-        for s in suspects:
-            why = []
-            if "canary" in s.named_by:
-                why.append(f"{s.canary_hits} of its canary records (synthetic persons that exist only in that "
-                           "release) are in the leak")
-            if "marks" in s.named_by:
-                why.append(f"{s.agrees:,} of {sum(s.reads_by_m.values()):,} readable marks agree with it; "
-                           f"an innocent release would do as well with probability at most 10^{s.log10_bound:.1f} "
-                           f"(corrected for {tested:,} releases tested)")
-            lines.append(f"{s.release_id} to {s.recipient}: " + "; ".join(why) + ".")
-        return Attribution(verdict="release", suspects=[s.release_id for s in suspects],
-                           explanation=" ".join(lines) + (" " + _flat_note(flat) if flat else ""), missing=None,
-                           **base)
+        return Attribution(verdict="release", suspects=[s.release_id for s in suspects], missing=None,
+                           explanation=_named(suspects, tested, flat), **base)
     if sc.agreeing == 0 or sc.agreeing < 0.01 * sc.rows:
         return Attribution(verdict="not-ours", suspects=[], missing=None, explanation=(
             f"Only {sc.agreeing:,} of {sc.rows:,} leaked rows match people in the registry with agreeing "
             "details: no more than identifiers shared by chance. The file does not come from this dataset."),
             **base)
     when = _window_text(window)
-    registered = [s for s in scores if s.kind == "registered" and s.containment >= 0.9
-                  and s.column_coverage >= 0.999 and (s.time_consistency or 1.0) >= 0.9]
-    covered = _covered(sc, scores)
-    marked = [s for s in scores if s.kind == "marked"]
-    unmarked, robust_cells = _unmarked(sc)
+    registered = [s for s in scores if s.kind == "registered" and s.covers]
     if registered:
         names = ", ".join(f"{s.release_id} ({s.recipient})" for s in registered[:3])
         return Attribution(verdict="inconclusive", suspects=[], explanation=(
             f"The data is ours ({sc.genuine:,} people) and fits registered release(s) {names}: same rows, "
-            f"columns and time. {registered_note}"),
+            f"columns and time. {_REGISTERED}"),
             missing="marks: registered releases were made before jejak; only other evidence (access logs, "
                     "the recipient's copy) can confirm them", **base)
-    if covered < 0.5 or unmarked:
-        reason = (f"{round((1 - covered) * sc.genuine):,} of its {sc.genuine:,} people are in no release's rows"
-                  if covered < 0.5 else
-                  f"{robust_cells['unshifted']:,} of {robust_cells['markable']:,} timestamps/amounts are exactly the "
-                  "registry's, while every marked release shifts all of them")
+    covered = _covered(sc, scores)
+    if covered < 0.5:
         return Attribution(verdict="unreleased", suspects=[], missing=None, explanation=(
-            f"The data is ours but no release explains it: {reason}. It was taken from the registry itself or an "
-            f"unlogged export{when}."), **base)
-    powered = [s for s in marked if s.reads_by_m and _if_guilty(s, tested) <= math.log10(threshold)]
-    if marked and len(powered) == len(marked):
-        return Attribution(verdict="unreleased", suspects=[], missing=None, explanation=(
-            f"The data is ours ({sc.genuine:,} people) and every release holding these rows would have been "
-            f"recognised by its marks, but none agrees beyond chance: the data was taken from the registry "
-            f"itself or an unlogged export{when}."), **base)
-    need = _rows_needed(sc, marked, tested, threshold)
+            f"The data is ours but no release explains it: {round((1 - covered) * sc.genuine):,} of its "
+            f"{sc.genuine:,} people are in no release's rows, and a release cannot give rows it never held. "
+            f"It was taken from the registry itself or an unlogged export{when}."), **base)
+    if restored.holds(threshold):
+        return Attribution(verdict="unreleased", suspects=[], missing=None,
+                           explanation=_restored_text(restored, when), **base)
+    readable, moved = (sum(int(d[k]) for d in sc.carriers.values()) for k in ("readable", "moved"))
+    if readable >= MIN_CARRIER_CELLS and moved >= 0.5 * readable:
+        return Attribution(verdict="altered", suspects=[], explanation=_altered_text(sc, listed, covering, readable,
+                                                                                     moved, flat),
+                           missing=_altered_missing(listed), **base)
+    marked = [s for s in scores if s.kind == "marked"]
     return Attribution(verdict="inconclusive", suspects=[], explanation=(
         f"The data is ours ({sc.genuine:,} people) but no release is named at {threshold:g}. "
-        + (_flat_note(flat) + " " if flat else "") + (registered_note if any(s.kind == "registered"
-                                                                              for s in scores) else "")).strip(),
-        missing=need, **base)
+        + (_flat_note(flat) + " " if flat else "")
+        + (_REGISTERED if any(s.kind == "registered" for s in scores) else "")).strip(),
+        missing=_missing(sc, marked, tested, threshold, restored, readable), **base)
+
+
+_REGISTERED = "Registered releases carry no marks: they are ranked by rows, columns and time, never named by a bound."
+
+
+def _named(suspects: list[ReleaseScore], tested: int, flat: list[str]) -> str:
+    lines = []
+    for s in suspects:
+        why = []
+        if s.canary_hits:
+            why.append(f"{s.canary_hits} of its canary records (synthetic persons that exist only in that "
+                       "release) are in the leak")
+        if s.level is not None and s.log10_marks is not None and "marks" in s.named_by:
+            lv = next(x for x in s.levels if x.level == s.level)
+            why.append(f"{lv.agree:,} of {lv.read:,} readable marks agree with it at the '{lv.level}' reading "
+                       f"level where chance would give {lv.chance:,.1f}")
+        bound = s.log10_bound if s.log10_bound is not None else 0.0
+        why.append(f"an innocent release would do as well with probability {strength(bound)} (corrected for "
+                   f"{tested:,} releases tested)")
+        lines.append(f"{s.release_id} to {s.recipient}: " + "; ".join(why) + ".")
+    return " ".join(lines) + (" " + _flat_note(flat) if flat else "")
+
+
+def strength(log10_p: float) -> str:
+    """A probability in words, rounded in the safe direction, down to 'below 1 in 10^12': the smallest
+    figure stated in words (the exact exponent is in ``log10_bound``)."""
+    if not math.isfinite(log10_p) or log10_p <= -12:
+        return "below 1 in 10^12"
+    k = math.floor(-log10_p + 1e-9)
+    if k >= 3:
+        scale = max(s for s in (3, 6, 9) if s <= k)
+        return f"below 1 in a {dict([(3, 'thousand'), (6, 'million'), (9, 'billion')])[scale]}"
+    return f"about {10 ** min(0.0, log10_p):.2g}"
+
+
+def _restored_text(r: unreleased.Evidence, when: str) -> str:
+    what = " and ".join(f"{d['exact']:,} of {d['trials']:,} {_UNIT_WORDS.get(name, name)}"
+                        for name, d in r.by_channel.items())
+    return (f"The data is ours and is an unmarked copy of the registry: {what} show the registry's exact "
+            f"values, although every release holding those rows moved each of them by a secret shift. Putting "
+            f"them back without the registry is improbable: even if {r.coalition} recipients pooled their "
+            f"copies, the chance is {strength(r.log10_bound)} (it still holds for up to "
+            f"{r.largest_coalition_excluded} pooled copies). It was taken from the registry itself or an "
+            f"unlogged export{when}.")
+
+
+_UNIT_WORDS = {"ts_jitter": "timestamps", "amount_digits": "amounts"}
+
+
+def _altered_text(sc: Scorer, listed: list[ReleaseScore], covering: list[ReleaseScore], readable: int,
+                  moved: int, flat: list[str]) -> str:
+    names = "; ".join(f"{s.release_id} to {s.recipient} (holds {s.containment:.0%} of the rows, "
+                      f"{s.column_coverage:.0%} of the columns)" for s in listed[:5])
+    more = f" and {len(covering) - 5:,} more" if len(covering) > 5 else ""
+    cover = (f"{len(covering):,} release(s) hold its rows, columns and date and are candidates: {names}{more}."
+             if covering else f"No release holds all of it; the closest: {names}.")
+    return (f"The data is ours ({sc.genuine:,} people), but its marks were altered: {moved:,} of {readable:,} "
+            f"readable timestamps and amounts differ from the registry's values, so it is not an unmarked copy "
+            f"of the registry, and at no reading level (exact, within seconds, within a minute, within minutes) "
+            f"do they agree with any release beyond chance — they were re-jittered or randomised. {cover} "
+            + (_flat_note(flat) if flat else "")).strip()
+
+
+def _altered_missing(listed: list[ReleaseScore]) -> str:
+    return ("evidence that survived the alteration: a canary record of a candidate (one per 2,000 rows of a "
+            "release; a larger part of the dump may hold one), the file as first offered before it was altered, "
+            "or the candidates' own copies and access logs" + (" to compare with" if listed else ""))
+
+
+def _missing(sc: Scorer, marked: list[ReleaseScore], tested: int, threshold: float, restored: unreleased.Evidence,
+             readable: int) -> str:
+    parts = []
+    gaps = _gaps(sc)
+    if gaps:
+        parts.append("carriers missing: " + "; ".join(gaps))
+    if restored.trials and restored.exact >= 0.5 * restored.trials:
+        parts.append(f"{restored.exact:,} of {restored.trials:,} timestamps/amounts are the registry's exact values "
+                     f"(pointing at an unmarked copy) but that is {strength(restored.log10_bound)} by chance for "
+                     f"{restored.coalition} pooled copies: more rows would settle it")
+    parts.append(_rows_needed(sc, marked, tested, threshold))
+    return "; ".join(parts)
+
+
+def _gaps(sc: Scorer) -> list[str]:
+    """What the leak lacks for attribution: marked roles absent, format channels flattened."""
+    roles = {sc.dataset.roles.get(c) for c in sc.leak_columns}
+    out = []
+    for ch in channels().values():
+        if not ch.robust:
+            continue
+        present = any(r in ch.roles for r in roles)
+        has = any(sc.dataset.roles.get(c) in ch.roles for c in sc.dataset.columns)
+        if has and not present:
+            out.append(f"no {_UNIT_WORDS.get(ch.name, ch.name)} column in the leak")
+    out += [f"{c} flattened by normalisation" for c in sc.flattened_channels()]
+    if sc.carriers and sum(int(d["readable"]) for d in sc.carriers.values()) < MIN_CARRIER_CELLS:
+        out.append("too few readable timestamps and amounts")
+    return out
 
 
 def _in_window(sc: Scorer, scores: list[ReleaseScore], window: Any) -> None:
@@ -780,31 +1164,17 @@ def _covered(sc: Scorer, scores: list[ReleaseScore]) -> float:
     return float(any_rows.mean())
 
 
-def _unmarked(sc: Scorer) -> tuple[bool, dict[str, int]]:
-    """True when the robust cells of the leak are exactly the registry's (no release shifted them)."""
-    g = getattr(sc, "reference", None)
-    if g is None:
-        return False, {"markable": 0, "unshifted": 0}
-    markable = unshifted = 0
-    for (name, col, j), (m, _obs) in g.cells.items():
-        if channels()[name].robust and j == Policy().jitter_seconds:
-            markable += int(np.sum(m >= 2))
-            unshifted += g.unshifted.get((name, col, j), 0)
-    return markable >= 20 and unshifted >= 0.9 * markable, {"markable": markable, "unshifted": unshifted}
-
-
-def _if_guilty(s: ReleaseScore, tested: int) -> float:
-    """log10 bound the release would get if every readable mark agreed with it."""
-    return _tail(tuple(sorted(s.reads_by_m.items())), sum(s.reads_by_m.values())) + math.log10(max(tested, 1))
-
-
 def _rows_needed(sc: Scorer, marked: list[ReleaseScore], tested: int, threshold: float) -> str:
     best = max(marked, key=lambda s: s.rows_scored, default=None)
-    if best is None or not best.reads_by_m or best.rows_scored == 0:
+    exact = next((lv for lv in best.levels if lv.level == LEVELS[0]), None) if best else None
+    if best is None or exact is None or best.rows_scored == 0 or not exact.read:
         return ("no readable marks in the leak (every marked channel was flattened or dropped) and no canary: "
                 "a release carries one canary per 2,000 rows, so a larger part of the leak may still name it")
-    per_row = sum(n * math.log10(m) for m, n in best.reads_by_m.items()) / best.rows_scored
-    rows = math.ceil((math.log10(max(tested, 1)) - math.log10(threshold)) / per_row)
+    # Digits of evidence per row if the marks were intact: every informative cell agreeing gives -log10(c/m).
+    per_row = exact.digits / best.rows_scored
+    rows = math.ceil((math.log10(max(tested, 1)) + math.log10(max(best.levels_tested, 1)) - math.log10(threshold))
+                     / max(per_row, 1e-9))
     share = max(sc.genuine / max(sc.rows, 1), 1e-9) * max(best.containment, 1e-9)
-    return (f"about {math.ceil(rows / share):,} leaked rows (now {sc.rows:,}): each matched row of "
-            f"{best.release_id} carries {per_row:.2f} decimal digits of evidence")
+    return (f"about {math.ceil(rows / share):,} leaked rows (now {sc.rows:,}) if its marks are intact: each "
+            f"matched row of {best.release_id} carries {per_row:.2f} decimal digits of evidence")
+

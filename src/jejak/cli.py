@@ -148,8 +148,11 @@ def registry_import(
     ws = _workspace()
     when = _parse_date(as_of, "--as-of")
     overrides = parse_role_overrides(role or [])
+    from jejak.feedback import screen
+
     with Registry(ws.registry_path) as reg, _steps(not as_json) as say:
-        result = reg.import_snapshot(file, dataset, key, when, roles=overrides, encoding=encoding, progress=say)
+        result = reg.import_snapshot(file, dataset, key, when, roles=overrides, encoding=encoding, progress=say,
+                                     screen=screen(ws, reg, dataset))
     if as_json:
         _print_json(result.to_json())
         return
@@ -581,38 +584,40 @@ def eval_(
     = None,
     participants: Annotated[int, typer.Option(help="Synthetic participants in the scratch registry.")] = 20_000,
     releases: Annotated[int, typer.Option(help="Releases in the ledger (3 leakers, the rest decoys).")] = 1_000,
-    innocent_leaks: Annotated[int, typer.Option(help="Leaks scored against every decoy (trials = leaks x decoys).")]
-    = 12,
+    leaks: Annotated[int, typer.Option(help="Leaks per scenario whose outcomes are counted; every decoy scored "
+                                            "against one is an innocent trial.")] = 200,
     seeds: Annotated[int, typer.Option(help="Leaks per size in the search; all must be attributed correctly.")] = 2,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios (repeatable).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Measure attribution: rows needed per attack (bound <= 1e-9) and innocent accusations (at 1e-6).
+    """Measure attribution under every attack of the threat model: rows needed (bound <= 1e-9), the
+    outcome of each leak, and innocent accusations (at 1e-6).
 
     Runs in a scratch workspace of its own; never touches --home.
     """
     import tempfile
 
-    from jejak.evaluation import evaluate
+    from jejak.evaluation import OUTCOMES, evaluate
 
     base = work or Path(tempfile.mkdtemp(prefix="jejak-eval-"))
     with _steps() as say:
-        report = evaluate(base, participants=participants, releases=releases, innocent_leaks=innocent_leaks,
-                          seeds=seeds, scenarios=scenario, say=say)
+        report = evaluate(base, participants=participants, releases=releases, leaks=leaks, seeds=seeds,
+                          scenarios=scenario, say=say)
     if as_json:
         _print_json(report.to_json())
         return
-    t = RichTable("attack", "rows needed", "seconds",
-                  title=f"Rows needed to name the leaker(s) at bound <= 1e-9 among {report.releases:,} releases "
-                        f"({report.participants:,} participants)")
+    t = RichTable("attack", "rows needed", "outcomes", "dated",
+                  title=f"Attribution under attack among {report.releases:,} releases ({report.participants:,} "
+                        f"participants): rows needed at bound <= 1e-9, outcomes of {leaks} leaks of 100-3,000 rows")
     for r in report.rows:
-        t.add_row(r.scenario, f"{r.rows_needed:,}" if r.rows_needed else "not reached", f"{r.seconds:.0f}")
+        outcomes = ", ".join(f"{o} {r.outcomes[o]}" for o in OUTCOMES if r.outcomes.get(o))
+        t.add_row(r.scenario, f"{r.rows_needed:,}" if r.rows_needed else "–", outcomes, f"{r.dated}/{r.leaks}")
     out.print(t)
     out.print(f"Innocent releases accused at 1e-6: [bold]{report.innocent_accused}[/] of "
               f"{report.innocent_trials:,} trials (lowest innocent log10 bound {report.innocent_min_log10_bound:.2f})")
     out.print("Uncorrected p-values of innocents, share with p <= a: "
               + ", ".join(f"a={a}: {v:.4f}" for a, v in report.calibration.items()))
-    out.print(f"Extraction windows containing the leaked releases' extraction date: "
+    out.print(f"Extraction windows containing the extraction date: "
               f"[bold]{report.dating_contained:,}[/] of {report.dating_trials:,} leaks")
     out.print(f"Scratch workspace: {base}  ({report.seconds:.0f} s)")
 

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from jejak.intake import Table
-from jejak.normalise import install, norm_sql
+from jejak.normalise import TS_NEAR, install, norm_sql
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role, RoleGuess, infer_roles
 
@@ -233,12 +233,12 @@ def _row_agreement(
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_map_rl AS SELECT *, {extra} FROM ({reg_long})")
     try:
         rows = con.execute(
-            """WITH n AS (SELECT lc, count(DISTINCT _line) AS n FROM _jj_map_l GROUP BY lc),
+            f"""WITH n AS (SELECT lc, count(DISTINCT _line) AS n FROM _jj_map_l GROUP BY lc),
                 hits AS (
                     SELECT l.lc, r.rc, l._line,
                            bool_or(l.v = r.v
                                    OR (r.role = 'timestamp' AND CAST(l.ts AS DATE) = CAST(r.ts AS DATE)
-                                       AND abs(epoch(l.ts) - epoch(r.ts)) <= 60)
+                                       AND abs(epoch(l.ts) - epoch(r.ts)) <= {TS_NEAR})
                                    OR (r.role = 'amount' AND least(l.amt, r.amt) >= 991
                                        AND abs(l.amt - r.amt) <= 9)) AS norm,
                            bool_or(l.raw = r.raw) AS exact

@@ -3,8 +3,9 @@
 Leakers re-format: they lower-case, collapse whitespace, rewrite phones and dates, and a marked
 release shifts timestamps by seconds and amounts by rupiah on purpose. Two values *agree* when
 they are the same after normalising both sides the same way, and for the two robust carriers
-when they are within the carrier's perturbation (timestamps within 60 s on the same day, whole
-amounts of at least 1,000 within 9 rupiah): a leaked release is genuine data. All of it is DuckDB
+when they are within the carrier's perturbation (timestamps within 40 minutes on the same day —
+a release moves them by up to 30, and a leaker may add minutes of noise — whole amounts of at
+least 1,000 within 9 rupiah): a leaked release is genuine data. All of it is DuckDB
 SQL; the cheap raw comparison comes first so that normalisation only runs on cells that differ.
 """
 
@@ -23,6 +24,10 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y%
 # try_strptime is slow on values that are not dates at all; a shape test first keeps it to dates.
 _DATE_SHAPE = r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}([ T][0-9:.]{4,15})?|[0-9]{8}"
 _TS_SHAPE = r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+
+#: Seconds within which a leaked timestamp agrees with the registry's: the largest release shift
+#: (30 minutes, policy 3) plus ten minutes of a leaker's noise.
+TS_NEAR = 2_400
 
 #: Roles that identify a person; they link rows and are not counted in `_agree`.
 IDENTIFIER_ROLES = frozenset({Role.NIK, Role.CARD})
@@ -49,7 +54,7 @@ CREATE OR REPLACE TEMP MACRO jj_norm_date(x) AS
 CREATE OR REPLACE TEMP MACRO jj_amount(x) AS
     TRY_CAST(regexp_replace(regexp_replace(trim(x), '^(Rp\.?|IDR)\s*', '', 'i'), '[.,\s]', '', 'g') AS BIGINT);
 CREATE OR REPLACE TEMP MACRO jj_ts_near(a, b) AS
-    CAST(jj_ts(a) AS DATE) = CAST(jj_ts(b) AS DATE) AND abs(epoch(jj_ts(a)) - epoch(jj_ts(b))) <= 60;
+    CAST(jj_ts(a) AS DATE) = CAST(jj_ts(b) AS DATE) AND abs(epoch(jj_ts(a)) - epoch(jj_ts(b))) <= {TS_NEAR};
 CREATE OR REPLACE TEMP MACRO jj_amount_near(a, b) AS
     least(jj_amount(a), jj_amount(b)) >= 991 AND abs(jj_amount(a) - jj_amount(b)) <= 9;
 """

@@ -455,6 +455,8 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
 def _source_words(attribution: str, lang: str) -> str:
     words = {
         "unreleased": ("pusat data sendiri atau ekspor yang tidak tercatat", "the data centre or an unrecorded export"),
+        "altered": ("belum dapat ditentukan: tanda rahasia diubah, kandidat penerima sedang diperiksa",
+                    "not yet determined: the secret marks were altered; candidate recipients are being examined"),
         "not-ours": ("bukan data kita", "not our data"),
         "inconclusive": ("belum dapat ditentukan", "not yet determined"),
     }

@@ -201,7 +201,15 @@ class Registry:
         roles: dict[str, Role] | None = None,
         encoding: str | None = None,
         progress: Progress | None = None,
+        screen: Screen | None = None,
     ) -> ImportResult:
+        """Import ``path`` as the snapshot of ``dataset`` at ``as_of``, atomically.
+
+        ``screen(con, changed, columns)`` is called inside the import's transaction with a relation
+        of (a sample of) the rows that would change, ``_key`` and the data columns; raising refuses
+        the import and leaves the registry as it was (``jejak.feedback`` refuses a released file
+        fed back into the registry).
+        """
         say = progress or (lambda _msg: None)
         if not _NAME.match(dataset):
             raise RegistryError(
@@ -212,7 +220,7 @@ class Registry:
             raise InputError("no such file", path=path)
         existing = self.dataset(dataset) if self.has_dataset(dataset) else None
         self._check_order(existing, as_of)
-        job = _Job(path, dataset, key, as_of, roles or {}, existing, _FileHasher(path), say)
+        job = _Job(path, dataset, key, as_of, roles or {}, existing, _FileHasher(path), say, screen)
 
         say("hashing and reading the file")
         job.hasher.start()
@@ -441,6 +449,8 @@ class Registry:
                     "a corrected snapshot needs a later date"
                 )
             return _Counts(rows=rows, added=0, changed=0, closed=0, already_imported=True)
+        if changed and job.screen is not None:
+            self._screen(job, columns)
         if changed:
             self.con.execute(
                 f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL
@@ -459,6 +469,24 @@ class Registry:
             )
         return counts
 
+
+    def _screen(self, job: _Job, columns: list[str]) -> None:
+        """Hand up to SCREEN_ROWS changed rows (an order fixed by their keys' hashes) to ``job.screen``."""
+        assert job.screen is not None
+        unpack = ", ".join(f"_row[{i + 1}] AS {quote(c)}" for i, c in enumerate(columns))
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _jj_changed AS SELECT _key, {unpack} FROM _jj_new
+                WHERE _old <> _hash ORDER BY hash(_key), _key LIMIT {SCREEN_ROWS}""")
+        try:
+            job.say("checking the changed rows for a release's marks")
+            job.screen(self.con, "_jj_changed", columns)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _jj_changed")
+
+
+#: ``screen(con, relation, columns)``: inspects the rows an import would change; raises to refuse it.
+Screen = Callable[[duckdb.DuckDBPyConnection, str, list[str]], None]
+SCREEN_ROWS = 2_000  # changed rows a screen sees: a released file's marks show in far fewer
 
 #: Session settings while an import's transaction runs. Row order in the versions table means
 #: nothing (readers sort by key), so DuckDB may write row groups from both threads instead of
@@ -503,6 +531,7 @@ class _Job:
     existing: DatasetInfo | None
     hasher: _FileHasher
     say: Progress
+    screen: Screen | None = None
 
 
 def _cols(columns: list[str]) -> str:

@@ -247,15 +247,14 @@ def bound_in_words(log10_bound: float | None, lang: str) -> str:
         head = "peluang bahwa penerima yang tidak bersalah memperoleh skor setinggi ini"
     else:
         head = "the chance that an innocent recipient scores this well"
-    if log10_bound == -math.inf:  # the tail probability underflowed even in logs
-        return f"{head} {'praktis nol' if lang == 'id' else 'is effectively zero'}"
-    k = math.floor(-log10_bound + 1e-9)
+    # -inf: the tail underflowed even in logs; it is stated like any bound below 10^-12.
+    k = 12 if log10_bound == -math.inf else math.floor(-log10_bound + 1e-9)
     if k >= 3:
-        if k > 12:
-            if lang == "id":
-                odds = f"1 banding 10^{k} (angka 1 diikuti {fmt_int(k, lang)} nol)"
-            else:
-                odds = f"1 in 10^{k} (a 1 followed by {fmt_int(k, lang)} zeros)"
+        # 10^12 is the smallest figure stated in words (UU PDP readers, courts): smaller bounds say
+        # "below 1 in 10^12" here and give the exact exponent in the technical section.
+        if k >= 12:
+            odds = (f"1 banding 10^12 ({_SCALES[lang][12]})" if lang == "id"
+                    else f"1 in 10^12 ({_SCALES[lang][12]})")
         else:
             scale = max(s for s in _SCALES[lang] if s <= k)
             odds = f"1 banding {_SCALES[lang][scale]}" if lang == "id" else f"1 in {_SCALES[lang][scale]}"
@@ -561,10 +560,17 @@ def _attribution_sentences(attr: dict[str, Any], suspects: list[dict[str, Any]],
                     f"<b>{bound_html(r.get('log10_bound'), lang)}</b> ({tested} releases tested).")
         return " ".join(parts)
     if kind == "unreleased":
-        return (f"Tidak satu pun dari {tested} rilis dalam buku besar menjelaskan kebocoran ini: data kemungkinan "
-                f"besar keluar dari pusat data sendiri atau lewat ekspor yang tidak tercatat." if lang == "id" else
-                f"None of the {tested} releases in the ledger explains the leak: the data most likely left from the "
-                f"data centre itself or through an export that was never recorded.")
+        return (f"Data ini salinan tanpa tanda dari registri, bukan dari salah satu dari {tested} rilis dalam buku "
+                f"besar: data kemungkinan besar keluar dari pusat data sendiri atau lewat ekspor yang tidak "
+                f"tercatat." if lang == "id" else
+                f"The data is an unmarked copy of the registry, not one of the {tested} releases in the ledger: it "
+                f"most likely left from the data centre itself or through an export that was never recorded.")
+    if kind == "altered":
+        names = ", ".join(f"{c.get('recipient')} ({c.get('release_id')})" for c in (attr.get("candidates") or [])[:5])
+        return (f"Tanda rahasia dalam berkas ini telah diubah, sehingga ini bukan salinan registri tanpa tanda; "
+                f"rilis yang baris, kolom dan tanggalnya cocok adalah kandidat sumber: {e(names)}." if lang == "id"
+                else f"The secret marks in this file were altered, so it is not an unmarked copy of the registry; "
+                     f"the releases whose rows, columns and date fit are candidate sources: {e(names)}.")
     if kind == "not-ours":
         return ("Data ini bukan milik kita; tidak ada sumber yang perlu dicari." if lang == "id" else
                 "The data is not ours; there is no source of ours to trace.")
@@ -608,6 +614,7 @@ def _key_figures(verdict: dict[str, Any], lang: str) -> str:
     suspects = _suspects(verdict)
     source = ", ".join(str(r.get("recipient")) for r in suspects) or {
         "unreleased": "pusat data / ekspor tak tercatat" if lang == "id" else "data centre / unlogged export",
+        "altered": "tanda diubah: kandidat terlampir" if lang == "id" else "marks altered: candidates listed",
         "not-ours": "bukan data kita" if lang == "id" else "not our data",
     }.get(str((verdict.get("attribution") or {}).get("verdict")), t("k_unknown", lang))
     window = (f"{fmt_date(snap.get('from'), lang, short=True)} – {fmt_date(snap.get('to'), lang, short=True)}"
@@ -775,7 +782,7 @@ def _suspect_detail(r: dict[str, Any], lang: str) -> str:
     for name, ch in (r.get("channels") or {}).items():
         read, agree = ch.get("read") or 0, ch.get("agree") or 0
         m = ch.get("alphabet_mean") or 0
-        chance = read / m if m else 0
+        chance = ch["chance"] if ch.get("chance") is not None else (read / m if m else 0)
         rows.append([
             e(_CHANNEL.get(name, {}).get(lang, name)), e(fmt_int(read, lang)), e(fmt_int(agree, lang)),
             e(fmt_int(chance, lang)), e(t("flattened", lang) if ch.get("flattened") else t("usable", lang)),
@@ -874,13 +881,19 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
         ("Attribution",
          "Each release's marks are keyed pseudo-random symbols: AES-128 of the row digest under a key derived "
          "by HKDF-SHA256 from the master secret and the release id, modulo the number m of equivalent "
-         "renderings of the cell. For an innocent release a leaked cell agrees with probability exactly 1/m, "
-         "independently of the leak, so the number of agreeing cells is a sum of independent Bernoulli(1/m) "
-         "variables. The bound is the exact upper tail probability of the observed agreements under that "
-         "distribution, multiplied by the number of releases tested (Bonferroni); a canary record occurs in "
-         f"one release only. Threshold {e(attr.get('threshold'))}. Channels erased by the leaker (agreement "
-         "indistinguishable from chance for every release, or values normalised) are reported as flattened "
-         "and not used."),
+         "renderings of the cell. Timestamps and amounts are read by how far the leaked value lies from the "
+         "registry's, at four levels (exactly; within 5 s; within a minute; within 5 minutes), so noise added by "
+         "the leaker only moves the evidence to a coarser level. For an innocent release a leaked cell agrees "
+         "with probability exactly c/m (c of its m possible shifts fall in the window the leak shows), "
+         "independently of the leak; the number of agreeing cells has an exact upper tail, no approximation. "
+         "The release's p-value is the smallest level's tail times the number of levels, combined with its "
+         "canary evidence (Fisher's method); the bound multiplies it by the number of releases tested "
+         f"(Bonferroni). Threshold {e(attr.get('threshold'))}. Phone and e-mail renderings erased by "
+         "normalisation are reported as flattened and not used. The bounds assume that the master secret was "
+         "kept secret, that the ledger is intact and that the registry was never re-imported from a released "
+         "file (jejak refuses such an import). A verdict that the data is an unmarked copy of the registry "
+         "rests on a bound of its own: the chance that up to 3 recipients pooling their copies put back the "
+         "registry's exact values."),
         ("Reproduction",
          "With the same registry file, ledger and master secret: <code>jejak release reproduce RELEASE_ID "
          "--out F</code> regenerates each suspect release byte-for-byte (its SHA-256 is in the ledger), and "
@@ -910,12 +923,16 @@ def section_method(verdict: dict[str, Any], lang: str) -> str:
          "selang terbesar yang konsisten dengan baris terbanyak."),
         ("Atribusi",
          "Tanda setiap rilis adalah simbol pseudo-acak berkunci: AES-128 atas digest baris dengan kunci yang "
-         "diturunkan (HKDF-SHA256) dari kunci induk dan id rilis, modulo jumlah m tampilan setara sel itu. "
-         "Untuk rilis yang tidak bersalah, sel yang bocor cocok dengan peluang tepat 1/m, bebas dari isi "
-         "kebocoran, sehingga jumlah sel cocok adalah jumlah variabel Bernoulli(1/m) yang saling bebas. Batas "
-         "adalah peluang ekor atas yang eksak dari jumlah kecocokan teramati di bawah distribusi itu, dikalikan "
-         "jumlah rilis yang diuji (Bonferroni); rekaman kanari hanya ada di satu rilis. Ambang "
-         f"{e(attr.get('threshold'))}. Kanal yang dihapus pembocor dilaporkan dan tidak dipakai."),
+         "diturunkan (HKDF-SHA256) dari kunci induk dan id rilis, modulo jumlah m tampilan setara sel itu. Cap "
+         "waktu dan nominal dibaca dari selisih nilai bocoran terhadap nilai registri, pada empat tingkat "
+         "(persis; dalam 5 detik; dalam satu menit; dalam 5 menit), sehingga derau yang ditambahkan pembocor "
+         "hanya memindahkan bukti ke tingkat yang lebih kasar. Untuk rilis yang tidak bersalah, sel yang bocor "
+         "cocok dengan peluang tepat c/m, bebas dari isi kebocoran; jumlah sel cocok memiliki peluang ekor atas "
+         "yang eksak. Nilai-p rilis adalah ekor tingkat terkecil dikalikan jumlah tingkat, digabung dengan bukti "
+         "kanari (metode Fisher); batas mengalikannya dengan jumlah rilis yang diuji (Bonferroni). Ambang "
+         f"{e(attr.get('threshold'))}. Kanal yang dihapus pembocor dilaporkan dan tidak dipakai. Batas ini "
+         "mengandaikan kunci induk tetap rahasia, buku besar utuh, dan registri tidak pernah diimpor ulang dari "
+         "berkas rilis (jejak menolak impor semacam itu)."),
         ("Reproduksi",
          "Dengan berkas registri, buku besar dan kunci induk yang sama: <code>jejak release reproduce ID_RILIS "
          "--out F</code> membuat ulang setiap rilis tersangka bita demi bita (SHA-256-nya ada di buku besar), "

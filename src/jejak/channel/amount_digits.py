@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jejak.channel.base import Channel
+import numpy as np
+
+from jejak.channel.base import Cells, Channel
 from jejak.roles import Role
 
 if TYPE_CHECKING:
@@ -24,6 +26,22 @@ class AmountDigits(Channel):
     name = "amount_digits"
     robust = True
     roles = frozenset({Role.AMOUNT})
+    tolerances = (0, 2, 9, 9)
+    unit = "Rp"
+
+    def offset_sql(self, leaked: str, v: str) -> tuple[str, str]:
+        d = f"({_number(leaked)} - TRY_CAST({v} AS BIGINT))"
+        return d, d
+
+    def shift_range(self, cells: Cells, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+        n = len(cells.m)
+        return np.full(n, -9, dtype=np.int64), np.full(n, 9, dtype=np.int64)
+
+    def shift(self, symbols: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        return np.where(symbols < 9, symbols - 9, symbols - 8)  # render_sql's numbering
+
+    def residue_sql(self, v: str) -> str:
+        return f"TRY_CAST({v} AS BIGINT) % 10"
 
     def markable_sql(self, v: str, policy: Policy) -> str:
         return f"CASE WHEN regexp_full_match({v}, '[1-9][0-9]{{3,17}}') THEN 18 ELSE 0 END"

@@ -13,6 +13,10 @@ from jejak import keys
 from jejak.roles import Role
 from jejak.sqltext import quote as q
 
+#: The reading levels of robust channels, strictest first: a leaked cell agrees with a release at
+#: level k when its offset lies within the channel's ``tolerances[k]`` of the release's shift.
+LEVELS = ("exact", "near", "minute", "coarse")
+
 
 class Channel:
     """One way of carrying marks. Subclasses give three SQL expressions over a cell.
@@ -31,6 +35,12 @@ class Channel:
     #: ``m`` follows from ``facts_sql`` by ``markable`` in numpy, instead of ``markable_sql`` in the
     #: query (cheaper when the facts are needed anyway); both must give the same number.
     markable_from_facts: bool = False
+    #: Robust channels are read by *offset* (leaked value minus registry value, in the channel's
+    #: unit) at several reading levels, each tolerating that much noise around the release's shift
+    #: (``LEVELS``); format channels by the exact rendering at every level.
+    tolerances: tuple[int, ...] = ()
+    #: ``unit``: what one step of the offset is, for explanations ("s", "Rp").
+    unit: str = ""
 
     def markable_sql(self, v: str, policy: Policy) -> str:
         raise NotImplementedError
@@ -44,6 +54,27 @@ class Channel:
     def released_sql(self, v: str, s: str, policy: Policy) -> str:
         """The released value: rendering ``s`` where the cell is marked (``s`` not NULL), else ``v``."""
         return f"CASE WHEN {s} IS NULL THEN {v} ELSE {self.render_sql(v, s, policy)} END"
+
+    # -- the robust channels' offset reading (docs/attribution.md §1) ----------------------------------
+
+    def offset_sql(self, leaked: str, v: str) -> tuple[str, str] | None:
+        """SQL of the interval ``[lo, hi]`` of offsets (leaked minus registry) the leaked text allows,
+        both NULL when unreadable; None for a channel not read by offset. No policy enters: the
+        offset is a fact of the leak and the registry."""
+        return None
+
+    def shift_range(self, cells: Cells, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+        """The allowed shifts ``[lo, hi]`` minus zero of each cell under ``policy`` (m = hi - lo)."""
+        raise NotImplementedError
+
+    def shift(self, symbols: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """The shift a release applied for each symbol (the inverse of ``render_sql``'s numbering)."""
+        raise NotImplementedError
+
+    def residue_sql(self, v: str) -> str | None:
+        """The registry value's low-order unit (seconds of the minute, last digit) for the
+        restoration bound of ``jejak.unreleased``; None when the channel has none."""
+        return None
 
     def facts_sql(self, v: str, policy: Policy) -> dict[str, str]:
         """Per-cell facts (beyond ``m``) that ``symbols`` needs, as named SQL expressions."""
@@ -74,8 +105,13 @@ class Policy:
     """Which channels a release uses, and their settings; stored in the ledger with the release."""
 
     channels: tuple[str, ...] = ("ts_jitter", "amount_digits", "phone_format", "email_case", "canary")
-    jitter_seconds: int = 30
-    version: int = 2  # 2: joint timestamp jitter (jejak.channel.ts_jitter); 1 is reproduced as it was
+    #: Timestamps move by 1..J seconds either way. Since version 3, J = 30 minutes: a mark a leaker
+    #: cannot remove by re-jittering seconds, randomising them or rounding to minutes (see
+    #: docs/releases.md); version 2 used 30 seconds and its releases keep it.
+    jitter_seconds: int = 1800
+    #: 3: timestamps within 30 minutes; 2: joint timestamp jitter (jejak.channel.ts_jitter) within
+    #: 30 seconds; 1: independent jitter. Each is reproduced as it was made.
+    version: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

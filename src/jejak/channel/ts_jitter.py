@@ -49,11 +49,47 @@ def _hi(v: str, j: int) -> str:
     return f"least({j}, 86399 - {_secs(v)})"
 
 
+# Leaked renderings read to the second, and those that keep only the minute (rounded or cut).
+_SECOND_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S",
+                   "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ")
+_MINUTE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M", "%Y/%m/%d %H:%M")
+
+
+def _list(formats: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{f}'" for f in formats) + "]"
+
+
 class TsJitter(Channel):
     name = "ts_jitter"
     robust = True
     roles = frozenset({Role.TIMESTAMP})
     markable_from_facts = True
+    # exact; re-jittered by seconds; seconds randomised, rounded or cut to the minute; minutes of noise
+    tolerances = (0, 5, 60, 300)
+    unit = "s"
+
+    def offset_sql(self, leaked: str, v: str) -> tuple[str, str]:
+        # A value read to the second gives one offset; one that keeps only the minute gives the 60
+        # offsets of that minute. More than a day away is no mark (marks never leave the day).
+        x = f"trim({leaked})"
+        reg = f"epoch(try_strptime({v}, '{FMT}'))::BIGINT"
+        sec = f"(epoch(try_strptime({x}, {_list(_SECOND_FORMATS)}))::BIGINT - {reg})"
+        minute = f"(epoch(try_strptime({x}, {_list(_MINUTE_FORMATS)}))::BIGINT - {reg})"
+        lo = f"coalesce({sec}, {minute})"
+        width = f"CASE WHEN {sec} IS NULL THEN 59 ELSE 0 END"
+        ok = f"abs({lo}) <= 86400"
+        return f"CASE WHEN {ok} THEN {lo} END", f"CASE WHEN {ok} THEN {lo} + {width} END"
+
+    def shift_range(self, cells: Cells, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+        lo = cells.facts["lo"] if "lo" in cells.facts else allowed(cells.facts["t"], policy.jitter_seconds)[0]
+        return lo, lo + cells.m
+
+    def shift(self, symbols: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        d = lo + symbols  # render_sql: shift lo + s, stepping over zero
+        return np.where(d < 0, d, d + 1)
+
+    def residue_sql(self, v: str) -> str:
+        return f"second(try_strptime({v}, '{FMT}'))"
 
     def markable_sql(self, v: str, policy: Policy) -> str:
         j = policy.jitter_seconds
