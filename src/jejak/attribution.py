@@ -205,7 +205,7 @@ def attribute(
     con: duckdb.DuckDBPyConnection, *, registry: Registry, ledger: Ledger, master: bytes, dataset: DatasetInfo,
     linked: str = "_jj_linked", window: Any = None, threshold: float = 1e-6, say: Say = lambda _m: None,
     mapping: Any = None, releases: list[ReleaseRecord] | None = None, sample_rows: int = SAMPLE_ROWS,
-    text: str | None = None,
+    text: str | None = None, read_poorly: str | None = None,
 ) -> Attribution:
     """Score every release of ``dataset`` against the leak in ``linked``; see the module docstring.
 
@@ -213,7 +213,8 @@ def attribute(
     releases this way); ``mapping`` is accepted for the investigation's call and not needed.
     ``text`` names a relation with ``_line`` and the leaked columns when ``linked`` is the narrow
     ``_jj_lk`` (the investigation's ``_jj_text``): the text of the few rows that need it is then
-    joined by ``_line``.
+    joined by ``_line``. ``read_poorly`` says why the evidence could not be read well (most lines
+    skipped, one column…): the verdict then never says the data is not ours.
     """
     del mapping
     _install_macros(con)
@@ -232,7 +233,7 @@ def attribute(
         _in_window(scorer, scores, window)
         scores.sort(key=_order)
         restored = scorer.restoration({r.release_id: r for r in recs}, scores, threshold)
-        return _verdict(scorer, scores, tested, threshold, window, restored)
+        return _verdict(scorer, scores, tested, threshold, window, restored, read_poorly)
     finally:
         scorer.close()
 
@@ -414,10 +415,12 @@ class Scorer:
         row = self.con.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE _class IN ({matched}) AND _key IS NOT NULL),
                        count(*) FILTER (WHERE _class = 'canary'), 0,
-                       count(*) FILTER (WHERE _class IN ({matched}) AND {agree})
+                       count(*) FILTER (WHERE _class IN ({matched}) AND {agree}),
+                       count(*) FILTER (WHERE _class = 'fabricated'), count(*) FILTER (WHERE _class = 'unlinked')
                 FROM {self.linked}"""
         ).fetchall()[0]
-        self.rows, self.matched, self.canary_rows, approx, self.agreeing = (int(x or 0) for x in row)
+        self.rows, self.matched, self.canary_rows, approx, self.agreeing, self.foreign, self.unlinked = (
+            int(x or 0) for x in row)
         if self.matched <= 1_000_000:
             approx = self.con.execute(
                 f"SELECT count(DISTINCT _key) FROM {self.linked} WHERE _class IN ({matched})").fetchall()[0][0]
@@ -961,7 +964,7 @@ def canary_hits(con: duckdb.DuckDBPyConnection, ledger: Ledger, dataset: Dataset
 
 
 def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: float, window: Any,
-             restored: unreleased.Evidence) -> Attribution:
+             restored: unreleased.Evidence, read_poorly: str | None = None) -> Attribution:
     suspects = [s for s in scores if s.suspect]
     flat = sc.flattened_channels()
     sample = {"matched_rows": sc.matched, "agreeing_rows": sc.agreeing, "matched_people": sc.genuine,
@@ -978,10 +981,7 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
         return Attribution(verdict="release", suspects=[s.release_id for s in suspects], missing=None,
                            explanation=_named(suspects, tested, flat), **base)
     if sc.agreeing == 0 or sc.agreeing < 0.01 * sc.rows:
-        return Attribution(verdict="not-ours", suspects=[], missing=None, explanation=(
-            f"Only {sc.agreeing:,} of {sc.rows:,} leaked rows match people in the registry with agreeing "
-            "details: no more than identifiers shared by chance. The file does not come from this dataset."),
-            **base)
+        return _not_ours(sc, read_poorly, base)
     when = _window_text(window)
     registered = [s for s in scores if s.kind == "registered" and s.covers]
     if registered:
@@ -1011,6 +1011,34 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
         + (_flat_note(flat) + " " if flat else "")
         + (_REGISTERED if any(s.kind == "registered" for s in scores) else "")).strip(),
         missing=_missing(sc, marked, tested, threshold, restored, readable), **base)
+
+
+#: "Not ours" needs this many rows with well-formed identifiers the registry never held, and at
+#: least half of the rows that carry an identifier at all.
+MIN_FOREIGN_ROWS = 20
+
+
+def _not_ours(sc: Scorer, read_poorly: str | None, base: dict[str, Any]) -> Attribution:
+    """``not-ours`` only on positive evidence — many well-formed identifiers we never held, in a file that
+    was read well; otherwise ``inconclusive``, saying what is missing. Dismissing a real leak as not
+    ours is the most dangerous answer there is."""
+    with_ids = sc.rows - sc.unlinked
+    matched = f"{sc.agreeing:,} of {sc.rows:,} leaked rows match people in the registry with agreeing details"
+    if read_poorly:
+        return Attribution(verdict="inconclusive", suspects=[], explanation=(
+            f"The file could not be read well enough to say whose data it is: {read_poorly}. {matched}."),
+            missing="a readable copy of the file (the original as offered, another format, the whole archive)",
+            **base)
+    if sc.foreign >= MIN_FOREIGN_ROWS and sc.foreign >= 0.5 * with_ids:
+        return Attribution(verdict="not-ours", suspects=[], missing=None, explanation=(
+            f"Only {matched}, while {sc.foreign:,} carry well-formed NIKs or card numbers that the registry never "
+            "held in any version: identifiers shared by chance only. The file does not come from this dataset."),
+            **base)
+    why = ("no column of the file holds an identifier the registry knows (NIK, card number, e-mail, phone)"
+           if with_ids == 0 else f"only {sc.foreign:,} rows carry well-formed identifiers the registry never held")
+    return Attribution(verdict="inconclusive", suspects=[], explanation=(
+        f"{matched.capitalize()}, but that is no proof the data is not ours: {why}."),
+        missing=f"identifiers to compare: at least {MIN_FOREIGN_ROWS} rows with a NIK or card number", **base)
 
 
 _REGISTERED = "Registered releases carry no marks: they are ranked by rows, columns and time, never named by a bound."
