@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from jejak import keys, unreleased
 from jejak.channel import ts_jitter
-from jejak.channel.base import LEVELS, NULL_INT, Channel, MarkPlan, Policy, channels, q
+from jejak.channel.base import LEVELS, NULL_INT, Channel, MarkPlan, Policy, Prepared, channels, q
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -315,7 +315,9 @@ def _release_secret(master: bytes, release_id: str) -> bytes:
 
 @dataclass
 class _Cells:
-    """One marked column's read cells among a release's scored rows."""
+    """One marked column's read cells among a release's scored rows, and at each level what an innocent
+    release's agreements there are made of (all of it free of any secret, shared by every release
+    scored on the same rows)."""
 
     channel: Channel
     column: str
@@ -328,15 +330,22 @@ class _Cells:
     off_hi: np.ndarray | None = None
     lo: np.ndarray | None = None  # robust channels: the lowest allowed shift (for ``Channel.shift``)
     null: list[np.ndarray] = field(default_factory=list)  # per level: allowed shifts inside the window
+    inf: list[np.ndarray] = field(default_factory=list)  # per level: cells that can agree and need not
+    per_m: list[dict[int, int]] = field(default_factory=list)  # per level: informative cells per alphabet
+    chance: list[float] = field(default_factory=list)  # per level: the sum of c/m over informative cells
+    weight: list[float] = field(default_factory=list)  # per level: the sum of m over informative cells
 
-    def informative(self, k: int) -> np.ndarray:
-        """Cells that can agree at level ``k`` and need not: 0 < c < m."""
-        if self.off_lo is None:
-            return np.ones(len(self.rows), dtype=bool)
-        return (self.null[k] > 0) & (self.null[k] < self.m)
-
-    def chance(self, k: int) -> np.ndarray:
-        return (self.null[k] if self.off_lo is not None else np.ones(len(self.rows))) / self.m
+    def summarise(self) -> None:
+        for k in range(len(LEVELS)):
+            if self.off_lo is None:
+                inf, c = np.ones(len(self.rows), dtype=bool), np.ones(len(self.rows), dtype=np.int64)
+            else:
+                inf, c = (self.null[k] > 0) & (self.null[k] < self.m), self.null[k]
+            self.inf.append(inf)
+            mv, counts = np.unique(self.m[inf], return_counts=True)
+            self.per_m.append({int(a): int(b) for a, b in zip(mv, counts, strict=True)})
+            self.chance.append(float((c[inf] / self.m[inf]).sum()))
+            self.weight.append(float(self.m[inf].sum()))
 
 
 @dataclass
@@ -344,11 +353,12 @@ class _Plan:
     """A release's read cells and, per level, what an innocent release's agreements are made of."""
 
     plan: MarkPlan
-    facts: pa.Table
+    prepared: Prepared
     digests: np.ndarray
     cells: list[_Cells]
     reads: list[tuple[tuple[tuple[int, int], int], ...]]  # per level: ((c, m), cells) of counted cells
     distinct: list[int]  # the levels that are distinct tests (same cells and windows count once)
+    levels: dict[int, tuple[int, float, float]] = field(default_factory=dict)  # read, chance, digits
 
 
 @dataclass
@@ -642,9 +652,10 @@ class Scorer:
         at every reading level; the smallest tail, corrected for the distinct levels, is the marks' p-value.
 
         Joint timestamp groups (policy 2 and later) carry one symbol: one observation per group and row.
+        Only the symbols depend on the release's secret; everything else comes from the shared plan.
         """
         p = self._plan(rec, g, idx, cols)
-        symbols = p.plan.symbols(p.facts, p.digests, _release_secret(self.master, rec.release_id))
+        symbols = p.plan.symbols_prepared(p.prepared, p.digests, _release_secret(self.master, rec.release_id))
         agree = np.zeros((len(LEVELS), len(p.cells)), dtype=np.int64)
         for j, c in enumerate(p.cells):
             sym = symbols[f"_s{c.mark}"][c.rows]
@@ -654,15 +665,13 @@ class Scorer:
             assert c.off_hi is not None and c.lo is not None
             d = c.channel.shift(sym, c.lo)
             for k, tol in enumerate(c.channel.tolerances):
-                hit = c.informative(k) & (c.off_lo - tol <= d) & (d <= c.off_hi + tol)
-                agree[k, j] = np.count_nonzero(hit)
+                agree[k, j] = np.count_nonzero(c.inf[k] & (c.off_lo - tol <= d) & (d <= c.off_hi + tol))
         counted = np.array([not c.flattened for c in p.cells], dtype=bool)
         totals = (agree * counted).sum(axis=1) if len(p.cells) else np.zeros(len(LEVELS), dtype=np.int64)
         tails = {k: _tail(p.reads[k], int(totals[k])) for k in p.distinct}
         best = min(p.distinct, key=lambda k: (tails[k], k)) if p.distinct else 0
-        s.levels = [LevelScore(LEVELS[k], sum(n for _, n in p.reads[k]), int(totals[k]),
-                               sum(n * c / m for (c, m), n in p.reads[k]), tails[k],
-                               -sum(n * math.log10(c / m) for (c, m), n in p.reads[k])) for k in p.distinct]
+        s.levels = [LevelScore(LEVELS[k], p.levels[k][0], int(totals[k]), p.levels[k][1], tails[k], p.levels[k][2])
+                    for k in p.distinct]
         s.levels_tested = len(p.distinct)
         if p.distinct:
             s.level = LEVELS[best]
@@ -672,15 +681,13 @@ class Scorer:
             cs = s.channels.setdefault(c.channel.name, ChannelScore())
             cs.columns.append(c.column)
             cs.flattened = cs.flattened or c.flattened
-            inf = c.informative(best)
-            cs.read += int(inf.sum())
+            cs.read += int(sum(c.per_m[best].values()))
             cs.agree += int(agree[best, j])
-            cs.chance += float(c.chance(best)[inf].sum())
-            cs.weight += float(c.m[inf].sum())
+            cs.chance += c.chance[best]
+            cs.weight += c.weight[best]
             if not c.flattened:
-                mv, counts = np.unique(c.m[inf], return_counts=True)
-                for a, b in zip(mv, counts, strict=True):
-                    s.reads_by_m[int(a)] = s.reads_by_m.get(int(a), 0) + int(b)
+                for a, b in c.per_m[best].items():
+                    s.reads_by_m[a] = s.reads_by_m.get(a, 0) + b
 
     def _plan(self, rec: ReleaseRecord, g: _Group, idx: np.ndarray, cols: list[str]) -> _Plan:
         """The read cells of a release, shared by every release with the same rows, columns and policy."""
@@ -698,13 +705,14 @@ class Scorer:
         plan, every = self._facts[fkey]
         facts = every.take(pa.array(idx))
         digests = np.ascontiguousarray(self.digests[idx])
-        joint = self._joint(plan, facts, policy)
+        prepared = plan.prepare(facts)
+        joint = self._joint(plan, prepared, policy)
         seen: dict[str, np.ndarray] = {}
         cells: list[_Cells] = []
         for i, (ch, col) in enumerate(plan.marks):
             if col not in cols:
                 continue
-            cells_i = plan.cells_of(facts, i)
+            cells_i = prepared.cells[i]
             m = cells_i.m
             if ch.robust:
                 off_lo, off_hi, _ = (a[idx] for a in self.offsets(g, ch, col))
@@ -728,6 +736,7 @@ class Scorer:
                 c.null = [_inside(lo[read], hi[read], c.off_lo - t, c.off_hi + t) for t in ch.tolerances]
             else:
                 c.obs = obs[read]
+            c.summarise()
             cells.append(c)
         reads, signatures = [], []
         for k in range(len(LEVELS)):
@@ -735,24 +744,26 @@ class Scorer:
             for c in cells:
                 if c.flattened:
                     continue
-                inf = c.informative(k)
+                inf = c.inf[k]
                 num = c.null[k][inf] if c.off_lo is not None else np.ones(int(inf.sum()), dtype=np.int64)
                 for (a, b), n in _pair_counts(num, c.m[inf]).items():
                     pairs[(a, b)] = pairs.get((a, b), 0) + n
             reads.append(tuple(sorted(pairs.items())))
             signatures.append((reads[-1], tuple(c.channel.tolerances[k] if c.off_lo is not None else -1
-                                                 for c in cells if not c.flattened and c.informative(k).any())))
+                                                 for c in cells if not c.flattened and c.inf[k].any())))
         distinct = [k for k in range(len(LEVELS)) if reads[k] and signatures[k] not in signatures[:k]]
-        self._plans[key] = _Plan(plan, facts, digests, cells, reads, distinct)
+        levels = {k: (sum(n for _, n in reads[k]), sum(n * a / b for (a, b), n in reads[k]),
+                      -sum(n * math.log10(a / b) for (a, b), n in reads[k])) for k in distinct}
+        self._plans[key] = _Plan(plan, prepared, digests, cells, reads, distinct, levels)
         return self._plans[key]
 
     @staticmethod
-    def _joint(plan: MarkPlan, facts: pa.Table, policy: Policy) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def _joint(plan: MarkPlan, prepared: Prepared, policy: Policy) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """For joint timestamp jitter: mark index -> (leader's mark index per row, cell marked?)."""
         marks = [i for i, (ch, _) in enumerate(plan.marks) if ch.name == "ts_jitter"]
         if policy.version < ts_jitter.JOINT_FROM_VERSION or len(marks) < 2:
             return {}
-        label, ok = ts_jitter.joint([plan.cells_of(facts, i) for i in marks], policy)
+        label, ok = prepared.extra["ts_jitter"]
         index = np.array(marks)
         return {i: (index[label[j]], ok[j]) for j, i in enumerate(marks)}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -84,7 +84,12 @@ class Channel:
         """``m`` of every cell from its facts (only for ``markable_from_facts`` channels)."""
         raise NotImplementedError
 
-    def symbols(self, cells: list[Cells], policy: Policy) -> list[np.ndarray]:
+    def prepare(self, cells: list[Cells], policy: Policy) -> Any:
+        """What ``symbols`` needs beyond the words that no secret enters (e.g. joint timestamp groups):
+        computed once when many releases are scored on the same cells."""
+        return None
+
+    def symbols(self, cells: list[Cells], policy: Policy, prepared: Any = None) -> list[np.ndarray]:
         """The symbol of every cell of each of this channel's columns; -1 where the cell is left alone."""
         return [np.where(c.m >= 2, (c.words % np.maximum(c.m, 1).astype(np.uint64)).astype(np.int64), -1)
                 for c in cells]
@@ -98,6 +103,15 @@ class Cells:
     words: np.ndarray  # uint64 PRF words of the column's channel key
     m: np.ndarray  # int64 markable counts of the registry values
     facts: dict[str, np.ndarray]  # the channel's facts_sql columns (nullable, as float or int arrays)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """``MarkPlan.prepare``: the secret-free part of marking a set of rows."""
+
+    cells: list[Cells]
+    by_channel: dict[str, list[int]]
+    extra: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -194,19 +208,34 @@ class MarkPlan:
         """Symbol column ``_s{i}`` (int64, -1: left alone) for every mark, from facts and digests."""
         n = facts.num_rows
         out = {f"_s{i}": np.empty(n, dtype=np.int64) for i in range(len(self.marks))}
-        by_channel: dict[str, list[int]] = {}
-        for i, (ch, _) in enumerate(self.marks):
-            by_channel.setdefault(ch.name, []).append(i)
-        column_keys = [keys.channel_key(release_secret, ch.name, column) for ch, column in self.marks]
         # A block at a time: symbols are a function of each row, and a million-row block's dozens of
         # temporary arrays, each faulted in fresh, took twice as long as the same work in blocks.
         for start in range(0, n, SYMBOL_BLOCK):
             part, d = facts.slice(start, SYMBOL_BLOCK), digests[start:start + SYMBOL_BLOCK]
-            for idx in by_channel.values():
-                ch = self.marks[idx[0]][0]
-                cells = [self.cells_of(part, i, keys.prf_words(column_keys[i], d)) for i in idx]
-                for i, sym in zip(idx, ch.symbols(cells, self.policy), strict=True):
-                    out[f"_s{i}"][start:start + len(sym)] = sym
+            for name, sym in self.symbols_prepared(self.prepare(part), d, release_secret).items():
+                out[name][start:start + len(sym)] = sym
+        return out
+
+    def prepare(self, facts: pa.Table) -> Prepared:
+        """The cells of every mark and what their channels precompute, for rows ``facts``: everything
+        about the symbols that no secret enters (attribution scores many releases on the same rows)."""
+        cells = [self.cells_of(facts, i) for i in range(len(self.marks))]
+        by_channel: dict[str, list[int]] = {}
+        for i, (ch, _) in enumerate(self.marks):
+            by_channel.setdefault(ch.name, []).append(i)
+        extra = {name: self.marks[idx[0]][0].prepare([cells[i] for i in idx], self.policy)
+                 for name, idx in by_channel.items()}
+        return Prepared(cells, by_channel, extra)
+
+    def symbols_prepared(self, prepared: Prepared, digests: np.ndarray, release_secret: bytes) -> dict[str, np.ndarray]:
+        """``symbols`` of the prepared rows under one release's secret: one AES call per mark."""
+        out: dict[str, np.ndarray] = {}
+        for name, idx in prepared.by_channel.items():
+            ch = self.marks[idx[0]][0]
+            cells = [replace(prepared.cells[i], words=keys.prf_words(
+                keys.channel_key(release_secret, ch.name, self.marks[i][1]), digests)) for i in idx]
+            for i, sym in zip(idx, ch.symbols(cells, self.policy, prepared.extra[name]), strict=True):
+                out[f"_s{i}"] = sym
         return out
 
     def cells_of(self, facts: pa.Table, i: int, words: np.ndarray | None = None) -> Cells:

@@ -19,7 +19,7 @@ A group whose members allow different shift ranges (near midnight) is left unmar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -123,10 +123,15 @@ class TsJitter(Channel):
         facts["lo"] = lo
         return np.where(t != NULL_INT, hi - lo, 0)
 
-    def symbols(self, cells: list[Cells], policy: Policy) -> list[np.ndarray]:
+    def prepare(self, cells: list[Cells], policy: Policy) -> tuple[np.ndarray, np.ndarray] | None:
+        if policy.version < JOINT_FROM_VERSION or len(cells) < 2:
+            return None
+        return joint(cells, policy)
+
+    def symbols(self, cells: list[Cells], policy: Policy, prepared: Any = None) -> list[np.ndarray]:
         if policy.version < JOINT_FROM_VERSION or len(cells) < 2:
             return super().symbols(cells, policy)
-        leader, ok = joint(cells, policy)
+        leader, ok = prepared if prepared is not None else joint(cells, policy)
         lead_words = _pick([c.words for c in cells], leader)
         return [np.where(ok[i], (lead_words[i] % np.maximum(c.m, 1).astype(np.uint64)).astype(np.int64), -1)
                 for i, c in enumerate(cells)]
