@@ -231,3 +231,111 @@ def test_a_released_file_fed_back_into_the_registry_is_refused_naming_the_releas
         # The source system's own next export goes in as usual.
         result = reg.import_snapshot(second.path, "peserta", "NOKA", second.as_of, screen=screen(ws, reg, "peserta"))
         assert result.changed > 0
+
+
+# -- what a leaker can put back, and what he cannot ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batch_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object, object]:
+    """A registry where a nightly batch stamped one TSUPDATE on 300 rows, and 40 rows were entered and
+    updated late in the evening (their joint timestamp group is left unmarked near midnight)."""
+    import duckdb
+
+    from jejak.registry import Registry
+    from jejak.release import ReleaseRequest, create_release
+    from jejak.synth import generate
+    from jejak.workspace import Workspace
+
+    base = tmp_path_factory.mktemp("batch")
+    (snap,) = generate(base / "d", participants=800, snapshots=1, seed=13, patients=False)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{snap.path}', all_varchar=true)")
+    con.execute("UPDATE t SET TSUPDATE = '2024-11-30 02:17:43' "
+                "WHERE NOKA IN (SELECT NOKA FROM t ORDER BY NOKA LIMIT 300)")
+    # 40 late rows, each its own instants: input 22:40-23:01, update 50 minutes later, within 30 of midnight.
+    con.execute("""CREATE TABLE late AS SELECT NOKA, TIMESTAMP '2024-10-01 22:40:07' + to_seconds(31 * r) AS t
+                   FROM (SELECT NOKA, row_number() OVER (ORDER BY NOKA DESC) AS r FROM t) WHERE r <= 40""")
+    con.execute("""UPDATE t SET TSINPUT = strftime(late.t, '%Y-%m-%d %H:%M:%S'),
+                   TSUPDATE = strftime(late.t + INTERVAL 50 MINUTE, '%Y-%m-%d %H:%M:%S') FROM late
+                   WHERE t.NOKA = late.NOKA""")
+    path = base / "peserta.csv"
+    con.execute(f"COPY t TO '{path}' (HEADER)")
+    ws = Workspace.init(base / "ws")
+    with Registry(ws.registry_path) as reg:
+        reg.import_snapshot(path, "peserta", "NOKA", snap.as_of)
+    with Ledger.open(ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    rec = create_release(ws, ReleaseRequest("peserta", "PT Vendor", base / "vendor.csv"))
+    return ws, rec, attack.read_release(base / "vendor.csv")
+
+
+def _attribute(ws: object, table: pa.Table) -> object:
+    from jejak.attribution import attribute
+    from jejak.linkbykey import link_by_key
+    from jejak.registry import Registry
+
+    with Registry(ws.registry_path, read_only=True) as reg:  # type: ignore[attr-defined]
+        reg.con.register("_src", table)
+        reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
+        info = reg.dataset("peserta")
+        ledger = Ledger.open(ws.ledger_url)  # type: ignore[attr-defined]
+        link_by_key(reg.con, "_leak", {c: c for c in table.column_names}, info, ledger)
+        return attribute(reg.con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info)  # type: ignore[attr-defined]
+
+
+def test_a_timestamp_many_rows_share_is_put_back_by_intersecting_copies_and_is_no_trial(batch_world: tuple) -> None:
+    # Three hundred rows of one copy show the batch's instant moved by 300 independent shifts: their
+    # intersection pins it. The leaker writes it back; those cells are not evidence against us.
+    ws, rec, table = batch_world
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("rel", table)
+    leak = con.sql("""SELECT NOKA, NIK, NAMA, '2024-11-30 02:17:43' AS TSUPDATE FROM rel
+                      WHERE TSUPDATE BETWEEN '2024-11-30 01:47:43' AND '2024-11-30 02:47:43'""").to_arrow_table()
+    assert leak.num_rows >= 250
+    result = _attribute(ws, leak)
+    assert result.verdict != "unreleased", result.explanation  # type: ignore[attr-defined]
+    assert result.unmarked["trials"] == 0  # type: ignore[attr-defined]
+
+
+def test_a_joint_group_left_unmarked_near_midnight_is_no_trial(batch_world: tuple) -> None:
+    ws, rec, table = batch_world
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("rel", table)
+    leak = con.sql("SELECT NOKA, NIK, NAMA, TSINPUT, TSUPDATE FROM rel "
+                   "WHERE TSINPUT BETWEEN '2024-10-01 22:40:00' AND '2024-10-01 23:02:00'").to_arrow_table()
+    assert leak.num_rows >= 35  # shown exactly as the registry holds them: the release could not mark them
+    result = _attribute(ws, leak)
+    assert result.verdict != "unreleased", result.explanation  # type: ignore[attr-defined]
+
+
+def test_our_people_inside_a_large_foreign_file_are_still_ours(world: World) -> None:
+    from jejak.synth import generate_tables
+
+    ours = world.registry_copy().slice(0, 120)
+    foreign = generate_tables(participants=12_000, snapshots=1, seed=77, patients=False)[0].participants
+    foreign = foreign.select(ours.column_names).cast(ours.schema)
+    result = world.leak(pa.concat_tables([foreign, ours]))
+    assert result.verdict == "unreleased", result.explanation  # not "not-ours": 120 of 12,120 rows are ours
+
+
+@pytest.mark.parametrize(("column", "render"), [
+    ("TSUPDATE", "strftime(strptime(TSUPDATE, '%Y-%m-%d %H:%M:%S'), '%d-%b-%y %I.%M.%S.000000 %p')"),  # Oracle
+    ("TSUPDATE", "strftime(strptime(TSUPDATE, '%Y-%m-%d %H:%M:%S'), '%d/%m/%Y %H.%M.%S')"),  # dotted clock
+    ("GAJI", "'Rp ' || replace(format('{:,}', GAJI::BIGINT), ',', '.') || ',00'"),  # zero decimals
+])
+def test_timestamps_and_amounts_in_common_foreign_renderings_are_read(world: World, column: str, render: str) -> None:
+    import duckdb
+
+    leak = world.attacked(["B"], ["shuffle"], 400, seed=31)
+    con = duckdb.connect()
+    con.register("l", leak.table)
+    keep = ["NOKA", "NIK", "NAMA", column]
+    table = con.sql(f"SELECT NOKA, NIK, NAMA, CASE WHEN {column} IS NULL THEN NULL ELSE {render} END AS {column} "
+                    f"FROM l").to_arrow_table().select(keep)
+    result = world.leak(table)
+    assert world.names(result.suspects) == {"B"}, result.explanation

@@ -844,9 +844,14 @@ class Scorer:
             return []
         lo, hi, residue = offset
         eligible = covered & same & ~registered & (residue >= 0) & (residue % unreleased.ROUND_STEP != 0)
-        eligible &= jitter < np.iinfo(np.int64).max
+        eligible &= (jitter < np.iinfo(np.int64).max) & self._markable(first, ch, col) & self._unique(first, col)
         if ch.name == "ts_jitter":
-            eligible &= ~ts_done & self._full_range(first, col, widest)
+            # Every timestamp of the row away from midnight: a joint group with a member near midnight is
+            # left unmarked by the release, and an unmarked cell is no trial.
+            for other in self.leak_columns + [c for c in self.dataset.columns if c not in self._leak_set]:
+                if self.dataset.roles.get(other) in ch.roles:
+                    eligible &= self._full_range(first, other, widest)
+            eligible &= ~ts_done
             ts_done |= eligible
         prior = self._prior(ch, col)
         exact = (lo == 0) & (hi == 0)
@@ -857,6 +862,20 @@ class Scorer:
             out.append((trials, int(w), prior))
         return out
 
+    def _markable(self, g: _Group, ch: Channel, col: str) -> np.ndarray:
+        return self._column(g, f"coalesce(({ch.markable_sql(q(col), Policy())}), 0)").astype(np.int64) >= 2
+
+    def _unique(self, g: _Group, col: str) -> np.ndarray:
+        """Rows whose value of ``col`` no other registry row holds at that snapshot. A value many rows share
+        (a nightly batch's timestamp, a minimum wage) reaches a leaker as that many independently shifted
+        copies, or from a public table: its restoration is no evidence."""
+        reg = self.registry.as_of_sql(self.dataset.name, g.snapshot)
+        shared = self.con.execute(
+            f"""SELECT list(v) FROM (SELECT {q(col)} AS v FROM ({reg})
+                WHERE {q(col)} IN (SELECT {q(col)} FROM {g.table}) GROUP BY 1 HAVING count(*) > 1)"""
+        ).fetchall()[0][0] or []
+        return ~np.isin(self._values(g, col), np.array(shared, dtype=object))
+
     def _values(self, g: _Group, col: str) -> np.ndarray:
         """The registry values of a column at a snapshot for the sampled rows (cached: many releases share one)."""
         if col not in g.values:
@@ -864,9 +883,10 @@ class Scorer:
         return g.values[col]
 
     def _full_range(self, g: _Group, col: str, widest: np.ndarray) -> np.ndarray:
-        """Timestamps whose allowed shifts are the whole [-W, W] for the widest W used (not near midnight)."""
-        t = self._column(g, f"coalesce(epoch(try_strptime({q(col)}, '{ts_jitter.FMT}'))::BIGINT, 0)")
-        secs = t - (t // 86_400) * 86_400
+        """Timestamps whose allowed shifts are the whole [-W, W] for the widest W used (not near midnight);
+        a value that is no timestamp passes (it is in no joint group)."""
+        t = f"epoch(try_strptime({q(col)}, '{ts_jitter.FMT}'))::BIGINT"
+        secs = self._column(g, f"coalesce(({t} % 86400 + 86400) % 86400, 43200)").astype(np.int64)
         return (secs >= widest) & (secs <= 86_399 - widest)
 
     def _prior(self, ch: Channel, col: str) -> unreleased.Prior:
@@ -991,7 +1011,9 @@ def _verdict(sc: Scorer, scores: list[ReleaseScore], tested: int, threshold: flo
     if suspects:
         return Attribution(verdict="release", suspects=[s.release_id for s in suspects], missing=None,
                            explanation=_named(suspects, tested, flat), **base)
-    if sc.agreeing == 0 or sc.agreeing < 0.01 * sc.rows:
+    if sc.agreeing < MIN_FOREIGN_ROWS and sc.agreeing < 0.01 * sc.rows:
+        # A few of our people among many others' is still our data: a dump that mixes a million
+        # foreign rows with a thousand of ours is a leak of those thousand.
         return _not_ours(sc, read_poorly, base)
     when = _window_text(window)
     registered = [s for s in scores if s.kind == "registered" and s.covers]

@@ -15,15 +15,24 @@ import duckdb
 
 from jejak.roles import Role
 
-TS_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S",
-    "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M",
+# Timestamps as leaks write them: ISO, Indonesian day-first (with dotted clocks too), Oracle's default
+# (21-DEC-13 01.22.46.000000 AM), US. Those read to the second first, then those that keep the minute.
+TS_SECOND_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ",
+    "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H.%M.%S", "%d-%m-%Y %H.%M.%S",
+    "%d-%b-%y %I.%M.%S.%f %p", "%d-%b-%y %I.%M.%S %p", "%d-%b-%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p",
 )
+TS_MINUTE_FORMATS = (
+    "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M", "%Y/%m/%d %H:%M", "%d/%m/%Y %H.%M",
+    "%d-%b-%y %I.%M %p",
+)
+TS_FORMATS = TS_SECOND_FORMATS + TS_MINUTE_FORMATS
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y%m%d") + TS_FORMATS
 
 # try_strptime is slow on values that are not dates at all; a shape test first keeps it to dates.
 _DATE_SHAPE = r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}([ T][0-9:.]{4,15})?|[0-9]{8}"
-_TS_SHAPE = r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+_TS_SHAPE = (r"[0-9]{1,4}[-/.]([0-9]{1,2}|[A-Za-z]{3})[-/.][0-9]{1,4}[ T][0-9]{1,2}[:.][0-9]{2}"
+             r"([:.][0-9]{2}(\.[0-9]+)?)?Z?( ?[AaPp][Mm])?")
 
 #: Seconds within which a leaked timestamp agrees with the registry's: the largest release shift
 #: (30 minutes, policy 3) plus ten minutes of a leaker's noise.
@@ -51,8 +60,13 @@ CREATE OR REPLACE TEMP MACRO jj_date(x) AS
 CREATE OR REPLACE TEMP MACRO jj_norm_ts(x) AS coalesce(strftime(jj_ts(x), '%Y-%m-%d %H:%M:%S'), jj_norm_text(x));
 CREATE OR REPLACE TEMP MACRO jj_norm_date(x) AS
     coalesce(strftime(jj_date(x), '%Y-%m-%d'), jj_norm_text(x));
+CREATE OR REPLACE TEMP MACRO jj_amount_text(x) AS
+    -- zero decimals (5.619.584,00 or 5619584.00) are dropped before the thousand separators
+    regexp_replace(regexp_replace(trim(x), '^(Rp\.?|IDR)\s*', '', 'i'), '[.,]0{{1,2}}$', '');
 CREATE OR REPLACE TEMP MACRO jj_amount(x) AS
-    TRY_CAST(regexp_replace(regexp_replace(trim(x), '^(Rp\.?|IDR)\s*', '', 'i'), '[.,\s]', '', 'g') AS BIGINT);
+    -- one or two digits after a separator are cents: not a whole amount (thousand groups have three)
+    CASE WHEN NOT regexp_matches(jj_amount_text(x), '[.,][0-9]{{1,2}}$')
+         THEN TRY_CAST(regexp_replace(jj_amount_text(x), '[.,\s]', '', 'g') AS BIGINT) END;
 CREATE OR REPLACE TEMP MACRO jj_ts_near(a, b) AS
     CAST(jj_ts(a) AS DATE) = CAST(jj_ts(b) AS DATE) AND abs(epoch(jj_ts(a)) - epoch(jj_ts(b))) <= {TS_NEAR};
 CREATE OR REPLACE TEMP MACRO jj_amount_near(a, b) AS

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 def _number(leaked: str) -> str:
-    return f"TRY_CAST(regexp_replace(regexp_replace({leaked}, '^\\s*(Rp\\.?\\s*)?', ''), '[.,\\s]', '', 'g') AS BIGINT)"
+    # Zero decimals (5.619.584,00 or 5619584.00) go before the thousand separators, which would
+    # otherwise multiply the amount by a hundred; as jj_amount in jejak.normalise.
+    bare = f"regexp_replace(regexp_replace({leaked}, '^\\s*(Rp\\.?\\s*|IDR\\s*)?', '', 'i'), '[.,]0{{1,2}}\\s*$', '')"
+    # What is left with one or two digits after a separator has cents: not a whole amount.
+    return (f"CASE WHEN NOT regexp_matches({bare}, '[.,][0-9]{{1,2}}\\s*$') "
+            f"THEN TRY_CAST(regexp_replace({bare}, '[.,\\s]', '', 'g') AS BIGINT) END")
 
 
 class AmountDigits(Channel):

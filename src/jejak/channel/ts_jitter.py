@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jejak.channel.base import NULL_INT, Cells, Channel
+from jejak.normalise import TS_MINUTE_FORMATS, TS_SECOND_FORMATS
 from jejak.roles import Role
 
 if TYPE_CHECKING:
@@ -50,9 +51,7 @@ def _hi(v: str, j: int) -> str:
 
 
 # Leaked renderings read to the second, and those that keep only the minute (rounded or cut).
-_SECOND_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S",
-                   "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ")
-_MINUTE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M", "%Y/%m/%d %H:%M")
+_SECOND_FORMATS, _MINUTE_FORMATS = TS_SECOND_FORMATS, TS_MINUTE_FORMATS  # as verification reads them
 
 
 def _list(formats: tuple[str, ...]) -> str:
