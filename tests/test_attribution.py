@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jejak import attack
+from jejak import attack, keys
 from jejak.attribution import Attribution, attribute
+from jejak.channel import canary
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.linkbykey import link_by_key
 from jejak.registry import Registry
@@ -42,7 +43,8 @@ class World:
             reg.con.register("_src", table)
             reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
             info = reg.dataset("peserta")
-            link_by_key(reg.con, "_leak", origin, info, ledger)
+            link_by_key(reg.con, "_leak", origin, info, ledger,
+                        index_key=keys.canary_index_key(self.ws.master_secret()))
             return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
                              threshold=threshold, releases=releases, window=window)
 
@@ -193,8 +195,11 @@ def test_two_colluders_merging_their_copies_are_both_named(world: World) -> None
 
 def test_a_canary_names_its_release_even_without_readable_marks(world: World) -> None:
     rec = world.releases["B"]
-    canaries = {c["canary_key"] for c in Ledger.open(world.ws.ledger_url).canaries(release_id=rec.release_id)}
+    tags = {c["key"] for c in Ledger.open(world.ws.ledger_url).canaries(release_id=rec.release_id)}
     table = world.tables["B"]
+    index = keys.canary_index_key(world.ws.master_secret())
+    canaries = {k for k in table.column("NOKA").to_pylist() if canary.tag(index, "key", k) in tags}
+    assert len(canaries) == rec.canaries
     mask = pa.compute.is_in(table.column("NOKA"), value_set=pa.array(sorted(canaries)))
     leak = attack.start(table.filter(mask), world.roles)
     genuine = world.attacked(["B"], [], 40, seed=4)

@@ -14,7 +14,8 @@ Under innocence (the leak was made without the release's file) the release's sym
 pseudo-random and independent of the leak, so each read cell agrees with probability exactly
 ``1/m``, independently; the number of agreements is a sum of binomials and its exact upper tail
 (``jejak.tail``) times the number of releases tested (Bonferroni) is the false-accusation bound.
-Canary records name their release outright. Everything is decided from public facts and the leak
+Canary records name their release when their own bound (``jejak.channel.canary``, corrected for
+the releases tested) is within the threshold. Everything is decided from public facts and the leak
 before any release's symbols are looked at (which rows are sampled, which channels are
 flattened, which releases are tested), so none of those choices can bias the bound.
 
@@ -39,6 +40,8 @@ import pyarrow as pa
 from jejak import keys
 from jejak.channel import ts_jitter
 from jejak.channel.base import Channel, MarkPlan, Policy, channels, q
+from jejak.channel.canary import CanaryEvidence
+from jejak.channel.canary import find as find_canaries
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -169,7 +172,11 @@ def attribute(
     scorer = Scorer(con, registry=registry, dataset=dataset, linked=linked, master=master, sample_rows=sample_rows,
                     text=text)
     try:
-        hits = canary_hits(con, ledger, dataset, scorer.rows_with_text, scorer.leak_columns) if releases is None else {}
+        evidence = canary_hits(con, ledger, dataset, scorer.rows_with_text, scorer.leak_columns,
+                               index_key=keys.canary_index_key(master)) if releases is None else {}
+        # Adapter until attribution reports CanaryEvidence itself: a release is named by its canaries
+        # when their bound, corrected for the releases tested, is within the threshold.
+        hits = {r: e.canaries for r, e in evidence.items() if e.log10_bound <= math.log10(threshold)}
         scorer.prefetch(recs)
         scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in hits)) is not None]
         tested = sum(1 for s in scores if s.kind == "marked")
@@ -599,62 +606,20 @@ def _unshifted_sql(channel: str, leaked: str, v: str) -> str | None:
 
 
 def canary_hits(con: duckdb.DuckDBPyConnection, ledger: Ledger, dataset: DatasetInfo, linked: str,
-                leak_columns: list[str]) -> dict[str, int]:
-    """Releases whose canary persons are in the leak: distinct canaries per release.
+                leak_columns: list[str], *, index_key: bytes) -> dict[str, CanaryEvidence]:
+    """Releases whose canary persons are in the leak, each with its evidence and bound.
 
-    A leaked row counts as a canary of release R when it carries R's canary key (or NIK) and at
-    least two identifying fields (key, NIK, name, birth date, phone, e-mail) agree with the
-    canary as recorded. A canary exists in one release file and the ledger only; two agreeing
-    identifiers of a person drawn from the release secret cannot be produced by chance.
+    Delegates to :func:`jejak.channel.canary.find` (the ledger holds tags under ``index_key``;
+    the hit rule and the bound are documented there and in docs/attribution.md §5).
     """
     rows = ledger.canaries(dataset=dataset.name)
     if not rows:
         return {}
-    fields = ("release_id", "canary_key", "nik", "noka", "name", "birth_date", "phone", "email")
-    table = pa.table({f: pa.array([r.get(f) for r in rows], pa.string()) for f in fields})
-    by_role = {r: [c for c in leak_columns if dataset.roles.get(c) == r] for r in Role}
+    columns: dict[Role, list[str]] = {}
+    for c in leak_columns:
+        columns.setdefault(dataset.roles.get(c, Role.TEXT), []).append(c)
     key = dataset.key if dataset.key in leak_columns else None
-    nik = by_role[Role.NIK][0] if by_role[Role.NIK] else None
-
-    def norm(x: str) -> str:
-        return f"upper(regexp_replace(trim({x}), '\\s+', ' ', 'g'))"
-
-    checks = []
-    if key:
-        checks.append(f"trim(l.{q(key)}) = c.canary_key")
-    if nik:
-        checks.append(f"trim(l.{q(nik)}) = c.nik")
-    checks += [f"{norm('l.' + q(col))} = {norm('c.name')}" for col in by_role[Role.NAME][:1]]
-    checks += [f"jj_phone_norm(l.{q(col)}) = jj_phone_norm(c.phone)" for col in by_role[Role.PHONE][:1]]
-    checks += [f"jj_email_norm(l.{q(col)}) = jj_email_norm(c.email)" for col in by_role[Role.EMAIL][:1]]
-    dates = [f"coalesce(try_strptime(trim(l.{q(col)}), '%Y-%m-%d'), try_strptime(trim(l.{q(col)}), '%d/%m/%Y'),"
-             f" try_strptime(trim(l.{q(col)}), '%d-%m-%Y')) = try_strptime(c.birth_date, '%Y-%m-%d')"
-             for col in by_role[Role.DATE]]
-    if dates:
-        checks.append("(" + " OR ".join(f"coalesce({d}, false)" for d in dates) + ")")
-    # One equi-join per identifier (an OR in one join condition would compare every leaked row
-    # with every canary).
-    joins = ["l._key = c.canary_key AND l._class = 'canary'"]
-    if key:
-        joins.append(f"trim(l.{q(key)}) = c.canary_key")
-    if nik:
-        joins.append(f"trim(l.{q(nik)}) = c.nik")
-    score = " + ".join(f"coalesce(({c})::INTEGER, 0)" for c in checks) or "0"
-    # A canary was never in the registry, so rows linked to a registry person are not looked at.
-    matched = ", ".join(f"'{c}'" for c in MATCHED)
-    rest = f"(SELECT * FROM {linked} WHERE _class NOT IN ({matched}) OR _class IS NULL)"
-    branches = " UNION ALL ".join(
-        f"SELECT c.release_id, c.canary_key, {score} AS agree FROM {rest} l JOIN _jj_canaries_ledger c ON {j}"
-        for j in joins)
-    con.register("_jj_canaries_ledger", table)
-    try:
-        found = con.execute(
-            f"""SELECT release_id, count(DISTINCT canary_key) FROM ({branches})
-                WHERE agree >= 2 GROUP BY release_id"""
-        ).fetchall()
-    finally:
-        con.unregister("_jj_canaries_ledger")
-    return {r: int(n) for r, n in found}
+    return find_canaries(con, canaries=rows, relation=linked, columns=columns, index_key=index_key, key=key)
 
 
 # -- the verdict ----------------------------------------------------------------------------------------
