@@ -13,8 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jejak import attack
+from jejak import attack, keys
 from jejak.attribution import Attribution
+from jejak.channel import canary
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.synth import generate_tables
 from jejak.tail import log10_tail
@@ -150,8 +151,11 @@ def test_two_colluders_merging_their_copies_are_both_named(world: World) -> None
 
 def test_a_canary_names_its_release_even_without_readable_marks(world: World) -> None:
     rec = world.releases["B"]
-    canaries = {c["canary_key"] for c in Ledger.open(world.ws.ledger_url).canaries(release_id=rec.release_id)}
+    tags = {c["key"] for c in Ledger.open(world.ws.ledger_url).canaries(release_id=rec.release_id)}
     table = world.tables["B"]
+    index = keys.canary_index_key(world.ws.master_secret())
+    canaries = {k for k in table.column("NOKA").to_pylist() if canary.tag(index, "key", k) in tags}
+    assert len(canaries) == rec.canaries
     mask = pa.compute.is_in(table.column("NOKA"), value_set=pa.array(sorted(canaries)))
     leak = attack.start(table.filter(mask), world.roles)
     genuine = world.attacked(["B"], [], 40, seed=4)

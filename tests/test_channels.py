@@ -221,7 +221,8 @@ def test_canaries_avoid_the_registry_exactly_as_with_every_identifier_excluded(s
     con.execute("CREATE TABLE versions AS SELECT NOKA AS _key, * FROM src")
     rng, fast = _people(con, "versions", "NIK", "NOKA", n, seed, as_of)
     rng2 = np.random.default_rng(seed)
-    full = make_people(n, rng2, as_of=as_of, exclude_nik=niks, exclude_noka=[f"{x:013d}" for x in crowded])
+    full = make_people(n, rng2, as_of=as_of, exclude_nik=niks, exclude_noka=[f"{x:013d}" for x in crowded],
+                       families=True)
     assert fast.equals(full)
     assert rng.integers(0, 2**62) == rng2.integers(0, 2**62)  # the positions drawn next agree too
     assert not set(fast.column("NOKA").to_pylist()) & {f"{x:013d}" for x in crowded}

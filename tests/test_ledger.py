@@ -16,10 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
+from jejak.channel.canary import tag_row
 from jejak.errors import JejakError
 from jejak.ledger import Ledger, LedgerError, ReleaseEntry
 from jejak.ledger.models import Base
-from jejak.ledger.store import MIGRATIONS
+from jejak.ledger.store import HEAD, MIGRATIONS
 
 SHA = "ab" * 32
 T0 = datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC)
@@ -45,10 +46,19 @@ def ledger(ledger_url: str) -> Iterator[Ledger]:
     led.close()
 
 
+INDEX_KEY = bytes(range(32))
+
+
+def plain(i: int) -> dict[str, object]:
+    """A canary as drawn (and as ledgers before revision 0002 stored it)."""
+    return {"canary_key": f"000123456{i:04d}", "nik": f"320101010190{i:04d}", "noka": f"000123456{i:04d}",
+            "phone": f"+628120000{i:04d}", "email": f"canary.{i}@example.org", "name": f"SITI AMINAH {'X' * i}",
+            "birth_date": date(1990, 1, 1 + i)}
+
+
 def canary(i: int) -> dict[str, object]:
-    return {"canary_key": f"C{i}", "nik": f"320101010190{i:04d}", "noka": f"000123456{i:04d}",
-            "phone": "+6281200000000", "email": f"c{i}@example.org", "name": "SITI AMINAH",
-            "birth_date": date(1990, 1, 1)}
+    """The same canary as the ledger takes it: tags only."""
+    return {**tag_row(plain(i), INDEX_KEY), "family": i // 2}
 
 
 # -- migrations ----------------------------------------------------------------------------------
@@ -62,7 +72,7 @@ def test_upgrade_twice_is_idempotent_and_reaches_head(ledger_url: str) -> None:
     Ledger.open(ledger_url).close()
     assert [r.name for r in led.recipients()] == ["Dinkes Kota"]
     with led.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
     led.close()
 
 
@@ -90,6 +100,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert list((MIGRATIONS / "versions").glob("r0001_*.py"))
+    assert list((MIGRATIONS / "versions").glob("r0002_*.py"))
 
 
 def test_unreachable_database_is_a_ledger_error(tmp_path: Path) -> None:
@@ -210,18 +221,21 @@ def _break_commit(ledger_url: str) -> Callable[[], None]:
     return admin.dispose
 
 
-def test_canaries_are_recorded_with_the_release_as_given(ledger: Ledger) -> None:
+def test_canaries_are_recorded_with_the_release_as_tags(ledger: Ledger) -> None:
     rid = ledger.new_release_id()
     with ledger.recording(entry(rid, canaries=2)) as rec:
         assert rec.add_canaries([canary(1), canary(2)]) == 2
     other = ledger.new_release_id()
+    only_nik = tag_row({"canary_key": "P1", "nik": "0012345678901234"}, INDEX_KEY)
     with ledger.recording(entry(other, dataset="pasien", canaries=1)) as rec:
-        rec.add_canaries([{"canary_key": "P1", "nik": "0012345678901234"}])
+        rec.add_canaries([only_nik])
     rows = ledger.canaries(dataset="peserta")
-    assert [(r["release_id"], r["canary_key"]) for r in rows] == [(rid, "C1"), (rid, "C2")]
-    assert rows[0]["birth_date"] == "1990-01-01" and rows[0]["nik"] == "3201010101900001"
+    assert [(r["release_id"], r["key"], r["family"]) for r in rows] == [
+        (rid, canary(1)["key"], 0), (rid, canary(2)["key"], 1)]
+    assert {k: rows[0][k] for k in ("nik", "noka", "name", "phone", "email", "birth_date")} == {
+        k: canary(1)[k] for k in ("nik", "noka", "name", "phone", "email", "birth_date")}
     pasien = ledger.canaries(dataset="pasien")
-    assert pasien[0]["nik"] == "0012345678901234"  # leading zeros kept
+    assert pasien[0]["nik"] == only_nik["nik"] and pasien[0]["family"] is None
     assert pasien[0]["phone"] is None
     assert len(ledger.canaries()) == 3 and len(ledger.canaries(release_id=other)) == 1
 
@@ -236,9 +250,12 @@ def test_canary_count_must_match_what_the_release_declares(ledger: Ledger) -> No
 
 @pytest.mark.parametrize(
     ("rows", "message"),
-    [([{"canary_key": "C1", "nama": "x"}], "unknown field"), ([{"nik": "1"}], "canary_key is missing"),
-     ([{"canary_key": "C1"}, {"canary_key": "C1"}], "given twice"),
-     ([{"canary_key": "C1", "nik": 1}], "nik must be text, not int")],
+    [([{"key": "ab" * 32, "nama": "x"}], "unknown field"), ([{"nik": "ab" * 32}], "key tag is missing"),
+     ([{"key": "ab" * 32}, {"key": "ab" * 32}], "given twice"),
+     ([{"key": "0001234567890"}], "key is not a tag"),  # plaintext where a tag belongs
+     ([{"key": "ab" * 32, "nik": "3201011212900001"}], "nik is not a tag"),
+     ([{"key": "ab" * 32, "name": "AB" * 32}], "name is not a tag"),
+     ([{"key": "ab" * 32, "family": "1"}], "family must be an int")],
 )
 def test_bad_canaries_are_refused_without_quoting_values(ledger: Ledger, rows: list[dict[str, Any]],
                                                          message: str) -> None:
@@ -246,6 +263,7 @@ def test_bad_canaries_are_refused_without_quoting_values(ledger: Ledger, rows: l
             ledger.recording(entry(ledger.new_release_id(), canaries=len(rows))) as rec:
         rec.add_canaries(rows)
     assert "'x'" not in str(err.value) and "'1'" not in str(err.value)
+    assert not any(v in str(err.value) for v in ("0001234567890", "3201011212900001", "AB" * 32))
     assert ledger.releases() == []
 
 
@@ -328,11 +346,111 @@ def test_the_database_itself_refuses_to_change_releases_and_canaries(ledger: Led
     rid = ledger.new_release_id()
     with ledger.recording(entry(rid, canaries=1)) as rec:
         rec.add_canaries([canary(1)])
-    for stmt in ("UPDATE releases SET rows = 1", "DELETE FROM releases", "UPDATE canaries SET nik = NULL",
+    for stmt in ("UPDATE releases SET rows = 1", "DELETE FROM releases", "UPDATE canaries SET nik_tag = NULL",
                  "DELETE FROM canaries"):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), ledger.engine.begin() as conn:
             conn.execute(sa.text(stmt))
     assert ledger.release(rid).rows == 1000 and len(ledger.canaries()) == 1
+
+
+def test_the_database_itself_refuses_plaintext_where_a_tag_belongs(ledger: Ledger) -> None:
+    rid = ledger.new_release_id()
+    with ledger.recording(entry(rid)):
+        pass
+    with pytest.raises(sa.exc.IntegrityError), ledger.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO canaries (release_id, dataset, key_tag) VALUES (:r, 'peserta', :k)"),
+                     {"r": rid, "k": "0001234567890"})
+    assert ledger.canaries() == []
+
+
+# -- ledgers from before canary tags: migration and sealing ---------------------------------------
+
+
+def _old_ledger_with_plaintext_canaries(url: str, count: int = 4) -> list[dict[str, object]]:
+    """A ledger at revision 0001 holding ``count`` canaries in plaintext, as jejak used to write them."""
+    from alembic import command
+    from alembic.config import Config
+
+    led = Ledger(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    with led.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    led.add_recipient("Cabang Bekasi", "branch")
+    rid = "R-20240501-101530-OLDLEDGR"
+    with led.recording(entry(rid)):
+        pass
+    rows = [{**plain(i), "birth_date": plain(i)["birth_date"].isoformat()} for i in range(count)]  # type: ignore[union-attr]
+    with led.engine.begin() as conn:
+        for r in rows:
+            conn.execute(sa.text(
+                "INSERT INTO canaries (release_id, dataset, canary_key, nik, noka, phone, email, name, birth_date) "
+                "VALUES (:rid, 'peserta', :canary_key, :nik, :noka, :phone, :email, :name, :birth_date)"),
+                {"rid": rid, **r})
+    led.close()
+    return [{**r, "release_id": rid} for r in rows]
+
+
+def _ledger_text(led: Ledger) -> str:
+    """Every value of every table of the ledger, as text."""
+    out = []
+    with led.engine.connect() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            out += [repr(tuple(row)) for row in conn.execute(sa.text(f'SELECT * FROM "{table}"'))]
+    return "\n".join(out)
+
+
+_VALUES = ("canary_key", "nik", "noka", "phone", "email", "name", "birth_date")
+
+
+def test_an_old_ledger_is_upgraded_then_sealed_and_no_canary_value_remains(ledger_url: str) -> None:
+    old = _old_ledger_with_plaintext_canaries(ledger_url)
+    led = Ledger.open(ledger_url)  # migrates to HEAD: the plaintext waits in canaries_unsealed
+    assert any(str(c["nik"]) in _ledger_text(led) for c in old)
+    with pytest.raises(LedgerError, match="4 canaries recorded before canary tags") as err:
+        led.canaries()
+    assert not any(str(c["nik"]) in str(err.value) for c in old)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), led.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE canaries_unsealed SET nik = NULL"))  # plaintext is sealed, never edited
+    assert led.seal_canaries(INDEX_KEY) == 4
+    assert led.seal_canaries(INDEX_KEY) == 0
+    got = led.canaries()
+    assert [{k: v for k, v in r.items() if k not in ("release_id", "dataset", "family")} for r in got] == [
+        {k: v for k, v in tag_row(c, INDEX_KEY).items()} for c in old]
+    assert {r["family"] for r in got} == {None}
+    text = _ledger_text(led)
+    for c in old:
+        for f in _VALUES:
+            assert str(c[f]) not in text, f
+    url = make_url(ledger_url)
+    if url.get_backend_name() == "sqlite":  # not even in free pages of the file
+        raw = Path(str(url.database)).read_bytes()
+        for c in old:
+            for f in _VALUES:
+                assert str(c[f]).encode() not in raw, f
+    led.close()
+
+
+def test_sealing_is_one_transaction(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = _old_ledger_with_plaintext_canaries(ledger_url, count=3)
+    led = Ledger.open(ledger_url)
+    from jejak.ledger import store
+
+    def power_cut(*_a: Any, **_k: Any) -> Any:  # after the tags were inserted, before the plaintext goes
+        with led.engine.connect() as other:  # nothing is visible outside the transaction yet
+            assert other.scalar(sa.text("SELECT count(*) FROM canaries")) == 0
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(store.sa, "delete", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):
+        led.seal_canaries(INDEX_KEY)
+    monkeypatch.undo()
+    with led.engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM canaries_unsealed")) == len(old)
+        assert conn.scalar(sa.text("SELECT count(*) FROM canaries")) == 0
+    assert led.seal_canaries(INDEX_KEY) == 3 and len(led.canaries()) == 3
+    led.close()
 
 
 def test_plain_postgresql_urls_use_psycopg(ledger_url: str) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from jejak import keys
 from jejak.channel.base import Policy, channels, digests_of, embed_release
+from jejak.channel.canary import tag
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.ledger import Ledger, ReleaseEntry
@@ -43,6 +44,14 @@ def read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def canary_rows(ws: Workspace, release_ids: list[str], rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The rows of a release file that are canaries of ``release_ids``: the ledger holds their tags only."""
+    key = keys.canary_index_key(ws.master_secret())
+    with Ledger.open(ws.ledger_url) as ledger:
+        tags = {c["key"] for rid in release_ids for c in ledger.canaries(release_id=rid)}
+    return [r for r in rows if tag(key, "key", r["NOKA"]) in tags]
+
+
 def test_release_keeps_identity_values_and_marks_the_rest(workspace: Workspace, tmp_path: Path) -> None:
     rec = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
     assert rec.rows == 1500 or rec.rows > 1400
@@ -51,7 +60,7 @@ def test_release_keeps_identity_values_and_marks_the_rest(workspace: Workspace, 
         info = reg.dataset("peserta")
         truth = {r[0]: r for r in reg.con.execute(reg.as_of_sql("peserta")).fetchall()}
     released = read(tmp_path / "a.csv")
-    canaries = {c["canary_key"] for c in Ledger.open(workspace.ledger_url).canaries(release_id=rec.release_id)}
+    canaries = {r["NOKA"] for r in canary_rows(workspace, [rec.release_id], released)}
     assert len(canaries) == rec.canaries >= 3
     assert {r["NOKA"] for r in released} - truth.keys() == canaries
     identity = [c for c, r in info.roles.items() if r in IDENTITY_ROLES]
@@ -68,8 +77,8 @@ def test_two_recipients_get_different_files_of_the_same_rows(workspace: Workspac
     a = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
     b = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "b.csv"))
     assert a.rows == b.rows and a.file_sha256 != b.file_sha256
-    ledger = Ledger.open(workspace.ledger_url)
-    canaries = {c["canary_key"] for r in (a, b) for c in ledger.canaries(release_id=r.release_id)}
+    canaries = {r["NOKA"] for f in ("a", "b")
+                for r in canary_rows(workspace, [a.release_id, b.release_id], read(tmp_path / f"{f}.csv"))}
     ra = [r for r in read(tmp_path / "a.csv") if r["NOKA"] not in canaries]
     rb = [r for r in read(tmp_path / "b.csv") if r["NOKA"] not in canaries]
     assert [r["NOKA"] for r in ra] == [r["NOKA"] for r in rb]
@@ -230,18 +239,38 @@ def test_canaries_look_real_are_unique_to_the_release_and_never_collide(workspac
 
     a = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "a.csv"))
     b = create_release(workspace, ReleaseRequest("peserta", "KC Bandung", tmp_path / "b.csv"))
-    ledger = Ledger.open(workspace.ledger_url)
-    ca = ledger.canaries(release_id=a.release_id)
-    cb = ledger.canaries(release_id=b.release_id)
-    assert {c["canary_key"] for c in ca}.isdisjoint(c["canary_key"] for c in cb)
-    assert all(nik.is_valid(c["nik"]) for c in ca)
+    rows = read(tmp_path / "a.csv")
+    ca = canary_rows(workspace, [a.release_id], rows)
+    cb = canary_rows(workspace, [b.release_id], read(tmp_path / "b.csv"))
+    assert len(ca) == a.canaries and len(cb) == b.canaries
+    assert {c["NOKA"] for c in ca}.isdisjoint(c["NOKA"] for c in cb)
+    assert all(nik.is_valid(c["NIK"]) for c in ca)
     with Registry(workspace.registry_path) as reg:
         ever = reg.con.execute("SELECT list(DISTINCT NIK), list(DISTINCT _key) FROM rows_peserta").fetchall()[0]
-    assert not {c["nik"] for c in ca} & set(ever[0])
-    assert not {c["canary_key"] for c in ca} & set(ever[1])
-    rows = read(tmp_path / "a.csv")
-    positions = [i for i, r in enumerate(rows) if r["NOKA"] in {c["canary_key"] for c in ca}]
+    assert not {c["NIK"] for c in ca} & set(ever[0])
+    assert not {c["NOKA"] for c in ca} & set(ever[1])
+    positions = [i for i, r in enumerate(rows) if r["NOKA"] in {c["NOKA"] for c in ca}]
     assert positions != list(range(len(rows) - len(ca), len(rows)))  # spread in, not appended
+
+
+def test_a_release_writes_no_canary_value_into_the_ledger(workspace: Workspace, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from jejak.channel.canary import normalise
+
+    rec = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "c.csv"))
+    made = canary_rows(workspace, [rec.release_id], read(tmp_path / "c.csv"))
+    assert len(made) == rec.canaries >= 3
+    values = {v for c in made for f, col in (("key", "NOKA"), ("nik", "NIK"), ("name", "NAMA"), ("phone", "NOHP"),
+                                             ("email", "EMAIL"), ("birth_date", "TGLLHR"))
+              for v in (c[col], normalise(f, c[col])) if v and len(v) >= 6}  # shorter could occur by chance
+    with Ledger.open(workspace.ledger_url) as ledger, ledger.engine.connect() as conn:
+        text = "\n".join(repr(tuple(r)) for t in sa.inspect(conn).get_table_names()
+                         for r in conn.execute(sa.text(f'SELECT * FROM "{t}"')))
+        assert {c["family"] for c in ledger.canaries(release_id=rec.release_id)} != {None}
+    assert not [v for v in values if v in text]
+    raw = (workspace.home / "ledger.sqlite").read_bytes()
+    assert not [v for v in values if v.encode() in raw]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

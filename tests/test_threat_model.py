@@ -280,7 +280,8 @@ def _attribute(ws: object, table: pa.Table) -> object:
         reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
         info = reg.dataset("peserta")
         ledger = Ledger.open(ws.ledger_url)  # type: ignore[attr-defined]
-        link_by_key(reg.con, "_leak", {c: c for c in table.column_names}, info, ledger)
+        link_by_key(reg.con, "_leak", {c: c for c in table.column_names}, info, ledger,
+                    index_key=keys.canary_index_key(ws.master_secret()))  # type: ignore[attr-defined]
         return attribute(reg.con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info)  # type: ignore[attr-defined]
 
 

@@ -115,3 +115,35 @@ def test_the_linked_view_pairs_each_line_with_its_own_text_whatever_the_table_or
             f"SELECT count(*) FROM {verify.LINKED} k JOIN _jj_leak l USING (_line) WHERE k.NAMA IS DISTINCT FROM l.NAMA"
         ).fetchall()[0][0]
         assert wrong == 0
+
+
+def test_a_canary_row_is_classed_canary_with_its_key_tag_as_an_opaque_key(investigation_ws: Any,
+                                                                          tmp_path: Path) -> None:
+    import csv
+
+    from jejak.keys import canary_index_key
+    from jejak.ledger import Ledger
+    from jejak.release import ReleaseRequest, create_release
+
+    with Ledger.open(investigation_ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    out = tmp_path / "r.csv"
+    rec = create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", out))
+    with investigation_ws.ledger() as ledger:
+        canaries = ledger.canaries("peserta")
+    with out.open(newline="", encoding="utf-8") as f:
+        values = {v for row in csv.DictReader(f) for v in row.values() if v}
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        con = reg.con
+        leak = read_table(con, out, name="_jj_leak", strict=False)
+        info = reg.dataset("peserta")
+        mapping = map_columns(con, leak, info, "SELECT * FROM rows_peserta")
+        with pytest.raises(ValueError, match="index key"):
+            verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table="rows_peserta",
+                        canaries=canaries)
+        verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table="rows_peserta",
+                    canaries=canaries, index_key=canary_index_key(investigation_ws.master_secret()))
+        got = con.execute(f"SELECT _key, _via FROM {verify.NARROW} WHERE _class = 'canary'").fetchall()
+    assert len(got) == rec.canaries
+    assert {k for k, _ in got} == {c["key"] for c in canaries} and {v for _, v in got} == {"canary"}
+    assert not {k for k, _ in got} & values  # an opaque id: no value of the file

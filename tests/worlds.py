@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from jejak import attack
+from jejak import attack, keys
 from jejak.attribution import Attribution, attribute
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.linkbykey import link_by_key
@@ -39,7 +39,8 @@ class World:
             reg.con.register("_src", table)
             reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
             info = reg.dataset("peserta")
-            link_by_key(reg.con, "_leak", origin, info, ledger)
+            link_by_key(reg.con, "_leak", origin, info, ledger,
+                        index_key=keys.canary_index_key(self.ws.master_secret()))
             return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
                              threshold=threshold, releases=releases, window=window)
 

@@ -44,6 +44,8 @@ import pyarrow as pa
 from jejak import keys, unreleased
 from jejak.channel import ts_jitter
 from jejak.channel.base import LEVELS, NULL_INT, Channel, MarkPlan, Policy, Prepared, channels, q
+from jejak.channel.canary import CanaryEvidence
+from jejak.channel.canary import find as find_canaries
 from jejak.ledger import Ledger, ReleaseRecord
 from jejak.registry import DatasetInfo, Registry, table_name
 from jejak.roles import Role
@@ -117,6 +119,7 @@ class ReleaseScore:
     levels_tested: int = 0  # distinct reading levels (the marks' Bonferroni factor)
     canary_hits: int = 0
     canary_log10_p: float | None = None  # chance an innocent release's canaries occur as they do
+    canary: dict[str, Any] | None = None  # the canary evidence (jejak.channel.canary.CanaryEvidence)
     log10_marks: float | None = None  # the marks' p-value, corrected for the levels tested
     log10_bound: float | None = None
     log10_p: float | None = None  # marks and canaries combined, before the multiple-testing correction
@@ -161,6 +164,7 @@ class ReleaseScore:
             "level": self.level, "levels_tested": self.levels_tested,
             "levels": [lv.to_json() for lv in self.levels],
             "canary_hits": self.canary_hits, "canary_log10_p": _rounded(self.canary_log10_p),
+            "canary": self.canary,
             "log10_marks": _rounded(self.log10_marks), "log10_bound": _rounded(self.log10_bound),
             "log10_p": _rounded(self.log10_p), "bound": self.bound, "suspect": self.suspect,
             "named_by": self.named_by,
@@ -223,12 +227,15 @@ def attribute(
     scorer = Scorer(con, registry=registry, dataset=dataset, linked=linked, master=master, sample_rows=sample_rows,
                     text=text)
     try:
-        hits = canary_hits(con, ledger, dataset, scorer.rows_with_text, scorer.leak_columns) if releases is None else {}
+        evidence = canary_hits(con, ledger, dataset, scorer.rows_with_text, scorer.leak_columns,
+                               index_key=keys.canary_index_key(master)) if releases is None else {}
         scorer.prefetch(recs)
-        scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in hits)) is not None]
-        tested = sum(1 for s in scores if s.kind == "marked")
+        scores = [s for r in recs if (s := scorer.score(r, keep=r.release_id in evidence)) is not None]
+        # Every release whose canaries were looked for is a test too (none of them might be scored).
+        searched = max((e.tested for e in evidence.values()), default=0)
+        tested = max(sum(1 for s in scores if s.kind == "marked"), searched)
         for s in scores:
-            _name(s, hits.get(s.release_id, 0), tested, threshold)
+            _name(s, evidence.get(s.release_id), tested, threshold)
         scorer.exact_rows(s for s in scores if s.suspect)
         _in_window(scorer, scores, window)
         scores.sort(key=_order)
@@ -238,21 +245,24 @@ def attribute(
         scorer.close()
 
 
-def _name(s: ReleaseScore, hits: int, tested: int, threshold: float) -> None:
-    """The release's p-value (marks and canaries combined) and bound; a suspect when the bound is small."""
-    s.canary_hits = hits
+def _name(s: ReleaseScore, canaries: CanaryEvidence | None, tested: int, threshold: float) -> None:
+    """The release's p-value — its marks and its canaries combined (Fisher: independent under
+    innocence, from separate branches of the release secret) — and bound; a suspect when the bound
+    is within the threshold. ``named_by`` says which evidence alone would have sufficed."""
+    s.canary_hits = canaries.canaries if canaries else 0
+    s.canary = canaries.to_json() if canaries else None
     if s.kind != "marked":
         return
+    s.canary_log10_p = canaries.log10_p if canaries else None
     parts = [p for p in (s.log10_marks, s.canary_log10_p) if p is not None]
-    if hits and s.canary_log10_p is None:
-        parts = [p for p in (s.log10_marks,) if p is not None]
     s.log10_p = fisher(parts) if parts else 0.0
-    s.log10_bound = min(0.0, s.log10_p + math.log10(max(tested, 1))) if math.isfinite(s.log10_p) else -math.inf
-    if s.log10_marks is not None and s.log10_marks + math.log10(max(tested, 1)) <= math.log10(threshold):
+    correction, limit = math.log10(max(tested, 1)), math.log10(threshold)
+    s.log10_bound = min(0.0, s.log10_p + correction) if math.isfinite(s.log10_p) else -math.inf
+    if s.log10_marks is not None and s.log10_marks + correction <= limit:
         s.named_by.append("marks")
-    if hits and (s.canary_log10_p is None or s.log10_bound <= math.log10(threshold)):
+    if s.canary_log10_p is not None and s.canary_log10_p + correction <= limit:
         s.named_by.append("canary")
-    if s.named_by == [] and s.log10_bound <= math.log10(threshold):
+    if not s.named_by and s.log10_bound <= limit:
         s.named_by.append("marks and canaries")
     s.suspect = bool(s.named_by)
 
@@ -927,62 +937,20 @@ def _day(d: date) -> int:
 
 
 def canary_hits(con: duckdb.DuckDBPyConnection, ledger: Ledger, dataset: DatasetInfo, linked: str,
-                leak_columns: list[str]) -> dict[str, int]:
-    """Releases whose canary persons are in the leak: distinct canaries per release.
+                leak_columns: list[str], *, index_key: bytes) -> dict[str, CanaryEvidence]:
+    """Releases whose canary persons are in the leak, each with its evidence and bound.
 
-    A leaked row counts as a canary of release R when it carries R's canary key (or NIK) and at
-    least two identifying fields (key, NIK, name, birth date, phone, e-mail) agree with the
-    canary as recorded. A canary exists in one release file and the ledger only; two agreeing
-    identifiers of a person drawn from the release secret cannot be produced by chance.
+    Delegates to :func:`jejak.channel.canary.find` (the ledger holds tags under ``index_key``;
+    the hit rule and the bound are documented there and in docs/attribution.md §5).
     """
     rows = ledger.canaries(dataset=dataset.name)
     if not rows:
         return {}
-    fields = ("release_id", "canary_key", "nik", "noka", "name", "birth_date", "phone", "email")
-    table = pa.table({f: pa.array([r.get(f) for r in rows], pa.string()) for f in fields})
-    by_role = {r: [c for c in leak_columns if dataset.roles.get(c) == r] for r in Role}
+    columns: dict[Role, list[str]] = {}
+    for c in leak_columns:
+        columns.setdefault(dataset.roles.get(c, Role.TEXT), []).append(c)
     key = dataset.key if dataset.key in leak_columns else None
-    nik = by_role[Role.NIK][0] if by_role[Role.NIK] else None
-
-    def norm(x: str) -> str:
-        return f"upper(regexp_replace(trim({x}), '\\s+', ' ', 'g'))"
-
-    checks = []
-    if key:
-        checks.append(f"trim(l.{q(key)}) = c.canary_key")
-    if nik:
-        checks.append(f"trim(l.{q(nik)}) = c.nik")
-    checks += [f"{norm('l.' + q(col))} = {norm('c.name')}" for col in by_role[Role.NAME][:1]]
-    checks += [f"jj_phone_norm(l.{q(col)}) = jj_phone_norm(c.phone)" for col in by_role[Role.PHONE][:1]]
-    checks += [f"jj_email_norm(l.{q(col)}) = jj_email_norm(c.email)" for col in by_role[Role.EMAIL][:1]]
-    dates = [f"coalesce(try_strptime(trim(l.{q(col)}), '%Y-%m-%d'), try_strptime(trim(l.{q(col)}), '%d/%m/%Y'),"
-             f" try_strptime(trim(l.{q(col)}), '%d-%m-%Y')) = try_strptime(c.birth_date, '%Y-%m-%d')"
-             for col in by_role[Role.DATE]]
-    if dates:
-        checks.append("(" + " OR ".join(f"coalesce({d}, false)" for d in dates) + ")")
-    # One equi-join per identifier (an OR in one join condition would compare every leaked row
-    # with every canary).
-    joins = ["l._key = c.canary_key AND l._class = 'canary'"]
-    if key:
-        joins.append(f"trim(l.{q(key)}) = c.canary_key")
-    if nik:
-        joins.append(f"trim(l.{q(nik)}) = c.nik")
-    score = " + ".join(f"coalesce(({c})::INTEGER, 0)" for c in checks) or "0"
-    # A canary was never in the registry, so rows linked to a registry person are not looked at.
-    matched = ", ".join(f"'{c}'" for c in MATCHED)
-    rest = f"(SELECT * FROM {linked} WHERE _class NOT IN ({matched}) OR _class IS NULL)"
-    branches = " UNION ALL ".join(
-        f"SELECT c.release_id, c.canary_key, {score} AS agree FROM {rest} l JOIN _jj_canaries_ledger c ON {j}"
-        for j in joins)
-    con.register("_jj_canaries_ledger", table)
-    try:
-        found = con.execute(
-            f"""SELECT release_id, count(DISTINCT canary_key) FROM ({branches})
-                WHERE agree >= 2 GROUP BY release_id"""
-        ).fetchall()
-    finally:
-        con.unregister("_jj_canaries_ledger")
-    return {r: int(n) for r, n in found}
+    return find_canaries(con, canaries=rows, relation=linked, columns=columns, index_key=index_key, key=key)
 
 
 # -- the verdict ----------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from jejak.errors import JejakError, WorkspaceError
-from jejak.ledger import Ledger
 from jejak.registry import DatasetInfo, Registry
 from jejak.release import ReleaseRequest, create_release, register_release
 from jejak.synth import generate
@@ -181,7 +180,7 @@ def _kind(name: str) -> str:
 
 def _releases(ws: Workspace, plan: list[Planned], out: Path, step: Progress,
               result: DemoResult) -> tuple[Path, str]:
-    with Ledger.open(ws.ledger_url) as ledger:
+    with ws.ledger() as ledger:
         for name in dict.fromkeys(p.recipient for p in plan):
             ledger.add_recipient(name, _kind(name), contact="dpo@" + name.lower().replace(" ", "-")[:30] + ".example"
                                  if _kind(name) == "vendor" else None)

@@ -34,6 +34,7 @@ from jejak import attack
 from jejak.attribution import Attribution, attribute
 from jejak.dating import extraction_window
 from jejak.intake import read_table
+from jejak.keys import canary_index_key
 from jejak.ledger import Ledger, ReleaseEntry, ReleaseRecord
 from jejak.linkbykey import link_by_key
 from jejak.registry import Registry, table_name
@@ -147,7 +148,7 @@ def build(home: Path, *, participants: int = 20_000, releases: int = 1_000, seed
     for f in generate(home / "data", participants=participants, snapshots=2, seed=seed, patients=False):
         with Registry(ws.registry_path) as reg:
             reg.import_snapshot(f.path, "peserta", "NOKA", f.as_of)
-    ledger = Ledger.open(ws.ledger_url)
+    ledger = ws.ledger()
     leakers = []
     for i, name in enumerate(LEAKERS):
         ledger.add_recipient(name, "vendor")
@@ -194,7 +195,8 @@ def record_decoys(ws: Workspace, ledger: Ledger, template: ReleaseRecord, count:
 def load(home: Path) -> Setup:
     """The scratch workspace ``build`` made earlier in ``home`` (to run more trials on it)."""
     ws = Workspace.open(home / "ws")
-    recs = Ledger.open(ws.ledger_url).releases(dataset="peserta")
+    with ws.ledger() as ledger:
+        recs = ledger.releases(dataset="peserta")
     leakers = [r for r in recs if r.recipient in LEAKERS]
     leakers.sort(key=lambda r: LEAKERS.index(r.recipient))
     with Registry(ws.registry_path, read_only=True) as reg:
@@ -223,11 +225,12 @@ def run_leak(setup: Setup, scenario: Scenario, rows: int, seed: int, work: Path,
     path = work / f"leak.{scenario.fmt}"
     path.unlink(missing_ok=True)
     attack.write(leak.table, path, scenario.fmt)
-    ledger = Ledger.open(setup.workspace.ledger_url)
+    ledger = setup.workspace.ledger()
     with Registry(setup.workspace.registry_path, read_only=True) as reg:
         info = reg.dataset("peserta")
         table = read_table(reg.con, path, name="_jj_leak", strict=False)
-        link_by_key(reg.con, table.name, {c: leak.origin.get(c, "") for c in table.columns}, info, ledger)
+        link_by_key(reg.con, table.name, {c: leak.origin.get(c, "") for c in table.columns}, info, ledger,
+                    index_key=canary_index_key(setup.workspace.master_secret()))
         if dating is not None:
             w = extraction_window(reg.con, linked="_jj_linked", dataset=info, versions_table=table_name(info.name))
             dating.append(all((w.from_ is None or w.from_ <= d) and (w.to is None or d <= w.to) for d in dates))

@@ -34,6 +34,7 @@ from jejak.attribution import attribute
 from jejak.errors import JejakError
 from jejak.impact import measure as measure_impact
 from jejak.intake import Table, read_table
+from jejak.keys import canary_index_key
 from jejak.mapping import ColumnMapping, map_columns
 from jejak.notify import SUBJECTS_FILE
 from jejak.registry import DatasetInfo, Registry, table_name
@@ -179,12 +180,11 @@ def _run(
         info, mapping = _choose_dataset(con, reg, leak, dataset)
         versions = table_name(info.name)
         report(STAGES[2], 2, n)
-        from jejak.ledger import Ledger
-
-        with Ledger.open(ws.ledger_url) as ledger:
+        with ws.ledger() as ledger:
             canaries = ledger.canaries(info.name)
             link(con, leak=leak, dataset=info, mapping=mapping, versions_table=versions, canaries=canaries,
-                 threshold=linkage_threshold, say=say)  # the linked view reads the leak table: keep it
+                 threshold=linkage_threshold, say=say,  # the linked view reads the leak table: keep it
+                 index_key=canary_index_key(ws.master_secret()))
             report(STAGES[3], 3, n)
             # Stages that read only the linked table's own columns use the narrow table: the full
             # view would join every row to its leaked text first.

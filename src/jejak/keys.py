@@ -1,6 +1,7 @@
 """Key derivation and the fingerprint PRF.
 
-master secret --HKDF--> release secret --HKDF--> channel key (per channel and column).
+master secret --HKDF--> release secret --HKDF--> channel key (per channel and column);
+master secret --HKDF--> canary index key (the tags under which the ledger keeps canaries).
 A mark's symbol for a cell is AES-128 under the channel key of the row's public 16-byte digest.
 AES is a pseudo-random permutation, and the digest (SHA-256 of dataset and row key) is collision
 resistant, so the symbols of a release are pseudo-random and independent of any other release's:
@@ -28,6 +29,16 @@ def release_secret(master: bytes, release_id: str) -> bytes:
 
 def channel_key(release_secret_: bytes, channel: str, column: str) -> bytes:
     return _hkdf(release_secret_, f"{channel}/{column}", 16)
+
+
+def canary_index_key(master: bytes) -> bytes:
+    """The key of the canary index: the ledger stores a canary's values only as tags under it.
+
+    One key for every release (not one per release): a leaked row's tags are computed once and
+    compared with every release's canaries. Whoever reads the ledger without the master secret
+    sees tags, never a value to copy into a forged leak (``jejak.channel.canary``).
+    """
+    return _hkdf(master, "jejak/canary-index/v1")
 
 
 def digest_sql(dataset: str, key_expr: str) -> str:

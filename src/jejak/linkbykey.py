@@ -9,8 +9,8 @@ leaked columns' registry names are known (the attack simulator knows what it ren
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
+from jejak.channel import canary
 from jejak.channel.base import q
 from jejak.ledger import Ledger
 from jejak.registry import DatasetInfo, table_name
@@ -27,8 +27,12 @@ def _norm(x: str, role: Role | None) -> str:
 
 
 def link_by_key(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, str], dataset: DatasetInfo,
-                ledger: Ledger | None = None, name: str = "_jj_linked") -> str:
-    """Create TEMP ``name`` from TEMP table ``source`` (with ``_line``); ``columns``: leaked -> registry name."""
+                ledger: Ledger | None = None, name: str = "_jj_linked", index_key: bytes | None = None) -> str:
+    """Create TEMP ``name`` from TEMP table ``source`` (with ``_line``); ``columns``: leaked -> registry name.
+
+    With a ``ledger``, rows that hit one of its canaries (read with ``index_key``, the canary index
+    key) are classed ``canary`` with the canary's key tag as ``_key``.
+    """
     if not con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'jj_nik_valid'").fetchall()[0][0]:
         vsql.install(con)
     mapped = {leak: reg for leak, reg in columns.items() if reg in dataset.columns}
@@ -37,12 +41,9 @@ def link_by_key(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, 
     key = dataset.key if dataset.key in regs else None
     nik = next((c for c in regs if dataset.roles.get(c) == Role.NIK), None)
     t = table_name(dataset.name)
-    canaries = pa.table({"canary_key": pa.array([], pa.string()), "nik": pa.array([], pa.string())})
-    if ledger is not None:
-        rows = ledger.canaries(dataset=dataset.name)
-        canaries = pa.table({"canary_key": pa.array([r["canary_key"] for r in rows], pa.string()),
-                             "nik": pa.array([r["nik"] for r in rows], pa.string())})
-    con.register("_jj_lk_canaries", canaries)
+    rows = ledger.canaries(dataset=dataset.name) if ledger is not None else []
+    if rows and index_key is None:
+        raise ValueError("canaries are kept as tags: link_by_key needs the canary index key to read them")
     ident = f"trim(l.{q(key)})" if key else (f"trim(l.{q(nik)})" if nik else "NULL")
     by = "key" if key else ("nik" if nik else None)
     if key:
@@ -56,17 +57,24 @@ def link_by_key(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, 
         f"coalesce(({_norm('l.' + q(c), dataset.roles.get(c))} = {_norm('v.' + q(c), dataset.roles.get(c))})"
         f"::INTEGER, 0)" for c in others) or "0"
     cmp = " + ".join(f"(l.{q(c)} IS NOT NULL)::INTEGER" for c in others) or "0"
-    canary_on = " OR ".join(
-        ([f"trim(l.{q(key)}) = c.canary_key"] if key else []) + ([f"trim(l.{q(nik)}) = c.nik"] if nik else [])
-    ) or "false"
     nik_valid = f"jj_nik_valid(trim(l.{q(nik)}))" if nik else "true"
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_lk_leak AS SELECT _line, {sel} FROM {source}")
         con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _jj_lk_reg AS SELECT l._line, k._key AS _k FROM _jj_lk_leak l JOIN {find}")
+        # Canaries: only rows that are nobody of the registry's are looked at (they never were in it).
+        con.execute("""CREATE OR REPLACE TEMP VIEW _jj_lk_rest AS SELECT l.*, NULL::VARCHAR AS _class
+                       FROM _jj_lk_leak l WHERE _line NOT IN (SELECT _line FROM _jj_lk_reg)""")
+        roles: dict[Role, list[str]] = {}
+        for c in regs:
+            roles.setdefault(dataset.roles.get(c, Role.TEXT), []).append(c)
+        canary.hits(con, canaries=rows, relation="_jj_lk_rest", columns=roles, index_key=index_key or b"",
+                    key=key, table="_jj_lk_hits")
+        con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {name} AS
             WITH l AS (SELECT * FROM _jj_lk_leak),
-            linked AS (SELECT l.*, k._key AS _k, c.canary_key AS _ck FROM l LEFT JOIN {find}
-                       LEFT JOIN (SELECT DISTINCT canary_key, nik FROM _jj_lk_canaries) c ON {canary_on}),
+            linked AS (SELECT l.*, k._k, c._ck FROM l LEFT JOIN _jj_lk_reg k USING (_line)
+                       LEFT JOIN (SELECT _line, min(canary) AS _ck FROM _jj_lk_hits GROUP BY _line) c USING (_line)),
             best AS (SELECT l._line, v._valid_from, v._valid_to, {agree} AS _agree, {cmp} AS _compared,
                             row_number() OVER (PARTITION BY l._line ORDER BY {agree} DESC, v._valid_from DESC) AS _r
                      FROM linked l JOIN {t} v ON v._key = l._k),
@@ -89,6 +97,6 @@ def link_by_key(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, 
             FROM linked l LEFT JOIN one o ON o._line = l._line"""
         )
     finally:
-        con.unregister("_jj_lk_canaries")
-        con.execute("DROP TABLE IF EXISTS _jj_lk_leak")
+        con.execute("DROP VIEW IF EXISTS _jj_lk_rest; DROP TABLE IF EXISTS _jj_lk_hits; "
+                    "DROP TABLE IF EXISTS _jj_lk_reg; DROP TABLE IF EXISTS _jj_lk_leak")
     return name

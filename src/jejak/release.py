@@ -105,9 +105,9 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
         # The read needs nothing from the ledger, so DuckDB starts on it while the ledger (and
         # SQLAlchemy) is loaded and asked about the recipient; a refusal stops the read.
         with _Reader(reg, info.name, columns, as_of, where_sql, policy) as reader:
-            from jejak.ledger import Ledger, ReleaseEntry
+            from jejak.ledger import ReleaseEntry
 
-            ledger = Ledger.open(ws.ledger_url)
+            ledger = ws.ledger()
             recipient = ledger.recipient(req.recipient)
             release_id = ledger.new_release_id()
             created = datetime.now(UTC).replace(microsecond=0)
@@ -135,9 +135,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
 
 def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lambda _m: None) -> Reproduction:
     """Regenerate a release from registry, ledger and master secret, and compare its hash."""
-    from jejak.ledger import Ledger
-
-    ledger = Ledger.open(ws.ledger_url)
+    ledger = ws.ledger()
     rec = ledger.release(release_id)
     if rec.kind != "marked":
         raise ReleaseError(f"{release_id} was registered without a file; there is nothing to reproduce")
@@ -263,7 +261,7 @@ def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Po
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     secret = keys.release_secret(master, entry.release_id)
-    people, canaries = _canaries(con, info, entry, policy, secret, rows)
+    people, canaries = _canaries(con, info, entry, policy, secret, rows, keys.canary_index_key(master))
     extra = None if people is None else _canary_rows(con, people, reader.facts_sql, reader.plan, secret,
                                                      entry.columns)
     table, cells = reader.marked(secret)
@@ -292,12 +290,14 @@ def _marked(data: pa.Table, plan: MarkPlan, secret: bytes, columns: list[str]) -
     return table, plan.cells(symbols)
 
 
-def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes,
-              rows: int) -> tuple[pa.Table | None, list[dict[str, Any]]]:
+def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes, rows: int,
+              index_key: bytes) -> tuple[pa.Table | None, list[dict[str, Any]]]:
+    """The canary rows to splice in, and their ledger rows: tags under ``index_key``, never values."""
     if "canary" not in policy.channels or info.key not in entry.columns:
         return None, []
     return make_canaries(con, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
-                         roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows)
+                         roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows,
+                         index_key=index_key)
 
 
 def _canary_rows(con: Any, people: pa.Table, facts_sql: str, plan: MarkPlan, secret: bytes,

@@ -7,7 +7,8 @@ view of the leaked text, so the leak is never copied:
 1. **Identifier links**, strongest first: the dataset key, NIK, other card numbers, e-mail
    (lower-cased), phone (E.164). Each step only sees rows no earlier step linked, and is joined
    against *every version* of the registry, so an old phone number still links.
-2. **Canaries**: rows whose NIK or card number is a canary of a release in the ledger.
+2. **Canaries**: unlinked rows that hit a canary of a release in the ledger (its card number or
+   NIK and an independent field, compared as keyed tags: :func:`jejak.channel.canary.hits`).
 3. **Probabilistic links** (:func:`jejak.linkage.link_probabilistic`, when installed) for rows
    without any identifier value.
 4. **Best version**: every candidate row version is compared with the leaked row column by
@@ -32,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from jejak.intake import Table
 from jejak.mapping import ColumnMapping, registry_norm_sql
@@ -93,9 +93,14 @@ class LinkPlan:
 def link(
     con: duckdb.DuckDBPyConnection, *, leak: Table, dataset: DatasetInfo, mapping: ColumnMapping,
     versions_table: str, canaries: list[dict[str, Any]] | None = None, threshold: float = 0.9,
-    say: Say | None = None,
+    say: Say | None = None, index_key: bytes | None = None,
 ) -> str:
-    """Build ``_jj_linked`` for ``leak`` against every version in ``versions_table``; returns its name."""
+    """Build ``_jj_linked`` for ``leak`` against every version in ``versions_table``; returns its name.
+
+    ``canaries`` are the ledger's (tags), read with ``index_key`` (``keys.canary_index_key``).
+    """
+    if canaries and index_key is None:
+        raise ValueError("canaries are kept as tags: link() needs the canary index key to read them")
     say = say or (lambda _m: None)
     install(con)
     plan = LinkPlan.of(mapping, dataset)
@@ -109,7 +114,7 @@ def link(
         say("linking on identifiers")
         # (these sample registry rows to see whether its identifiers need normalising)
         _identifier_links(con, plan, versions_table, dataset.key, status)
-        _canary_hits(con, plan, canaries or [])
+        _canary_hits(con, leak, plan, dataset, canaries or [], index_key)
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)  # splink samples rows
         say("comparing with every registry version")
         with _unordered(con):
@@ -120,7 +125,8 @@ def link(
         con.execute(
             "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
             "DROP TABLE IF EXISTS _jj_slow_cand; DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_pairs; "
-            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_prob_in; "
+            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_canary_rows; "
+            "DROP VIEW IF EXISTS _jj_canary_in; DROP TABLE IF EXISTS _jj_prob_in; "
             "DROP TABLE IF EXISTS _jj_first; DROP TABLE IF EXISTS _jj_other; DROP TABLE IF EXISTS _jj_keyhit"
         )
     return LINKED
@@ -257,28 +263,27 @@ def _key_links(
     con.execute("DELETE FROM _jj_rest WHERE _line IN (SELECT _line FROM _jj_cand)")
 
 
-def _canary_hits(con: duckdb.DuckDBPyConnection, plan: LinkPlan, canaries: list[dict[str, Any]]) -> None:
-    """Rows whose NIK or card number is a canary's: recorded with the canary's key."""
+def _canary_hits(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo,
+                 canaries: list[dict[str, Any]], index_key: bytes | None) -> None:
+    """Unlinked rows that hit a canary: recorded with the canary's key tag (an opaque id, never a value)."""
+    from jejak.channel import canary
+
     con.execute("CREATE OR REPLACE TEMP TABLE _jj_canary_hits (_line BIGINT, _key VARCHAR)")
-    if not canaries or not plan.hard:
+    if not canaries or not plan.hard or index_key is None:
         return
-    pairs = [(c.get("nik"), c["canary_key"]) for c in canaries if c.get("nik")]
-    pairs += [(c.get(f), c["canary_key"]) for c in canaries for f in ("noka", "canary_key") if c.get(f)]
-    table = pa.table({"v": [p[0] for p in pairs], "k": [p[1] for p in pairs]})
-    con.register("_jj_canary_src", table)
-    try:
-        # One equi-join per identifier column with the (few) canary values, normalised once: an
-        # OR in the join condition compared every leaked row with every canary (minutes at 10M).
-        hits = " UNION ALL ".join(
-            f"SELECT i._line, c.k FROM _jj_ids i JOIN c ON i.{quote('i_' + rc)} = c.v" for rc in plan.hard
-        )
-        con.execute(
-            f"""INSERT INTO _jj_canary_hits
-                WITH c AS (SELECT DISTINCT jj_norm_code(v) AS v, k FROM _jj_canary_src WHERE v IS NOT NULL)
-                SELECT _line, min(k) FROM ({hits}) WHERE _line NOT IN {_LINKED_LINES} GROUP BY _line"""
-        )
-    finally:
-        con.unregister("_jj_canary_src")
+    raw = "".join(f", l.{quote(lc)} AS {quote(rc)}" for rc, lc in plan.columns.items())
+    # Only rows no identifier linked (canaries were never in the registry): few rows, few hashes.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW _jj_canary_in AS SELECT l._line, NULL::VARCHAR AS _class{raw}
+            FROM {leak.name} l WHERE l._line NOT IN {_LINKED_LINES}"""
+    )
+    columns: dict[Role, list[str]] = {}
+    for rc in plan.columns:
+        columns.setdefault(plan.roles[rc], []).append(rc)
+    key = dataset.key if dataset.key in plan.columns else None
+    canary.hits(con, canaries=canaries, relation="_jj_canary_in", columns=columns, index_key=index_key, key=key,
+                table="_jj_canary_rows")
+    con.execute("INSERT INTO _jj_canary_hits SELECT _line, min(canary) FROM _jj_canary_rows GROUP BY _line")
 
 
 def _no_identifier(plan: LinkPlan) -> str:

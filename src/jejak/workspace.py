@@ -12,8 +12,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jejak.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from jejak.ledger import Ledger
 
 MARKER = "jejak.json"
 SECRET_ENV = "JEJAK_MASTER_SECRET"
@@ -95,6 +99,26 @@ class Workspace:
         if len(secret) < 16:
             raise WorkspaceError("the master secret is shorter than 16 bytes")
         return secret
+
+    def ledger(self) -> Ledger:
+        """The workspace's ledger, migrated, with every canary sealed: for commands that hold the secret.
+
+        Ledgers written before canary tags hold canaries in plaintext; this is the one place that
+        turns them into tags (``Ledger.seal_canaries``) — release create and reproduce,
+        investigate, the demo and the evaluation all open the ledger here. Commands without
+        the secret use ``Ledger.open``.
+        """
+        from jejak.keys import canary_index_key
+        from jejak.ledger import Ledger
+
+        secret = self.master_secret()  # before the ledger: a missing secret leaves nothing open
+        ledger = Ledger.open(self.ledger_url)
+        try:
+            ledger.seal_canaries(canary_index_key(secret))
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
 
 
 def resolve_home(home: Path | None) -> Path:

@@ -5,8 +5,7 @@ These models describe the schema that the Alembic migrations create; they are no
 object). A test compares them with the migrated database, so the two cannot drift apart.
 
 Types are chosen to behave the same on SQLite and PostgreSQL: JSON for structured fields,
-timezone-aware timestamps that always come back in UTC, and strings for every identifier
-(canary NIKs and card numbers keep their leading zeros).
+timezone-aware timestamps that always come back in UTC, and strings for every identifier.
 """
 
 from __future__ import annotations
@@ -21,7 +20,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RECIPIENT_KINDS = ("branch", "vendor", "hospital", "ministry", "researcher", "other")
 RELEASE_KINDS = ("marked", "registered")
+#: A canary's fields in plaintext (as drawn; as ledgers before revision 0002 stored them).
 CANARY_FIELDS = ("canary_key", "nik", "noka", "phone", "email", "name", "birth_date")
+#: A canary's fields as the ledger keeps them: a tag each (column ``<field>_tag``).
+TAG_FIELDS = ("key", "nik", "noka", "name", "phone", "email", "birth_date")
 
 # Deterministic constraint names: the migrations spell the same names by hand, and a future
 # migration can drop or alter a constraint by name on both backends.
@@ -118,17 +120,50 @@ class ReleaseRow(Base):
 
 
 class CanaryRow(Base):
-    """One synthetic person planted in one release; attribution looks these up by identifier."""
+    """One synthetic person planted in one release, as tags only (``jejak.channel.canary.tag``).
+
+    Each tag is 64 hex digits, keyed by the canary index key (derived from the master secret,
+    which is never here): whoever reads the ledger learns which releases had canaries and how
+    many, never a value to copy into a forged leak. ``family`` numbers the families the release's
+    canaries were drawn in (null for canaries sealed from an old ledger, where it is unknown).
+    """
 
     __tablename__ = "canaries"
+    __table_args__ = (
+        sa.UniqueConstraint("release_id", "key_tag"),
+        *(sa.CheckConstraint(f"length({f}_tag) = 64", name=f"{f}_tag") for f in TAG_FIELDS),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("releases.release_id"))
+    dataset: Mapped[str] = mapped_column(sa.String(200))
+    family: Mapped[int | None] = mapped_column(sa.Integer)
+    key_tag: Mapped[str] = mapped_column(sa.String(64))
+    nik_tag: Mapped[str | None] = mapped_column(sa.String(64))
+    noka_tag: Mapped[str | None] = mapped_column(sa.String(64))
+    name_tag: Mapped[str | None] = mapped_column(sa.String(64))
+    phone_tag: Mapped[str | None] = mapped_column(sa.String(64))
+    email_tag: Mapped[str | None] = mapped_column(sa.String(64))
+    birth_date_tag: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class UnsealedCanaryRow(Base):
+    """A canary recorded in plaintext before revision 0002, waiting to be sealed into ``canaries``.
+
+    ``Ledger.seal_canaries`` moves every row into ``canaries`` as tags and deletes it here, in one
+    transaction; every command that holds the master secret does so when it opens the ledger, so
+    this table is empty in any ledger such a command has opened since the upgrade.
+    """
+
+    __tablename__ = "canaries_unsealed"
     __table_args__ = (sa.UniqueConstraint("release_id", "canary_key"),)
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     release_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("releases.release_id"))
     dataset: Mapped[str] = mapped_column(sa.String(200))
     canary_key: Mapped[str] = mapped_column(sa.String(200))
-    nik: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    noka: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    nik: Mapped[str | None] = mapped_column(sa.String(64))
+    noka: Mapped[str | None] = mapped_column(sa.String(64))
     phone: Mapped[str | None] = mapped_column(sa.String(64))
     email: Mapped[str | None] = mapped_column(sa.String(320))
     name: Mapped[str | None] = mapped_column(sa.String(200))

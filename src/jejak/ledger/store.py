@@ -35,12 +35,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from jejak.errors import JejakError
 from jejak.ledger.models import (
-    CANARY_FIELDS,
     RECIPIENT_KINDS,
     RELEASE_KINDS,
+    TAG_FIELDS,
     CanaryRow,
     RecipientRow,
     ReleaseRow,
+    UnsealedCanaryRow,
 )
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration's revision. A ledger already there is opened without loading Alembic,
 #: which would add a tenth of a second to every command (a test checks this against the scripts).
-HEAD = "0001"
+HEAD = "0002"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_TAG_RE = _SHA256_RE  # a canary tag is a hex SHA-256 too
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: ids are read aloud and retyped
 
 
@@ -113,10 +115,11 @@ class Recording:
         return self.record.release_id
 
     def add_canaries(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Record the release's canary persons; keys are a subset of ``CANARY_FIELDS``.
+        """Record the release's canary persons as tags (``jejak.channel.canary.tag_row``).
 
-        ``canary_key`` is required; ``birth_date`` may be a date. Every value is stored as text
-        exactly as given (no trimming), because attribution matches on these strings.
+        Keys are ``family`` (an int, optional) and fields of ``TAG_FIELDS``; ``key`` is required.
+        Every value must be a tag — 64 lower-case hex digits — so no plaintext can be written
+        here by mistake (the database checks the length too).
         """
         if not rows:
             return 0
@@ -124,29 +127,31 @@ class Recording:
         try:
             self._conn.execute(sa.insert(CanaryRow), values)
         except IntegrityError as exc:
-            raise LedgerError(f"canaries of {self.release_id}: a canary_key is given twice") from exc
+            raise LedgerError(f"canaries of {self.release_id}: a canary's key tag is given twice") from exc
         except SQLAlchemyError as exc:
             raise LedgerError(f"canaries of {self.release_id} could not be recorded: {_reason(exc)}") from exc
         self.canaries_added += len(values)
         return len(values)
 
     def _canary_values(self, index: int, row: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(row) - set(CANARY_FIELDS))
+        unknown = sorted(set(row) - set(TAG_FIELDS) - {"family"})
         if unknown:
             raise LedgerError(
-                f"canary {index}: unknown field(s) {', '.join(unknown)}; expected {', '.join(CANARY_FIELDS)}"
+                f"canary {index}: unknown field(s) {', '.join(unknown)}; expected family and {', '.join(TAG_FIELDS)}"
             )
-        if not row.get("canary_key"):
-            raise LedgerError(f"canary {index}: canary_key is missing")
-        values: dict[str, Any] = {"release_id": self.release_id, "dataset": self.record.dataset}
-        for name in CANARY_FIELDS:
+        if not row.get("key"):
+            raise LedgerError(f"canary {index}: the key tag is missing")
+        family = row.get("family")
+        if family is not None and (isinstance(family, bool) or not isinstance(family, int)):
+            raise LedgerError(f"canary {index}: family must be an int")
+        values: dict[str, Any] = {"release_id": self.release_id, "dataset": self.record.dataset, "family": family}
+        for name in TAG_FIELDS:
             value = row.get(name)
-            if isinstance(value, date):
-                value = value.isoformat()
-            elif value is not None and not isinstance(value, str):
-                # An int NIK or card number has already lost its leading zeros; refuse, don't guess.
-                raise LedgerError(f"canary {index}: {name} must be text, not {type(value).__name__}")
-            values[name] = value
+            if value is not None and not (isinstance(value, str) and _TAG_RE.fullmatch(value)):
+                # Never quote the value: it may be the very plaintext the ledger must not hold.
+                raise LedgerError(f"canary {index}: {name} is not a tag (64 lower-case hex digits); "
+                                  "the ledger keeps canaries as tags only")
+            values[f"{name}_tag"] = value
         return values
 
 
@@ -329,14 +334,65 @@ class Ledger:
         return ReleaseRecord(**row._mapping)
 
     def canaries(self, dataset: str | None = None, release_id: str | None = None) -> list[dict[str, Any]]:
-        """Canary persons with their release id and dataset, in order of recording."""
-        query = sa.select(CanaryRow.release_id, CanaryRow.dataset, *_canary_cols()).order_by(CanaryRow.id)
+        """Canary persons in order of recording: ``release_id``, ``dataset``, ``family`` and a tag per field
+        of ``TAG_FIELDS`` (keys without ``_tag``).
+
+        Refuses while canaries recorded before tags wait to be sealed (:meth:`seal_canaries`): a
+        list without them would make their evidence vanish silently.
+        """
+        cols = [CanaryRow.release_id, CanaryRow.dataset, CanaryRow.family,
+                *(getattr(CanaryRow, f"{f}_tag").label(f) for f in TAG_FIELDS)]
+        query = sa.select(*cols).order_by(CanaryRow.id)
+        waiting = sa.select(sa.func.count()).select_from(UnsealedCanaryRow)
         if dataset is not None:
             query = query.where(CanaryRow.dataset == dataset)
+            waiting = waiting.where(UnsealedCanaryRow.dataset == dataset)
         if release_id is not None:
             query = query.where(CanaryRow.release_id == release_id)
+            waiting = waiting.where(UnsealedCanaryRow.release_id == release_id)
         with self._connection() as conn:
+            unsealed = conn.scalar(waiting)
+            if unsealed:
+                raise LedgerError(
+                    f"the ledger at {self._where} holds {unsealed} canaries recorded before canary tags; "
+                    "any command that has the master secret seals them (e.g. jejak investigate)")
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def seal_canaries(self, index_key: bytes) -> int:
+        """Turn every canary recorded in plaintext (before revision 0002) into tags, and delete the
+        plaintext, in one transaction; returns how many were sealed (0 at once when none wait).
+
+        ``index_key`` is ``jejak.keys.canary_index_key(master)``. The plaintext rows are read, their
+        tags inserted into ``canaries`` and the rows deleted from ``canaries_unsealed`` together, so
+        a canary is never lost nor held twice. Family is unknown for them (the bound then counts
+        a release's sealed canaries as one family, which is conservative).
+        """
+        from jejak.channel.canary import tag_row
+
+        with self._connection() as conn:
+            if conn.scalar(sa.select(UnsealedCanaryRow.id).limit(1)) is None:
+                return 0
+        plain = [c.name for c in UnsealedCanaryRow.__table__.columns]
+        try:
+            with self._connection(write=True) as conn:
+                rows = conn.execute(sa.select(UnsealedCanaryRow).order_by(UnsealedCanaryRow.id)).all()
+                if not rows:  # another process sealed them meanwhile
+                    return 0
+                sealed = []
+                for r in rows:
+                    m = dict(zip(plain, r, strict=True))
+                    tags = tag_row(m, index_key)
+                    sealed.append({"release_id": m["release_id"], "dataset": m["dataset"], "family": None,
+                                   **{f"{f}_tag": tags[f] for f in TAG_FIELDS}})
+                conn.execute(sa.insert(CanaryRow), sealed)
+                conn.execute(sa.delete(UnsealedCanaryRow).where(UnsealedCanaryRow.id.in_([r.id for r in rows])))
+        except LedgerError:
+            with self._connection() as conn:  # a concurrent seal: fine when nothing is left
+                if conn.scalar(sa.select(UnsealedCanaryRow.id).limit(1)) is None:
+                    return 0
+            raise
+        log.info("sealed %d canaries recorded in plaintext into tags", len(sealed))
+        return len(sealed)
 
 
 # -- internals ---------------------------------------------------------------------------------
@@ -356,6 +412,8 @@ def _normalise_url(url: str) -> URL:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite, per connection
+    # Deleted rows (plaintext canaries being sealed) are overwritten, not left in free pages.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -367,10 +425,6 @@ def _reason(exc: SQLAlchemyError) -> str:
 
 def _cols(table: type[Any], record: type[Any]) -> list[Any]:
     return [getattr(table, f.name) for f in fields(record)]
-
-
-def _canary_cols() -> list[Any]:
-    return [getattr(CanaryRow, name) for name in CANARY_FIELDS]
 
 
 def _check_name(name: str) -> str:

@@ -519,6 +519,7 @@ def make_people(
     as_of: date = date(2025, 1, 1),
     exclude_nik: Iterable[str] | pa.Array | None = None,
     exclude_noka: Iterable[str] | pa.Array | None = None,
+    families: bool = False,
 ) -> pa.Table:
     """``n`` synthetic participants in the exact participant layout, as of ``as_of``.
 
@@ -526,7 +527,10 @@ def make_people(
     sex and birth date, names, addresses in the NIK's region, phones, e-mails, card numbers that
     follow registration time, statuses — so they are indistinguishable from real rows, which is
     what canary records need. NIKs and card numbers in ``exclude_nik`` / ``exclude_noka`` (e.g.
-    every value the registry ever held) are never produced.
+    every value the registry ever held) are never produced. ``families`` adds ``_family`` (the
+    family each person was drawn in, 0, 1, ...): members of one family share a phone now and
+    then and their region, so canary evidence counts families (``jejak.channel.canary``). It
+    draws nothing, so the people are the same with or without it.
     """
     taken_noka = _as_ints(exclude_noka)
     roster = populate(
@@ -538,4 +542,5 @@ def make_people(
         taken_nik=_as_ints(exclude_nik),
         taken_slots=(taken_noka - NOKA_BASE) // NOKA_PER_SLOT,
     )
-    return roster.table()
+    table = roster.table()
+    return table.append_column("_family", pa.array(roster.fam, pa.int64())) if families else table

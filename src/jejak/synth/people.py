@@ -43,7 +43,8 @@ _RELIGION_BY_PROVINCE = {
 }
 
 # Mobile prefixes (after the 0) with rough market shares: Telkomsel, Indosat, XL, Axis, Tri, Smartfren.
-_MOBILE = {
+# Public, like the other shares below: the canary bound reads them (jejak.channel.canary.compute_maxima).
+MOBILE_SHARES = {
     811: 4,
     812: 14,
     813: 10,
@@ -81,7 +82,7 @@ _MOBILE = {
     888: 1,
     889: 1,
 }
-_DOMAINS = (
+EMAIL_DOMAINS = (
     "gmail.com",
     "yahoo.com",
     "yahoo.co.id",
@@ -93,7 +94,13 @@ _DOMAINS = (
     "live.com",
     "mail.com",
 )
-_DOMAIN_P = (0.72, 0.09, 0.06, 0.02, 0.03, 0.025, 0.015, 0.01, 0.01, 0.01)
+EMAIL_DOMAIN_P = (0.72, 0.09, 0.06, 0.02, 0.03, 0.025, 0.015, 0.01, 0.01, 0.01)
+#: The eight ways an e-mail's local part is built from the name (render_email), and their shares.
+EMAIL_STYLE_P = (0.2, 0.15, 0.08, 0.2, 0.12, 0.1, 0.08, 0.07)
+EMAIL_NUMBER_STOP = 999  # the number some styles append: 1 .. 998
+#: Digits of a phone's national number (without the 0) and their shares.
+PHONE_LENGTHS = (10, 11, 12)
+PHONE_LENGTH_P = (0.15, 0.65, 0.20)
 
 STREETS = (
     "Sudirman",
@@ -435,9 +442,9 @@ def render_old_card(rng: np.random.Generator, n: int) -> pa.Array:
 
 def new_phones(rng: np.random.Generator, n: int) -> np.ndarray:
     """National significant numbers of Indonesian mobiles (without the leading 0), 10-12 digits."""
-    prefixes = np.array(list(_MOBILE), dtype=np.int64)
-    pre = prefixes[draw(rng, list(_MOBILE.values()), n)]
-    length = np.array([10, 11, 12])[draw(rng, (0.15, 0.65, 0.20), n)]  # 11, 12 or 13 digits with the 0
+    prefixes = np.array(list(MOBILE_SHARES), dtype=np.int64)
+    pre = prefixes[draw(rng, list(MOBILE_SHARES.values()), n)]
+    length = np.array(PHONE_LENGTHS)[draw(rng, PHONE_LENGTH_P, n)]  # 11, 12 or 13 digits with the 0
     rest = length - 3
     sub = (rng.random(n) * 10.0**rest).astype(np.int64)
     return pre * 10**rest + sub
@@ -479,11 +486,11 @@ def render_email(tok: np.ndarray, birth: np.ndarray, has: np.ndarray, rng: np.ra
     other = np.where(tok[:, LAST] >= 0, tok[:, LAST], tok[:, GIVEN2])
     last = take(P.lower, other)
     year, _, _ = ymd(birth)
-    num = text(rng.integers(1, 999, n))
+    num = text(rng.integers(1, EMAIL_NUMBER_STOP, n))
     yy = digits(year % 100, 2)
     yyyy = text(year)
     initial = pc.utf8_slice_codeunits(given, 0, 1)
-    style = draw(rng, (0.2, 0.15, 0.08, 0.2, 0.12, 0.1, 0.08, 0.07), n)
+    style = draw(rng, EMAIL_STYLE_P, n)
     style = np.where(other < 0, 3 + 2 * (style % 2), style)  # no second name: given + digits or year
     local = choose(
         style,
@@ -497,7 +504,7 @@ def render_email(tok: np.ndarray, birth: np.ndarray, has: np.ndarray, rng: np.ra
         join(last, ".", given),
     )
     local = pc.if_else(pc.is_null(local), join(given, num), local)
-    domain = take(_DOMAINS, draw(rng, _DOMAIN_P, n))
+    domain = take(EMAIL_DOMAINS, draw(rng, EMAIL_DOMAIN_P, n))
     email = join(local, "@", domain)
     shape = draw(rng, (0.92, 0.06, 0.02), n)  # lower, Capitalised, UPPER
     email = choose(shape, email, pc.utf8_capitalize(email), pc.utf8_upper(email))
