@@ -111,6 +111,8 @@ def test_filter_and_columns_select_the_rows_and_columns(workspace: Workspace, tm
         ({"where": "NIK IN (SELECT 1)"}, "may not use"),
         ({"columns": ["NOPE"]}, "does not have"),
         ({"where": "KDSTATUSPST = 'NO SUCH'"}, "selection is empty"),
+        ({"as_of": date(2099, 1, 1)}, "after the newest snapshot"),  # a later import would change its rows
+        ({"as_of": date(1999, 1, 1)}, "before the first snapshot"),
     ],
 )
 def test_refused_release_leaves_no_file_and_no_ledger_entry(
@@ -291,12 +293,15 @@ GOLDEN = {  # sha256 prefixes of files made by jejak before the marking code was
     ("v1", "csv"): "e23395893fd1065c", ("v1", "parquet"): "68d07d2386209506",
     ("v2", "csv"): "485dd0fc1b82ac0f", ("v2", "parquet"): "457001ebf27eaa73", ("v2", "jsonl"): "3557a6e3481246f0",
     ("v2", "xlsx"): "5d3457b07c98f1ab", ("address", "csv"): "97acca873e04e7c3", ("filtered", "csv"): "1feec07857e86e25",
-    # policy 3 (30-minute timestamp marks), pinned when it was introduced (December 2026)
-    ("v3", "csv"): "3314a8a7f715f3e1", ("v3", "parquet"): "f91b63a147b85a9a",
+    # policy 3 (30-minute timestamp marks; canaries that pass the filter, placed in key order), pinned
+    # when it was introduced (December 2026)
+    ("v3", "csv"): "cc3dd4c2a8e8b0a5", ("v3", "parquet"): "70c4fd38ddcded41",
+    ("v3-filtered", "csv"): "187583b3fb2aa6a0",
 }
 GOLDEN_POLICIES = {
     "v1": (Policy(version=1, jitter_seconds=30), None, None),
     "v3": (Policy(version=3, jitter_seconds=1800), None, None),
+    "v3-filtered": (Policy(version=3, jitter_seconds=1800), None, "KDKANTOR < '0500'"),
     "v2": (Policy(version=2, jitter_seconds=30), None, None),
     "address": (Policy(channels=(*Policy().channels, "address_format"), version=2, jitter_seconds=30), None, None),
     "filtered": (Policy(version=2, jitter_seconds=30), ["NOKA", "NIK", "NOHP", "EMAIL", "GAJI", "TSINPUT", "TSUPDATE"],

@@ -340,3 +340,23 @@ def test_timestamps_and_amounts_in_common_foreign_renderings_are_read(world: Wor
                     f"FROM l").to_arrow_table().select(keep)
     result = world.leak(table)
     assert world.names(result.suspects) == {"B"}, result.explanation
+
+
+# -- canaries do not stand out --------------------------------------------------------------------------
+
+
+def test_canaries_keep_the_key_order_and_satisfy_the_release_filter(world: World) -> None:
+    # A release is written in key order; a canary spliced anywhere else is found by sorting. And a
+    # branch office's extract must not hold canaries of other offices.
+    import duckdb
+
+    for tag in ("A", "C"):
+        keys_ = world.tables[tag].column("NOKA").to_pylist()
+        assert keys_ == sorted(keys_), tag  # no canary breaks the order
+    c = world.releases["C"]  # KDSTATUSPST = 'AKTIF'
+    canaries = int(c.canaries)
+    assert canaries >= 3
+    con = duckdb.connect()
+    con.register("c", world.tables["C"])
+    assert con.execute("SELECT count(*) FROM c WHERE KDSTATUSPST IS DISTINCT FROM 'AKTIF'").fetchall()[0][0] == 0
+    assert world.tables["C"].num_rows == c.rows + canaries

@@ -99,6 +99,11 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
         as_of = req.as_of or info.snapshots[-1]
         if as_of < info.snapshots[0]:
             raise ReleaseError(f"--as-of {as_of} is before the first snapshot ({info.snapshots[0]})")
+        if as_of > info.snapshots[-1]:
+            # A later snapshot dated before it would change what this release held: its marks could
+            # no longer be reproduced, nor read against the values it carried.
+            raise ReleaseError(f"--as-of {as_of} is after the newest snapshot ({info.snapshots[-1]}); "
+                               "leave it out to release the newest")
         columns = _select_columns(req.columns, info.columns)
         where_sql = compile_filter(req.where, info.columns) if req.where else None
         say("selecting and marking rows")
@@ -207,6 +212,7 @@ class _Reader:
         self.plan = MarkPlan.of({c: r for c, r in info.roles.items() if c in columns}, policy)
         self.facts_sql = ", ".join(["_key", f"{keys.digest_sql(info.name, '_key')} AS _digest",
                                     *self.plan.facts_sql()])
+        self.where_sql = where_sql
         self.selected = f"({reg.as_of_sql(info.name, as_of)}) {f'WHERE {where_sql}' if where_sql else ''}"
         sql.install(reg.con, nik_macros=False)
         self._con = reg.con.cursor()
@@ -261,14 +267,17 @@ def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Po
     if rows == 0:
         raise ReleaseError("the selection is empty: no rows match at this date and filter")
     secret = keys.release_secret(master, entry.release_id)
-    people, canaries = _canaries(con, info, entry, policy, secret, rows, keys.canary_index_key(master))
-    extra = None if people is None else _canary_rows(con, people, reader.facts_sql, reader.plan, secret,
-                                                     entry.columns)
+    people, canaries = _canaries(con, info, entry, policy, secret, rows, keys.canary_index_key(master),
+                                 reader.where_sql)
+    extra = None if people is None or not people.num_rows else _canary_rows(
+        con, people, reader.facts_sql, reader.plan, secret, entry.columns)
     table, cells = reader.marked(secret)
     if table.num_rows != rows:
         raise ReleaseError("the registry changed while the release was made; make it again")
     if extra is not None:
         more, after, extra_cells = extra
+        if policy.version >= CANARIES_BLEND_FROM:  # where each canary's key sorts among the real rows
+            after = _sorted_after(table.column(info.key), more.column(info.key))
         table = _splice(table, more, after)
         cells.update(extra_cells)
     con.register(_SYMBOLS, table)
@@ -290,14 +299,35 @@ def _marked(data: pa.Table, plan: MarkPlan, secret: bytes, columns: list[str]) -
     return table, plan.cells(symbols)
 
 
+#: Since policy 3 canaries satisfy the release's filter and stand where their keys sort.
+CANARIES_BLEND_FROM = 3
+
+
 def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes, rows: int,
-              index_key: bytes) -> tuple[pa.Table | None, list[dict[str, Any]]]:
+              index_key: bytes, where_sql: str | None) -> tuple[pa.Table | None, list[dict[str, Any]]]:
     """The canary rows to splice in, and their ledger rows: tags under ``index_key``, never values."""
     if "canary" not in policy.channels or info.key not in entry.columns:
         return None, []
     return make_canaries(con, versions_table=table_name(info.name), key_column=info.key, columns=entry.columns,
                          roles=info.roles, as_of=entry.as_of, release_secret=secret, rows=rows,
-                         index_key=index_key)
+                         index_key=index_key, where_sql=where_sql, blend=policy.version >= CANARIES_BLEND_FROM)
+
+
+def _sorted_after(keys_: pa.ChunkedArray, canary_keys: pa.ChunkedArray) -> np.ndarray:
+    """How many of the (sorted) real keys precede each (sorted) canary key: binary search, a few dozen
+    probes per canary, so a 10M-row release is never converted to Python strings."""
+    real = keys_.combine_chunks()
+    out, lo = [], 0
+    for k in canary_keys.to_pylist():
+        hi = len(real)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if real[mid].as_py() < k:
+                lo = mid + 1
+            else:
+                hi = mid
+        out.append(lo)
+    return np.array(out, dtype=np.int64)
 
 
 def _canary_rows(con: Any, people: pa.Table, facts_sql: str, plan: MarkPlan, secret: bytes,

@@ -224,6 +224,7 @@ def tag_row(row: Mapping[str, Any], index_key: bytes) -> dict[str, Any]:
 def make_canaries(
     con: duckdb.DuckDBPyConnection, *, versions_table: str, key_column: str, columns: list[str],
     roles: dict[str, Role], as_of: date, release_secret: bytes, rows: int, index_key: bytes,
+    where_sql: str | None = None, blend: bool = False,
 ) -> tuple[pa.Table | None, list[dict[str, Any]]]:
     """The release's canaries as a table (its columns, ``_key`` and an odd ``_pos``) and their ledger rows.
 
@@ -232,6 +233,11 @@ def make_canaries(
     generator); for another layout there are none (``None, []``) and the caller records zero.
     The ledger rows hold tags under ``index_key`` only (:func:`tag_row`): no value leaves here
     for the ledger.
+
+    ``blend`` (policy 3): a canary must not stand out of its release. It satisfies the release's
+    filter ``where_sql`` (a branch office's extract gets canaries of that office) and the caller
+    places it where its key sorts (``_pos`` is then 1 for all, and ignored): a canary spliced at a
+    random place broke the key order, which showed every one of them to anyone who sorted.
     """
     from jejak.synth import PARTICIPANT_COLUMNS
 
@@ -240,13 +246,46 @@ def make_canaries(
     seed = int.from_bytes(keys.channel_key(release_secret, "canary", "rows")[:8], "big")
     nik_cols = [c for c, r in roles.items() if r == Role.NIK and c in PARTICIPANT_COLUMNS]
     n = count_for(rows)
-    rng, people = _people(con, versions_table, nik_cols[0] if nik_cols else None, key_column, n, seed, as_of)
-    positions = np.sort(rng.integers(0, rows + 1, n))
+    nik_col = nik_cols[0] if nik_cols else None
+    if blend:
+        people = _passing(con, versions_table, nik_col, key_column, n, seed, as_of, where_sql)
+        n = people.num_rows
+        positions = np.zeros(n, dtype=np.int64)
+    else:
+        rng, people = _people(con, versions_table, nik_col, key_column, n, seed, as_of)
+        positions = np.sort(rng.integers(0, rows + 1, n))
     shared = [c for c in columns if c in people.column_names]
     data = {c: people.column(c) for c in shared}
     data["_key"] = people.column(key_column)
     data["_pos"] = pa.array(2 * positions.astype(np.int64) + 1)  # between real rows, whose _pos is even
     return pa.table(data), [tag_row(_ledger_row(people, i, key_column, roles, shared), index_key) for i in range(n)]
+
+
+#: Draws tried for canaries that pass a release's filter: n times each factor in turn, at most
+#: MAX_DRAW people; a filter so narrow that fewer pass gets fewer canaries (the ledger says how many).
+_DRAW_FACTORS = (4, 64, 1024)
+_MAX_DRAW = 200_000
+
+
+def _passing(con: duckdb.DuckDBPyConnection, table: str, nik_col: str | None, key_col: str, n: int, seed: int,
+             as_of: date, where_sql: str | None) -> pa.Table:
+    """``n`` canaries that satisfy ``where_sql``, in key order: the first that pass in ever larger draws."""
+    for factor in _DRAW_FACTORS if where_sql else (1,):
+        draw = min(_MAX_DRAW, max(n, n * factor))
+        _, people = _people(con, table, nik_col, key_col, draw, seed, as_of)
+        if where_sql:
+            con.register("_jj_canary_draw", people)
+            try:
+                mask = con.sql(f"SELECT coalesce(({where_sql}), false) FROM _jj_canary_draw").fetchnumpy()
+            except duckdb.Error:  # the filter names a column canaries do not have: none can pass
+                return people.slice(0, 0)
+            finally:
+                con.unregister("_jj_canary_draw")
+            people = people.filter(pa.array(next(iter(mask.values())), pa.bool_()))
+        if people.num_rows >= n or draw == _MAX_DRAW:
+            break
+    people = people.slice(0, n)
+    return people.take(pc.sort_indices(people.column(key_col)))
 
 
 def _people(
