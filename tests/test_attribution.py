@@ -203,6 +203,14 @@ def test_a_foreign_file_is_not_ours(world: World) -> None:
     assert result.verdict == "not-ours" and result.tested == 0
 
 
+def test_not_ours_needs_positive_evidence_and_a_file_read_well(world: World) -> None:
+    other = generate_tables(participants=300, snapshots=1, seed=99, patients=False)[0].participants
+    poorly = world.leak(other, read_poorly="4,000 of 4,300 records could not be read")
+    assert poorly.verdict == "inconclusive" and "could not be read well" in poorly.explanation
+    names_only = world.leak(other.select(["NAMA", "TGLLHR"]))  # nothing to compare identifiers with
+    assert names_only.verdict == "inconclusive" and "identifier" in names_only.explanation
+
+
 def test_a_release_sharing_no_rows_with_the_leak_is_not_tested(world: World) -> None:
     inactive = world.registry_copy("KDSTATUSPST = 'NONAKTIF'")
     keys = pa.compute.is_in(world.tables["A"].column("NOKA"), value_set=inactive.column("NOKA"))

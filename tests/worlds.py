@@ -31,7 +31,7 @@ class World:
 
     def leak(self, table: pa.Table, origin: dict[str, str] | None = None, *,
              releases: list[ReleaseRecord] | None = None, threshold: float = 1e-6,
-             window: object = None) -> Attribution:
+             window: object = None, read_poorly: str | None = None) -> Attribution:
         """Link ``table`` to the registry by key and attribute it."""
         origin = origin or {c: c for c in table.column_names}
         ledger = Ledger.open(self.ws.ledger_url)
@@ -42,7 +42,7 @@ class World:
             link_by_key(reg.con, "_leak", origin, info, ledger,
                         index_key=keys.canary_index_key(self.ws.master_secret()))
             return attribute(reg.con, registry=reg, ledger=ledger, master=self.ws.master_secret(), dataset=info,
-                             threshold=threshold, releases=releases, window=window)
+                             threshold=threshold, releases=releases, window=window, read_poorly=read_poorly)
 
     def attacked(self, names: list[str], attacks: list[str], rows: int, seed: int) -> attack.Leak:
         rng = np.random.default_rng(seed)

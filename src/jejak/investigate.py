@@ -199,7 +199,7 @@ def _run(
             report(STAGES[6], 6, n)
             attribution = attribute(
                 con, registry=reg, ledger=ledger, master=ws.master_secret(), dataset=info, linked=NARROW,
-                window=window, threshold=threshold, say=say, text=TEXT,
+                window=window, threshold=threshold, say=say, text=TEXT, read_poorly=read_poorly(evidence),
             )
     verdict = Verdict(
         case_id=case_id, created_at=datetime.now(UTC), dataset=info, evidence=evidence, mapping=mapping,
@@ -207,6 +207,22 @@ def _run(
     )
     verdict.summary = summarise(verdict, impact.people)
     return verdict
+
+
+def read_poorly(ev: Evidence) -> str | None:
+    """Why the evidence was not read well enough to call it foreign, or None: a file read as one
+    column or one row, most of its records skipped, or a part of its archive lost is no proof of
+    anything, least of all that the data is not ours."""
+    problems = []
+    if ev.rows <= 1:
+        problems.append(f"only {ev.rows} record could be read")
+    if len(ev.columns) == 1:
+        problems.append("it was read as a single column")
+    if ev.skipped_rows > ev.rows:
+        problems.append(f"{ev.skipped_rows:,} of {ev.skipped_rows + ev.rows:,} records could not be read")
+    if any("truncated" in str(s.get("reason")) or "damaged" in str(s.get("reason")) for s in ev.skipped):
+        problems.append("part of it is truncated or damaged")
+    return "; ".join(problems) or None
 
 
 def _say(report: Progress) -> Callable[[str], None]:
