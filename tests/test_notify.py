@@ -220,7 +220,7 @@ def test_relinking_refuses_an_evidence_file_that_changed(tmp_path: Path) -> None
     with pytest.raises(NotifyError, match="not in the workspace"):
         prepare_pack(ws, "C-T1", "2026-11-23T08:00", pdf=False)
     assert not (ws.cases_dir / "C-T1" / "notify").exists()
-    assert not list((ws.cases_dir / "C-T1").glob(".*partial"))
+    assert not list((ws.cases_dir / "C-T1").glob(".*partial")) and not list((ws.cases_dir / "C-T1").glob(".tmp-*"))
 
 
 def test_notify_command_prints_the_deadline_and_writes_the_pack(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from jejak import signals
 from jejak.errors import JejakError
 from jejak.workspace import Workspace, resolve_home
 
@@ -66,10 +68,19 @@ def _main(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # "waiting for process N, which is using the registry" is for the user, not a log record.
+    lock = logging.getLogger("jejak.registry.lock")
+    if not lock.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        lock.addHandler(handler)
+        lock.propagate = False
 
 
 def _workspace() -> Workspace:
-    return Workspace.open(resolve_home(state.home))
+    ws = Workspace.open(resolve_home(state.home))
+    ws.sweep_stale()  # folders of runs that were killed before they could clean up
+    return ws
 
 
 def _parse_date(text: str, option: str) -> date:
@@ -142,10 +153,12 @@ def registry_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import a dated snapshot; changed rows get new versions, vanished rows are closed."""
+    from jejak.files import check_input
     from jejak.registry import Registry
     from jejak.roles import parse_role_overrides
 
     ws = _workspace()
+    check_input(file)
     when = _parse_date(as_of, "--as-of")
     overrides = parse_role_overrides(role or [])
     from jejak.feedback import screen
@@ -177,7 +190,7 @@ def registry_list(as_json: JsonFlag = False) -> None:
     """Datasets in the registry with their snapshots and row counts."""
     from jejak.registry import Registry
 
-    with Registry(_workspace().registry_path) as reg:
+    with Registry(_workspace().registry_path, read_only=True) as reg:
         infos = reg.datasets()
     if as_json:
         _print_json([i.to_json() for i in infos])
@@ -196,7 +209,7 @@ def registry_show(name: str, as_json: JsonFlag = False) -> None:
     """One dataset: snapshots, row and version counts, column roles."""
     from jejak.registry import Registry
 
-    with Registry(_workspace().registry_path) as reg:
+    with Registry(_workspace().registry_path, read_only=True) as reg:
         info = reg.dataset(name)
     if as_json:
         _print_json(info.to_json())
@@ -220,18 +233,25 @@ def registry_history(
     """Every stored version of one row (prints personal data: the operator asked for it)."""
     from jejak.registry import Registry
 
-    with Registry(_workspace().registry_path) as reg:
+    with Registry(_workspace().registry_path, read_only=True) as reg:
         versions = reg.history(name, key)
     if as_json:
         _print_json(versions)
+        if not versions:
+            raise typer.Exit(1)
         return
     if not versions:
-        out.print("No such row.")
-        return
-    t = RichTable(*versions[0].keys())
-    for v in versions:
-        t.add_row(*("" if x is None else str(x) for x in v.values()))
-    out.print(t)
+        err.print(f"No row of {name} has that key.", highlight=False)
+        raise typer.Exit(1)
+    # One block per version, "column: value" lines: a table of 30 columns is unreadable in 80.
+    for i, v in enumerate(versions, 1):
+        valid = f"{v.get('_valid_from')} to {v.get('_valid_to') or 'now'}"
+        out.print(f"[bold]version {i} of {len(versions)}[/]: valid {valid}", highlight=False)
+        width = max(len(k) for k in v)
+        for k, x in v.items():
+            if k not in ("_valid_from", "_valid_to"):
+                out.print(f"  {k:<{width}}  {'' if x is None else x}", highlight=False, soft_wrap=True)
+        out.print()
 
 
 # -- recipients ------------------------------------------------------------------------------------
@@ -285,12 +305,21 @@ def release_create(
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default: all).")] = None,
     where: Annotated[str | None, typer.Option(help="Row filter, e.g. \"KDKANTOR = '0901'\".")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Registry date (default: newest snapshot).")] = None,
-    purpose: Annotated[str | None, typer.Option(help="Why the recipient receives this data.")] = None,
+    purpose: Annotated[str, typer.Option(help="Why the recipient receives this data (required: the ledger "
+                                         "records it).")] = "",
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet, xlsx (default: by --out).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Release every row and column (needed when neither "
+                                       "--columns nor --where is given).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Make a marked extract for a recipient and record it in the ledger."""
     from jejak.release import ReleaseRequest, create_release
+
+    if not purpose.strip():
+        raise JejakError("--purpose is required: the ledger records why the recipient receives the data")
+    if not (columns or where or all_):
+        # The whole registry is the costliest release to lose: it must be asked for, not defaulted to.
+        raise JejakError("give --columns and/or --where, or --all to release every row and column")
 
     req = ReleaseRequest(
         dataset=dataset, recipient=recipient, out=out_file,
@@ -323,11 +352,14 @@ def release_list(
     if as_json:
         _print_json([_release_json(r) for r in items])
         return
-    t = RichTable("release", "recipient", "dataset", "as of", "rows", "kind", "created")
+    if not items:
+        out.print("No releases.")
+        return
+    # Plain lines, never a table: a table narrows columns to the terminal and cuts the release id,
+    # which is what users copy.
     for r in items:
-        t.add_row(r.release_id, r.recipient, r.dataset, str(r.as_of), f"{r.rows:,}", r.kind,
-                  r.created_at.strftime("%Y-%m-%d %H:%M"))
-    out.print(t)
+        out.print(f"{r.release_id}  {r.created_at:%Y-%m-%d %H:%M}  {r.kind:<10}  {r.dataset} as of {r.as_of}  "
+                  f"{r.rows:,} rows  -> {r.recipient}", highlight=False, soft_wrap=True)
 
 
 @release_app.command("show")
@@ -340,17 +372,14 @@ def release_show(release_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         _print_json(_release_json(rec))
         return
-    t = RichTable("field", "value", show_header=False)
-    for k in ("release_id", "recipient", "dataset", "as_of", "registry_version", "rows", "canaries", "kind",
-              "filter", "purpose", "operator", "created_at", "file_name", "file_format", "file_sha256"):
-        t.add_row(k, "" if getattr(rec, k) is None else str(getattr(rec, k)))
-    t.add_row("columns", ", ".join(rec.columns))
-    out.print(t)
-    if rec.channels:
-        c = RichTable("channel", "cells marked", title="Fingerprint channels")
-        for k, v in rec.channels.items():
-            c.add_row(k, f"{v:,}")
-        out.print(c)
+    fields = ("release_id", "recipient", "dataset", "as_of", "registry_version", "rows", "canaries", "kind",
+              "filter", "purpose", "operator", "created_at", "file_name", "file_format", "file_sha256")
+    for k in fields:  # plain lines so no hash or id is ever cut to the terminal's width
+        out.print(f"{k + ':':<18}{'' if getattr(rec, k) is None else getattr(rec, k)}", highlight=False,
+                  soft_wrap=True)
+    out.print(f"{'columns:':<18}{', '.join(rec.columns)}", highlight=False, soft_wrap=True)
+    for k, v in (rec.channels or {}).items():
+        out.print(f"{'channel ' + k + ':':<18}{v:,} cells marked", highlight=False, soft_wrap=True)
 
 
 @release_app.command("reproduce")
@@ -476,8 +505,16 @@ def notify(
     as_json: JsonFlag = False,
 ) -> None:
     """Prepare the UU PDP Art. 46 notification pack: authority notice, subject list, suspect summary."""
-    from jejak.notify import prepare_pack, wib
+    from datetime import datetime
 
+    from jejak.notify import WIB, deadline, prepare_pack, wib
+
+    due = deadline(discovered)
+    now = datetime.now(WIB)
+    due.check(now)  # a future discovery is refused before any work
+    late = due.passed(now)
+    if late:  # said at once: the operator must not learn it after the pack is written
+        err.print(f"[bold yellow]{late}[/]", highlight=False, soft_wrap=True)
     with _steps(not as_json) as say:
         pack = prepare_pack(_workspace(), case, discovered, out=out_dir, lang=lang, controller=controller,
                             pdf=pdf, say=say)
@@ -622,12 +659,32 @@ def eval_(
     out.print(f"Scratch workspace: {base}  ({report.seconds:.0f} s)")
 
 
+INTERRUPTED = "interrupted, nothing changed"
+
+
 def main() -> None:
+    # Everything jejak writes may hold personal data: owner-only whatever the shell's umask.
+    os.umask(0o077)
+    signals.install()
     try:
         app()
     except JejakError as exc:
+        if signals.received():  # an interrupted query, reported as a failed step
+            _interrupted()
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
+    except BaseException as exc:
+        if signals.received() or signals.is_interruption(exc):
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    # Every writer commits at its very end (import in one transaction, a release's file renamed
+    # inside the ledger transaction, a case renamed into place), so an interruption leaves the
+    # workspace as it was; temporary folders are removed on the way out.
+    err.print(INTERRUPTED, highlight=False)
+    raise SystemExit(signals.exit_status()) from None
 
 
 if __name__ == "__main__":

@@ -7,17 +7,20 @@ formula is written with a leading apostrophe in CSV, and XLSX cells are always t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from jejak.errors import JejakError
+from jejak.files import FILE_MODE, private_file
 from jejak.intake import file_sha256
 from jejak.registry import quote
 
@@ -47,17 +50,41 @@ def formula_safe_sql(column: str) -> str:
 
 def write_table(
     con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, fmt: str, created: datetime,
-    *, parquet_required: bool = False,
+    *, parquet_required: bool = False, scratch: Path | None = None,
 ) -> str:
     """Write ``columns`` of ``table`` to ``path`` in the table's own row order; return the file's SHA-256.
+
+    ``scratch`` is a private folder for the writer's temporary files (the release passes one in
+    the workspace); by default one is made beside ``path``. Never ``$TMPDIR``: what passes
+    through these files is every released person's data.
 
     ``table`` must scan in a fixed order (an Arrow table, or a view over one without joins):
     DuckDB keeps insertion order when nothing asks it to reorder, so no sort is needed here.
     """
     if fmt not in FORMATS:
         raise JejakError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    with _scratch(path, scratch) as private:
+        return _write(con, table, columns, path, fmt, created, parquet_required, private)
+
+
+@contextlib.contextmanager
+def _scratch(path: Path, given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        yield given
+        return
+    if not path.parent.is_dir():
+        raise JejakError(f"could not write {path.name}: the directory {path.parent} does not exist")
+    with tempfile.TemporaryDirectory(prefix=".jejak-", dir=path.parent) as private:  # mode 0700
+        yield Path(private)
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, fmt: str, created: datetime,
+    parquet_required: bool, private: Path,
+) -> str:
     if fmt == "xlsx":
-        _write_xlsx(con, table, columns, path, created)
+        _write_xlsx(con, table, columns, path, created, private)
+        private_file(path)
         return file_sha256(path)
     if fmt == "csv":
         select = ", ".join(formula_safe_sql(c) for c in columns)
@@ -67,27 +94,29 @@ def write_table(
         options = "FORMAT json" if fmt == "jsonl" else "FORMAT parquet, COMPRESSION zstd"
     con.execute("SET preserve_insertion_order = true")  # the default; a release's bytes depend on it
     if fmt != "parquet" or not parquet_required:
-        return _copy_hashed(con, f"SELECT {select} FROM {table}", options, path)
+        return _copy_hashed(con, f"SELECT {select} FROM {table}", options, path, private)
     # Releases of policy version 1 were written from a table, and Parquet marks a column REQUIRED
     # when the table's statistics show no NULL: materialise first so they reproduce byte-for-byte.
     # (Newer releases skip this copy; all their Parquet columns are OPTIONAL.)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_export AS SELECT {select} FROM {table}")
     try:
-        return _copy_hashed(con, "FROM _jj_export", options, path)
+        return _copy_hashed(con, "FROM _jj_export", options, path, private)
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_export")
 
 
-def _copy_hashed(con: duckdb.DuckDBPyConnection, query: str, options: str, path: Path) -> str:
+def _copy_hashed(con: duckdb.DuckDBPyConnection, query: str, options: str, path: Path,
+                 scratch: Path | None = None) -> str:
     """``COPY (query) TO path``, hashing the bytes on their way to the file; return the SHA-256.
 
     DuckDB writes into a named pipe and a thread copies what arrives into ``path`` and the hash,
     so the hash costs no second read of a file of hundreds of MB: it runs while DuckDB formats
-    the next rows. The pipe lives in a fresh directory only this user can enter, because what
-    flows through it is personal data. A writer that seeks could not use a pipe: DuckDB's CSV,
+    the next rows. The pipe lives in a fresh directory only this user can enter (inside
+    ``scratch``, else beside ``path``), because what flows through it is personal data. A writer
+    that seeks could not use a pipe: DuckDB's CSV,
     JSON and Parquet writers only append, and if one ever did seek, the COPY fails loudly.
     """
-    with tempfile.TemporaryDirectory(prefix="jejak-") as private:  # mode 0700
+    with tempfile.TemporaryDirectory(prefix=".jejak-", dir=scratch or path.parent) as private:  # mode 0700
         pipe = os.path.join(private, "release")
         os.mkfifo(pipe, 0o600)
         # Both ends are opened here, without blocking: the pump reads until every writer has
@@ -127,7 +156,8 @@ class _Pump(threading.Thread):
     def run(self) -> None:
         with os.fdopen(self._fd, "rb", buffering=0) as src:
             try:
-                with self._path.open("wb") as dst:
+                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+                with os.fdopen(fd, "wb") as dst:
                     while block := src.read(1 << 20):
                         self._sha.update(block)
                         dst.write(block)
@@ -143,7 +173,7 @@ class _Pump(threading.Thread):
 
 
 def _write_xlsx(
-    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, created: datetime
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], path: Path, created: datetime, scratch: Path
 ) -> None:
     import xlsxwriter  # only this format needs it
 
@@ -151,8 +181,10 @@ def _write_xlsx(
     if n > XLSX_MAX_ROWS:
         raise JejakError(f"{n:,} rows do not fit in one XLSX sheet ({XLSX_MAX_ROWS:,} at most); use csv or parquet")
     # constant_memory streams rows to disk; a fixed creation time keeps the bytes reproducible.
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                         "strings_to_numbers": False, "strings_to_urls": False})
+    # Its temporary files (every row) go to our private scratch folder, not xlsxwriter's $TMPDIR.
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": str(scratch),
+                                         "strings_to_formulas": False, "strings_to_numbers": False,
+                                         "strings_to_urls": False})
     wb.set_properties({"created": created.replace(tzinfo=None)})
     ws = wb.add_worksheet("release")
     for j, c in enumerate(columns):

@@ -32,6 +32,7 @@ import duckdb
 from jejak import __version__, dating
 from jejak.attribution import attribute
 from jejak.errors import JejakError
+from jejak.files import EVIDENCE_MODE, OWNER_FILE, check_input, private_dir, privatise_tree, write_private
 from jejak.impact import measure as measure_impact
 from jejak.intake import Table, read_table
 from jejak.keys import canary_index_key
@@ -139,26 +140,23 @@ def investigate(
     ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default half the machine's memory. Beyond
     it DuckDB spills to the case folder, which is correct but several times slower.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise JejakError(f"{path}: no such file")
+    path = check_input(Path(path))
     report = progress or (lambda _s, _d, _t: None)
     case_id = new_case_id()
-    ws.cases_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ws.cases_dir / f".tmp-{case_id}"
+    private_dir(ws.cases_dir, parents=True)
     final = ws.cases_dir / case_id
-    tmp.mkdir()
-    try:
+    # The case is built beside its final place (same file system, so the rename is atomic) in a
+    # folder that records our PID: if this run is killed, the next command sweeps it away.
+    with ws.tmpdir(case_id, parent=ws.cases_dir) as tmp:
         verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report,
                        memory_limit or default_memory_limit())
         report(STAGES[7], 7, len(STAGES))
-        (tmp / "verdict.json").write_text(json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
+        write_private(tmp / "verdict.json", json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
         shutil.rmtree(tmp / "spill", ignore_errors=True)
+        (tmp / OWNER_FILE).unlink()
+        privatise_tree(tmp)  # DuckDB wrote the subject list with the process's umask
         os.replace(tmp, final)  # the case appears complete or not at all
         verdict.case_dir = final
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     report("done", len(STAGES), len(STAGES))
     log.info("case %s recorded", case_id)
     return verdict
@@ -236,7 +234,7 @@ def _say(report: Progress) -> Callable[[str], None]:
 
 def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evidence, Table]:
     """Read the leak while a thread copies it into the case folder and hashes it (one read of the file)."""
-    (tmp / "evidence").mkdir()
+    private_dir(tmp / "evidence")
     copy = tmp / "evidence" / path.name
     copier = _CopyHasher(path, copy)
     copier.start()
@@ -244,7 +242,7 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
         table = read_table(con, path, name=LEAK, strict=False)
     finally:
         sha256, size = copier.result()
-    copy.chmod(0o444)
+    copy.chmod(EVIDENCE_MODE)
     _, _, member = table.source.partition("!")
     members = list(getattr(table, "members", []) or [])
     # One delimited file numbers its records by line, distinct by construction: no need to count.

@@ -40,8 +40,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import secrets
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,6 +52,7 @@ import duckdb
 from jejak import keys
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
+from jejak.files import OWNER_FILE, privatise_tree
 from jejak.intake import file_sha256
 from jejak.registry import Registry, quote, table_name
 from jejak.report import (
@@ -91,6 +90,22 @@ class Deadline:
     def remaining(self, now: datetime) -> timedelta:
         return self.due - now
 
+    def check(self, now: datetime) -> None:
+        """Refuse a discovery in the future: the deadline would be late by as much, and a notice
+        dated so is false. A few minutes' skew between clocks is allowed."""
+        if self.discovered > now + CLOCK_SKEW:
+            raise NotifyError(f"--discovered {self.discovered.isoformat(timespec='minutes')} is in the future; "
+                              "give the time the leak was discovered")
+
+    def passed(self, now: datetime) -> str | None:
+        """A one-line warning when the deadline has already passed, else None."""
+        late = now - self.due
+        if late <= timedelta(0):
+            return None
+        hours = late.total_seconds() / 3600
+        return (f"The 3x24-hour deadline passed on {wib(self.due, 'en')}, {hours:,.0f} hours ago: "
+                "notify the authority and the people at once, and say why the notice is late.")
+
     def to_json(self, now: datetime) -> dict[str, Any]:
         left = self.remaining(now)
         return {
@@ -101,6 +116,9 @@ class Deadline:
             "hours_left_at_preparation": round(left.total_seconds() / 3600, 2),
             "overdue_at_preparation": left.total_seconds() < 0,
         }
+
+
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def parse_discovered(text: str) -> datetime:
@@ -599,9 +617,10 @@ def prepare_pack(
     from jejak.browser import find_chromium, print_to_pdf
     from jejak.report import verdict_from
 
+    dl = deadline(discovered)
+    dl.check(datetime.now(WIB))
     verdict, verdict_path = verdict_from(ws.cases_dir, case_or_verdict)
     case_dir = verdict_path.parent
-    dl = deadline(discovered)
     target = (out or case_dir / "notify").expanduser().resolve()
     if target.exists():
         raise NotifyError(f"{target} already exists; a notification pack is never overwritten")
@@ -609,11 +628,10 @@ def prepare_pack(
         raise NotifyError(f"the directory {target.parent} does not exist")
     want_pdf = pdf if pdf is not None else find_chromium() is not None
     facts = facts_from(verdict, dl, controller, lang)
-    # A name of its own: a pack being prepared by another run is never touched. Owner-only, because
-    # the subject list holds every affected person's contact.
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
-    tmp.mkdir(mode=0o700)
-    try:
+    # A folder of its own (a pack being prepared by another run is never touched), owner-only because
+    # the subject list holds every affected person's contact, and marked with our PID so that a
+    # killed run's half-written pack is swept by the next command.
+    with ws.tmpdir("notify", parent=target.parent) as tmp:
         counts, source = _subjects_csv(ws, verdict, case_dir, tmp / "subjects.csv", facts, say)
         files = {"subjects": tmp / "subjects.csv"}
         say("writing the notice to the authority")
@@ -632,6 +650,7 @@ def prepare_pack(
             (tmp / f"{stem}.md").write_text(to_markdown(sb), encoding="utf-8")
             (tmp / f"{stem}.html").write_text(to_html(sb, lang, sb[0][1]), encoding="utf-8")
             files[f"{stem}.md"], files[f"{stem}.html"] = tmp / f"{stem}.md", tmp / f"{stem}.html"
+        (tmp / OWNER_FILE).unlink()  # the pack holds only its own files
         manifest = {
             "case_id": facts.case_id, "prepared_at": datetime.now(WIB).isoformat(timespec="seconds"),
             "deadline": dl.to_json(datetime.now(WIB)), "subjects": counts.subjects,
@@ -640,12 +659,8 @@ def prepare_pack(
             "files": {p.name: file_sha256(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        for f in tmp.iterdir():
-            f.chmod(0o600)
+        privatise_tree(tmp)
         tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return NotifyPack(target, dl, counts, {k: target / v.name for k, v in files.items()}, source)
 
 

@@ -20,8 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import shutil
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -31,11 +35,15 @@ from typing import Any
 import duckdb
 
 from jejak.errors import InputError, RegistryError
+from jejak.files import mark_owner, private_dir, private_file
 from jejak.intake import delimited, detect_format, read_table
 from jejak.roles import Role, RoleGuess, infer_roles
 from jejak.sqltext import quote
 
 log = logging.getLogger(__name__)
+lock_log = logging.getLogger("jejak.registry.lock")  # the CLI shows these as plain lines
+LOCK_TIMEOUT_ENV = "JEJAK_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _META_DDL = """
@@ -107,18 +115,36 @@ def table_name(dataset: str) -> str:
 class Registry:
     """A DuckDB file of datasets, each a table of row versions."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, lock_timeout: float | None = None) -> None:
+        """Open the registry file; ``read_only`` for commands that only look (many may do so at once).
+
+        DuckDB lets one process write a file, or several read it. A process that finds the file
+        locked waits up to ``lock_timeout`` seconds (default ``$JEJAK_LOCK_TIMEOUT``, else 60),
+        saying so once on the ``jejak.registry.lock`` logger, then names the holder's process."""
         self.path = path
+        self.read_only = read_only
+        self.con = _connect(path, read_only, lock_timeout)
+        self._spill = _spill_dir(path)
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise RegistryError(f"cannot open the registry {path}: {exc}") from None
-        self.con.execute("SET enable_progress_bar = false")
-        if not read_only:
-            self.con.execute(_META_DDL)
+            self.con.execute("SET enable_progress_bar = false")
+            if self._spill is not None:
+                # DuckDB's default is a folder beside the file that a killed run leaves behind; this
+                # one records its owner so the next command sweeps it (Workspace.sweep_stale).
+                self.con.execute(f"SET temp_directory = '{str(self._spill / 'spill').replace(chr(39), chr(39) * 2)}'")
+            if not read_only:
+                self.con.execute(_META_DDL)
+                _owner_only(path)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self.con.close()
+        if not self.read_only:
+            _owner_only(self.path)
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
+            self._spill = None
 
     def __enter__(self) -> Registry:
         return self
@@ -574,3 +600,69 @@ class _FileHasher(threading.Thread):
         if self._error is not None:
             raise self._error
         return self._digest
+
+
+# -- opening the file ------------------------------------------------------------------------------
+
+_LOCK_HOLDER = re.compile(r"PID (\d+)")
+
+
+def _connect(path: Path, read_only: bool, lock_timeout: float | None) -> duckdb.DuckDBPyConnection:
+    if read_only and not path.exists():
+        # Nothing imported yet: an empty in-memory registry answers every question the same way,
+        # and a reader never creates the file.
+        con = duckdb.connect()
+        con.execute(_META_DDL)
+        return con
+    timeout = lock_timeout if lock_timeout is not None else _env_timeout()
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            holder = _lock_holder(str(exc))
+            if holder is None:
+                raise RegistryError(f"cannot open the registry {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise RegistryError(
+                    f"the registry {path} is in use by process {holder}; waited {timeout:g} s. Try again when "
+                    f"it has finished (or set {LOCK_TIMEOUT_ENV} to wait longer)"
+                ) from None
+            if not told:
+                lock_log.warning("waiting for process %s, which is using the registry (up to %g s)", holder, timeout)
+                told = True
+            time.sleep(0.2)
+
+
+def _lock_holder(message: str) -> str | None:
+    """The process holding DuckDB's file lock, from its error text; None when it is no lock error."""
+    if "lock" not in message.lower():
+        return None
+    m = _LOCK_HOLDER.search(message)
+    return m.group(1) if m else "unknown"
+
+
+def _env_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)))
+    except ValueError:
+        raise RegistryError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds") from None
+
+
+def _spill_dir(path: Path) -> Path | None:
+    """A private folder for DuckDB's spill files in the workspace's ``tmp``, marked with our PID."""
+    base = path.parent / "tmp"
+    if not path.parent.is_dir():
+        return None
+    private_dir(base)
+    spill = Path(tempfile.mkdtemp(prefix=".tmp-duckdb-", dir=base))
+    mark_owner(spill)
+    return spill
+
+
+def _owner_only(path: Path) -> None:
+    # DuckDB creates the file and its write-ahead log with the process's umask.
+    for p in (path, path.with_name(path.name + ".wal")):
+        if p.exists():
+            private_file(p)

@@ -74,12 +74,16 @@ class Reproduction:
     identical: bool
 
 
+def _suffix_format(path: Path) -> str | None:
+    """The format a file name promises, or None when its suffix names none of ours."""
+    suffix = path.suffix.lower().lstrip(".")
+    fmt = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
+    return fmt if fmt in FORMATS else None
+
+
 def output_format(path: Path, fmt: str | None) -> str:
     if fmt is None:
-        suffix = path.suffix.lower().lstrip(".")
-        fmt = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
-        if fmt not in FORMATS:
-            fmt = "csv"
+        fmt = _suffix_format(path) or "csv"
     if fmt not in FORMATS:
         raise ReleaseError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return fmt
@@ -94,7 +98,9 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
     if not out.parent.is_dir():
         raise ReleaseError(f"the directory {out.parent} does not exist")
     policy = req.policy or Policy()
-    with Registry(ws.registry_path) as reg:
+    # Read-only: a release only reads the registry (its tables are temporary), so releases and
+    # investigations run side by side; only an import waits for them.
+    with Registry(ws.registry_path, read_only=True) as reg:
         info = reg.dataset(req.dataset)
         as_of = req.as_of or info.snapshots[-1]
         if as_of < info.snapshots[0]:
@@ -127,7 +133,9 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             try:
                 built = _build(reg, ws.master_secret(), entry, reader, policy)
                 say(f"writing {built['rows']:,} rows as {fmt}")
-                digest = write_table(reg.con, _TABLE, columns, tmp, fmt, created, parquet_required=policy.version < 2)
+                with ws.tmpdir("release") as scratch:
+                    digest = write_table(reg.con, _TABLE, columns, tmp, fmt, created,
+                                         parquet_required=policy.version < 2, scratch=scratch)
                 entry = _with(entry, rows=built["rows"], channels=built["channels"],
                               canaries=len(built["canaries"]), file_sha256=digest)
                 say("recording the release in the ledger")
@@ -147,7 +155,12 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
     out = out.expanduser().resolve()
     if out.exists():
         raise ReleaseError(f"{out} already exists; choose a new file name")
-    with Registry(ws.registry_path) as reg:
+    fmt = rec.file_format or "csv"
+    named = _suffix_format(out)
+    if named is not None and named != fmt:
+        # Reproduction proves the marks by the file's hash, which only the original format has.
+        raise ReleaseError(f"{release_id} was released as {fmt}; name the output *.{fmt} (not {out.suffix})")
+    with Registry(ws.registry_path, read_only=True) as reg:
         info = reg.dataset(rec.dataset)
         where_sql = compile_filter(rec.filter, info.columns) if rec.filter else None
         tmp = out.with_name(f".{out.name}.partial")
@@ -156,8 +169,9 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
             say("rebuilding the release")
             with _Reader(reg, info.name, rec.columns, rec.as_of, where_sql, policy) as reader:
                 _build(reg, ws.master_secret(), rec, reader, policy)
-            digest = write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
-                                 parquet_required=policy.version < 2)
+            with ws.tmpdir("release") as scratch:
+                digest = write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
+                                     parquet_required=policy.version < 2, scratch=scratch)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -172,10 +186,16 @@ def register_release(
     """Record a release made before jejak: no file and no marks, but its rows, columns and time."""
     from jejak.ledger import Ledger, ReleaseEntry
 
+    if as_of > datetime.now(UTC).date():
+        # The ledger is append-only: an entry dated in the future could never be corrected.
+        raise ReleaseError(f"--as-of {as_of} is in the future; a registered release was made in the past")
     ledger = Ledger.open(ws.ledger_url)
     rcpt = ledger.recipient(recipient)
-    with Registry(ws.registry_path, read_only=False) as reg:
+    with Registry(ws.registry_path, read_only=True) as reg:
         info = reg.dataset(dataset)
+        if not info.snapshots or as_of < info.snapshots[0]:
+            first = f"the first snapshot ({info.snapshots[0]})" if info.snapshots else "any snapshot"
+            raise ReleaseError(f"--as-of {as_of} is before {first}; the registry holds nothing that old")
         cols = _select_columns(columns, info.columns)
         where_sql = compile_filter(where, info.columns) if where else None
         cond = f"WHERE {where_sql}" if where_sql else ""

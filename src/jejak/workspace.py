@@ -7,14 +7,19 @@ workspace's ledger and must not be shared with another workspace).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jejak.errors import WorkspaceError
+from jejak.files import OWNER_FILE, mark_owner, private_dir, write_private
 
 if TYPE_CHECKING:
     from jejak.ledger import Ledger
@@ -24,6 +29,8 @@ SECRET_ENV = "JEJAK_MASTER_SECRET"
 HOME_ENV = "JEJAK_HOME"
 DATABASE_ENV = "JEJAK_DATABASE_URL"
 FORMAT_VERSION = 1
+TMP_PREFIX = ".tmp-"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,50 @@ class Workspace:
     def cases_dir(self) -> Path:
         return self.home / "cases"
 
+    @property
+    def tmp_root(self) -> Path:
+        """Where temporary files go: inside the workspace, never ``$TMPDIR``. A shared ``/tmp``
+        outlives the run, is often world-listable, and a killed run's copy of the registry there
+        would hold every person's NIK and name."""
+        return self.home / "tmp"
+
+    @contextlib.contextmanager
+    def tmpdir(self, prefix: str, parent: Path | None = None) -> Iterator[Path]:
+        """A fresh owner-only directory, removed on every way out of the block.
+
+        It lives in ``parent`` (default: :attr:`tmp_root`) and records this process's id, so that
+        a run killed before it could clean up is swept by the next one (:meth:`sweep_stale`).
+        ``parent`` lets a case be built beside its final place and renamed into it."""
+        base = private_dir(parent or self.tmp_root, parents=True)
+        path = Path(_mkdtemp(base, f"{TMP_PREFIX}{prefix}"))
+        try:
+            mark_owner(path)
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def sweep_stale(self) -> list[Path]:
+        """Remove temporary directories whose owner process is dead; return what was removed.
+
+        Called at the start of every command. A directory without a readable owner (killed
+        between creating it and writing the id) is only removed once it is an hour old, so a
+        run starting at the same moment is never robbed of its folder."""
+        removed = []
+        # Temporary folders live in tmp/, beside a case being built, and beside a notification
+        # pack being prepared in its case.
+        patterns = [(self.tmp_root, f"{TMP_PREFIX}*"), (self.cases_dir, f"{TMP_PREFIX}*"),
+                    (self.cases_dir, f"*/{TMP_PREFIX}*")]
+        for base, pattern in patterns:
+            if not base.is_dir():
+                continue
+            for path in base.glob(pattern):
+                if path.is_dir() and _stale(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+        if removed:
+            log.info("removed %d temporary folder(s) left by interrupted runs", len(removed))
+        return removed
+
     @classmethod
     def init(cls, home: Path) -> Workspace:
         """Create a new workspace with a fresh master secret; refuse an existing one."""
@@ -59,13 +110,13 @@ class Workspace:
         if home.exists() and any(home.iterdir()):
             raise WorkspaceError(f"{home} exists and is not empty; choose a new directory")
         ws = cls(home)
-        home.mkdir(parents=True, exist_ok=True)
-        for d in (ws.evidence_dir, ws.cases_dir):
-            d.mkdir(exist_ok=True)
+        private_dir(home, parents=True)
+        for d in (ws.evidence_dir, ws.cases_dir, ws.tmp_root):
+            private_dir(d)
         if not os.environ.get(SECRET_ENV):
             ws._write_secret(secrets.token_bytes(32))
         # The marker is written last so a half-created directory is never taken for a workspace.
-        (home / MARKER).write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
+        write_private(home / MARKER, json.dumps({"format": FORMAT_VERSION}) + "\n")
         return ws
 
     @classmethod
@@ -76,7 +127,7 @@ class Workspace:
         return cls(home)
 
     def _write_secret(self, secret: bytes) -> None:
-        self.secret_path.parent.mkdir(mode=0o700, exist_ok=True)
+        private_dir(self.secret_path.parent)
         fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secret.hex() + "\n")
@@ -119,6 +170,38 @@ class Workspace:
             ledger.close()
             raise
         return ledger
+
+
+def _mkdtemp(base: Path, prefix: str) -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=prefix, dir=base)  # mode 0700 by construction
+
+
+def _stale(path: Path) -> bool:
+    try:
+        pid = int((path / OWNER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        import time
+
+        try:
+            return time.time() - path.stat().st_mtime > 3600
+        except OSError:
+            return False
+    return not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def resolve_home(home: Path | None) -> Path:

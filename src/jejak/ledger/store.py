@@ -170,7 +170,18 @@ class Ledger:
     def open(cls, url: str) -> Ledger:
         ledger = cls(url)
         ledger.upgrade()
+        ledger._owner_only()
         return ledger
+
+    def _owner_only(self) -> None:
+        """An SQLite ledger names every recipient and release: owner-only, whatever the umask
+        (SQLite gives its journal files the database file's mode)."""
+        db = self.url.database if self.url.get_backend_name() == "sqlite" else None
+        if db and db != ":memory:":
+            from jejak.files import private_file
+
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                private_file(Path(db + suffix))
 
     @property
     def _where(self) -> str:

@@ -1,0 +1,82 @@
+"""Owner-only files: everything jejak writes may hold personal data.
+
+The registry, releases, case evidence, subject lists, reports and temporary files are readable
+by their owner alone, whatever the umask of the shell that started jejak: a group-readable
+registry on a shared analysis server is a leak waiting to be found. The CLI sets a umask of 077
+as a first line; the library still chmods what it creates, because it is also used from other
+programs (the service, notebooks) whose umask it does not control.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+EVIDENCE_MODE = 0o400  # the evidence copy is never modified, not even by its owner by mistake
+OWNER_FILE = "owner.pid"  # in a temporary folder: the process that will remove it
+
+
+def private_dir(path: Path, *, parents: bool = False, exist_ok: bool = True) -> Path:
+    """Create (or tighten) a directory only its owner can enter."""
+    path.mkdir(mode=DIR_MODE, parents=parents, exist_ok=exist_ok)
+    path.chmod(DIR_MODE)  # mkdir's mode is masked by the umask, and an existing one keeps its mode
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make an existing file owner-only; a missing one is ignored (nothing to protect)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.chmod(FILE_MODE)
+    return path
+
+
+def write_private(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to a file that is owner-only from the moment it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding=encoding) as f:
+        f.write(text)
+    return private_file(path)
+
+
+def privatise_tree(root: Path) -> None:
+    """Owner-only modes for a whole tree (a case or a notification pack before it is published);
+    files already read-only (evidence) stay read-only."""
+    if not root.exists():
+        return
+    for dirpath, _dirnames, filenames in os.walk(root):
+        Path(dirpath).chmod(DIR_MODE)
+        for name in filenames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                continue
+            mode = p.stat().st_mode & 0o777
+            p.chmod(EVIDENCE_MODE if not mode & 0o200 else FILE_MODE)
+
+
+def mark_owner(folder: Path) -> None:
+    """Record this process as the owner of a temporary folder, for the sweep after a crash."""
+    write_private(folder / OWNER_FILE, f"{os.getpid()}\n")
+
+
+def check_input(path: Path) -> Path:
+    """Refuse an input that is not a regular file, saying what it is ("no such file" misleads
+    when it is a folder, and reading a FIFO would wait for a writer forever)."""
+    import stat
+
+    from jejak.errors import InputError
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except PermissionError:
+        raise InputError("permission denied", path=path) from None
+    if stat.S_ISREG(mode):
+        return path
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
+            else "something other than a regular file")
+    raise InputError(f"this is {kind}, not a data file", path=path)

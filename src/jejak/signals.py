@@ -1,0 +1,47 @@
+"""Ctrl-C and SIGTERM: stop at once, leave the workspace as it was, and say so in one line.
+
+SIGTERM is turned into the same exception as Ctrl-C, so a query DuckDB is running is
+interrupted the same way (DuckDB polls Python's signal state and raises its own
+``InterruptException``), and every ``finally`` on the way out removes its temporary files.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+_received: list[int] = []
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python was when it arrived."""
+
+
+def install() -> None:
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    first = not _received
+    _received.append(signum)
+    if first:  # a second Ctrl-C while cleaning up must not cut the cleanup short
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def received() -> bool:
+    return bool(_received)
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, whether Python or DuckDB raised it."""
+    import duckdb
+
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    return isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
+
+
+def exit_status() -> int:
+    """128 + the signal's number, as shells report it: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
