@@ -163,7 +163,7 @@ def test_the_authority_notice_states_what_when_how_and_the_deadline(pack: tuple[
     assert "Pasal 46" in md and "26 November 2026 pukul 08.00 WIB" in md
     assert "23 November 2026 pukul 08.00 WIB" in md
     assert "keuangan" in md and "11.498 orang" in md
-    assert "28 Desember 2024 s.d. 6 Januari 2025" in md
+    assert "antara 28 Desember 2024 dan 6 Januari 2025" in md  # the same words as the report (findings.Window)
     assert "PT Vendor Data Nusantara" in md and "9f2c4e1a" in md
     html = (d / "authority_notice.html").read_text()
     assert "Content-Security-Policy" in html and "<script" not in html

@@ -278,3 +278,59 @@ def test_notify_refuses_a_future_discovery_and_warns_at_once_of_a_passed_deadlin
     late = j.run("notify", case, "--discovered", "2026-01-01T08:00", "--no-pdf", "--out",
                  str(j.home.parent / "late-pack"))
     assert "deadline passed" in late.stderr
+
+
+# -- the terminal, the report and the notice agree -------------------------------------------------
+
+
+def test_terminal_report_and_notice_state_the_same_window_head_count_and_specific_data(
+    story: tuple[Jejak, Path],
+) -> None:
+    import html
+    import json
+
+    from jejak.findings import extraction_window, people_affected
+    from jejak.report import fmt_date, fmt_int, specific_words
+
+    j, out = story
+    case = next(p for p in (j.home / "cases").iterdir() if p.name.startswith("C-"))
+    verdict = json.loads((case / "verdict.json").read_text())
+    terminal = "\n".join(verdict["summary"])
+    j.run("report", case.name, "--out", str(out / "report_en.html"), "--lang", "en")
+    page = html.unescape((out / "report_en.html").read_text())
+    j.run("notify", case.name, "--discovered", "2026-11-23T08:00", "--no-pdf", "--lang", "en",
+          "--out", str(j.home.parent / "pack-en"))
+    notice = (j.home.parent / "pack-en" / "authority_notice.md").read_text().replace("\\", "")
+
+    window = extraction_window(verdict)
+    assert window is not None
+    assert window.words("en") in terminal
+    long_form = window.words("en", lambda d: fmt_date(d, "en"))
+    assert long_form in page and long_form in notice
+    people = people_affected(verdict)
+    assert f"{people:,} distinct people" in terminal
+    assert f"{fmt_int(people, 'en')}</b> distinct people" in (out / "report_en.html").read_text()
+    assert f"Data subjects: {fmt_int(people, 'en')} people" in notice
+    specific = specific_words(verdict, "en")
+    assert specific  # synthetic participants include children
+    assert specific in terminal and specific in page and specific in notice
+    assert "()" not in page and "()" not in notice
+
+
+def test_children_alone_make_the_data_specific_and_are_named(tmp_path: Path) -> None:
+    from jejak.notify import deadline, facts_from
+    from jejak.report import verdict_paragraph
+
+    verdict = {
+        "case_id": "C-T", "verification": {"rows": 10, "matched": 10},
+        "snapshot": {"from": "2025-07-01", "to": None},
+        "impact": {"people": 10, "children": 3, "specific_data": True,
+                   "categories": {"identity": {"people": 10, "columns": ["NIK"], "specific": False}}},
+        "evidence": {"path": "leak.csv"}, "attribution": {"verdict": "unreleased"},
+    }
+    for lang, children in (("en", "children's data (3 people)"), ("id", "data anak (3 orang)")):
+        text = verdict_paragraph(verdict, lang)
+        assert children in text.replace("&#x27;", "'") and "()" not in text
+        facts = facts_from(verdict, deadline("2026-11-23T08:00"), "X", lang)
+        assert children in facts.specific
+    assert "on or after" in verdict_paragraph(verdict, "en")

@@ -33,12 +33,14 @@ from jejak import __version__, dating
 from jejak.attribution import attribute
 from jejak.errors import JejakError
 from jejak.files import EVIDENCE_MODE, OWNER_FILE, check_input, private_dir, privatise_tree, write_private
+from jejak.findings import extraction_window
 from jejak.impact import measure as measure_impact
 from jejak.intake import Table, read_table
 from jejak.keys import canary_index_key
 from jejak.mapping import ColumnMapping, map_columns
 from jejak.notify import SUBJECTS_FILE
 from jejak.registry import DatasetInfo, Registry, table_name
+from jejak.report import specific_words
 from jejak.roles import infer_roles
 from jejak.verify import NARROW, TEXT, Verification, link, verification
 from jejak.workspace import Workspace
@@ -333,21 +335,22 @@ def summarise(v: Verdict, people: int) -> list[str]:
             f"rows {st.get('active', 0):,} active, {st.get('inactive', 0):,} inactive, {st.get('deceased', 0):,} "
             "deceased" + (f", {st['unknown']:,} of unknown status" if st.get("unknown") else "") + "."
         )
-    if v.snapshot and v.snapshot.get("from"):
-        upto = f"and {v.snapshot['to']}" if v.snapshot.get("to") else "and now (no later change seen)"
+    # The window, the head count and the specific data are read as the report and the notice
+    # read them (jejak.findings), so the three never disagree.
+    facts: dict[str, Any] = {"snapshot": v.snapshot, "impact": v.impact, "verification": {"matched": ver.matched},
+             "evidence": {"mapping": {}}}
+    window = extraction_window(facts)
+    if window is not None:
+        snap = v.snapshot or {}
         lines.append(
-            f"Taken between {v.snapshot['from']} {upto} "
-            f"({v.snapshot.get('support', 0):,} rows support this window, "
-            f"{v.snapshot.get('contradicting', 0):,} contradict it)."
+            f"Taken {window.words('en')} ({snap.get('support', 0):,} rows support this window, "
+            f"{snap.get('contradicting', 0):,} contradict it)."
         )
     imp = v.impact or {}
     if imp.get("categories") and imp.get("people"):
         hit = [f"{k} ({c['people']:,})" for k, c in imp["categories"].items() if c.get("people")]
-        flags = []
-        if imp.get("specific_data"):
-            flags.append("includes SPECIFIC personal data under UU PDP Art. 4")
-        if imp.get("children"):
-            flags.append(f"{imp['children']:,} children")
+        specific = specific_words(facts, "en")
+        flags = [f"includes SPECIFIC personal data under UU PDP Art. 4: {specific}"] if specific else []
         top = ", ".join(f"{p.get('name') or p['code']} {p['people']:,}" for p in (imp.get("provinces") or [])[:3])
         lines.append(
             "Data categories exposed: " + (", ".join(hit) or "none") + (f"; {'; '.join(flags)}" if flags else "")

@@ -53,6 +53,7 @@ from jejak import keys
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.files import OWNER_FILE, privatise_tree
+from jejak.findings import Window, extraction_window, people_affected
 from jejak.intake import file_sha256
 from jejak.registry import Registry, quote, table_name
 from jejak.report import (
@@ -62,6 +63,7 @@ from jejak.report import (
     fmt_int,
     impact_categories,
     load_verdict,
+    specific_words,
     verdict_paragraph,
 )
 from jejak.roles import Role
@@ -319,8 +321,8 @@ class Facts:
     due: datetime
     categories: list[tuple[str, list[str], int, bool]]  # name, columns, people, specific
     people: int
-    specific: bool
-    window: tuple[str, str] | None
+    specific: str  # what makes it specific, in words ('' when nothing does); see findings.specific_data
+    window: Window | None
     evidence_name: str
     evidence_sha256: str
     suspects: list[dict[str, Any]]
@@ -329,20 +331,17 @@ class Facts:
 
 
 def facts_from(verdict: dict[str, Any], dl: Deadline, controller: str, lang: str) -> Facts:
-    imp = verdict.get("impact") or {}
-    snap = verdict.get("snapshot") or {}
     ev = verdict.get("evidence") or {}
     attr = verdict.get("attribution") or {}
-    ver = verdict.get("verification") or {}
-    categories, specific = impact_categories(verdict)
+    categories, _ = impact_categories(verdict)
     cats = [(_CATEGORY.get(k, {}).get(lang, k), list(c.get("columns") or []), int(c.get("people") or 0),
              bool(c.get("specific"))) for k, c in categories.items() if c.get("people")]
     suspects = [r for r in attr.get("releases") or [] if r.get("suspect")]
     return Facts(
         case_id=str(verdict.get("case_id")), controller=controller, discovered=dl.discovered, due=dl.due,
-        categories=cats, people=int(imp.get("people") or ver.get("matched") or 0),
-        specific=specific,
-        window=(str(snap["from"]), str(snap["to"])) if snap.get("from") and snap.get("to") else None,
+        categories=cats, people=people_affected(verdict),
+        specific=specific_words(verdict, lang),
+        window=extraction_window(verdict),
         evidence_name=str(ev.get("member") or Path(str(ev.get("path") or "")).name),
         evidence_sha256=str(ev.get("sha256") or ""), suspects=suspects,
         verdict_text=plain(verdict_paragraph(verdict, lang)), attribution=str(attr.get("verdict") or "not-run"),
@@ -361,8 +360,7 @@ def _category_words(f: Facts) -> str:
 
 def subject_texts(f: Facts) -> dict[str, str]:
     """The fixed parts of each subject's message (always Indonesian); SQL adds name, card digits, ref."""
-    when = (f"antara {fmt_date(f.window[0], 'id')} dan {fmt_date(f.window[1], 'id')}" if f.window
-            else "pada waktu yang masih diselidiki")
+    when = f.window.words("id", lambda d: fmt_date(d, "id")) if f.window else "pada waktu yang masih diselidiki"
     cats = _category_words(f) or "data kepesertaan"
     common = (f" Data yang terungkap: {cats}. Data tersebut diambil {when} dan ditemukan beredar pada "
               f"{wib(f.discovered)}. Kami telah menghentikan sumber kebocoran, melaporkannya kepada lembaga "
@@ -413,13 +411,13 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
             ("h2", "1. Data pribadi yang terungkap"),
             ("p", f"Jumlah subjek data: {fmt_int(f.people, lang)} orang, {fmt_int(counts.deceased, lang)} di antaranya "
                   f"telah meninggal dunia."
-                  + (" Termasuk data pribadi yang bersifat spesifik (Pasal 4 ayat (2))." if f.specific else "")),
+                  + (f" Termasuk data pribadi yang bersifat spesifik (Pasal 4 ayat (2)): {f.specific}."
+                     if f.specific else "")),
             ("table", ["Kategori", "Kolom", "Orang", "Spesifik"], cat_rows),
             ("h2", "2. Kapan dan bagaimana data terungkap"),
             ("p", f.verdict_text),
             ("ul", ["Waktu pengambilan data: "
-                    + (f"{fmt_date(f.window[0], lang)} s.d. {fmt_date(f.window[1], lang)}" if f.window
-                       else "belum dapat ditentukan"),
+                    + (f.window.words(lang, lambda d: fmt_date(d, lang)) if f.window else "belum dapat ditentukan"),
                     f"Sumber: {suspects or _source_words(f.attribution, lang)}",
                     f"Barang bukti: {f.evidence_name}, SHA-256 {f.evidence_sha256}"]),
             ("h2", "3. Upaya penanganan dan pemulihan"),
@@ -446,11 +444,11 @@ def authority_blocks(f: Facts, counts: SubjectCounts, lang: str) -> list[Block]:
                 f"Notice deadline (3 x 24 hours): {wib(f.due, lang)} — {status}"]),
         ("h2", "1. Personal data disclosed"),
         ("p", f"Data subjects: {fmt_int(f.people, lang)} people, {fmt_int(counts.deceased, lang)} of them deceased."
-              + (" Includes specific personal data (Art. 4(2))." if f.specific else "")),
+              + (f" Includes specific personal data (Art. 4(2)): {f.specific}." if f.specific else "")),
         ("table", ["Category", "Columns", "People", "Specific"], cat_rows),
         ("h2", "2. When and how the data was disclosed"),
         ("p", f.verdict_text),
-        ("ul", ["Data taken: " + (f"{fmt_date(f.window[0], lang)} to {fmt_date(f.window[1], lang)}" if f.window
+        ("ul", ["Data taken: " + (f.window.words(lang, lambda d: fmt_date(d, lang)) if f.window
                                  else "not yet determined"),
                 f"Source: {suspects or _source_words(f.attribution, lang)}",
                 f"Evidence: {f.evidence_name}, SHA-256 {f.evidence_sha256}"]),

@@ -27,6 +27,7 @@ from typing import Any
 
 from jejak import __version__
 from jejak.errors import JejakError
+from jejak.findings import extraction_window, people_affected, specific_data
 
 LANGS = ("id", "en")
 SCHEMA = "jejak.verdict/1"
@@ -157,6 +158,7 @@ _CATEGORY = {
     "membership": {"id": "kepesertaan", "en": "membership"},
     "financial": {"id": "keuangan", "en": "financial"},
     "health": {"id": "kesehatan", "en": "health"},
+    "children": {"id": "data anak", "en": "children's data"},  # specific by Art. 4(2)(e), not a column
 }
 _CHANNEL = {
     "ts_jitter": {"id": "detik cap waktu (kuat)", "en": "timestamp seconds (robust)"},
@@ -324,6 +326,13 @@ _ROLE_CATEGORY = {
 SPECIFIC_CATEGORIES = frozenset({"financial", "health"})  # UU PDP Art. 4(2): health and personal financial data
 
 
+def specific_words(verdict: dict[str, Any], lang: str) -> str:
+    """'health (120 people), children's data (617 people)'; empty when the file holds no specific data."""
+    unit = "orang" if lang == "id" else "people"
+    return ", ".join(f"{_CATEGORY.get(k, {}).get(lang, k)} ({fmt_int(n, lang)} {unit})"
+                     for k, n in specific_data(verdict))
+
+
 def impact_categories(verdict: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], bool]:
     """The impact's data categories and whether specific data leaked.
 
@@ -487,8 +496,6 @@ def _marks_summary(release: dict[str, Any]) -> tuple[int, int]:
 def verdict_paragraph(verdict: dict[str, Any], lang: str) -> str:
     """The verdict in one paragraph (HTML): who, when, how much, how sure."""
     v = verdict.get("verification") or {}
-    imp = verdict.get("impact") or {}
-    snap = verdict.get("snapshot") or {}
     attr = verdict.get("attribution") or {"verdict": "not-run"}
     ev = verdict.get("evidence") or {}
     rows, matched = v.get("rows", 0), v.get("matched", 0)
@@ -500,14 +507,14 @@ def verdict_paragraph(verdict: dict[str, Any], lang: str) -> str:
         if ours:
             s.append(f"Berkas <b>{name}</b> berisi data kita: <b>{n(matched)}</b> dari {n(rows)} barisnya "
                      f"({e(fmt_pct(matched, rows, lang))}) cocok dengan peserta dalam registri, "
-                     f"menyangkut <b>{n(imp.get('people'))} orang</b>.")
+                     f"menyangkut <b>{n(people_affected(verdict))} orang</b>.")
         else:
             s.append(f"Berkas <b>{name}</b> tidak cocok dengan registri kita: hanya {n(matched)} dari "
                      f"{n(rows)} barisnya dapat ditautkan.")
     elif ours:
         s.append(f"The file <b>{name}</b> holds our data: <b>{n(matched)}</b> of its {n(rows)} rows "
                  f"({e(fmt_pct(matched, rows, lang))}) match participants in our registry, concerning "
-                 f"<b>{n(imp.get('people'))} people</b>.")
+                 f"<b>{n(people_affected(verdict))} people</b>.")
     else:
         s.append(f"The file <b>{name}</b> does not match our registry: only {n(matched)} of its {n(rows)} "
                  f"rows could be linked.")
@@ -517,17 +524,14 @@ def verdict_paragraph(verdict: dict[str, Any], lang: str) -> str:
                  f"diisi data buatan agar tampak lebih besar." if lang == "id" else
                  f"{n(v.get('fabricated'))} rows are fabricated and {n(v.get('invalid'))} invalid: the file was "
                  f"padded to look larger.")
-    categories, specific = impact_categories(verdict)
+    specific = specific_words(verdict, lang)
     if specific:
-        cats = [_CATEGORY.get(k, {}).get(lang, k) for k, c in categories.items()
-                if c.get("specific") and c.get("people")]
-        s.append(f"Berkas memuat <b>data pribadi spesifik</b> ({e(', '.join(cats))})." if lang == "id" else
-                 f"It contains <b>specific personal data</b> ({e(', '.join(cats))}).")
-    if snap.get("from") and snap.get("to"):
-        s.append(f"Isinya sesuai dengan registri seperti pada <b>{e(fmt_date(snap['from'], lang))}</b> sampai "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: saat itulah data diambil." if lang == "id" else
-                 f"It shows the registry as it was between <b>{e(fmt_date(snap['from'], lang))}</b> and "
-                 f"<b>{e(fmt_date(snap['to'], lang))}</b>: that is when the data was taken.")
+        s.append(f"Berkas memuat <b>data pribadi spesifik</b>: {e(specific)}." if lang == "id" else
+                 f"It contains <b>specific personal data</b>: {e(specific)}.")
+    window = extraction_window(verdict)
+    if window:
+        s.append(f"Data diambil {e(window.words(lang, lambda d: fmt_date(d, lang)))}." if lang == "id" else
+                 f"The data was taken {e(window.words(lang, lambda d: fmt_date(d, lang)))}.")
     s.append(_attribution_sentences(attr, _suspects(verdict), lang))
     return " ".join(x for x in s if x)
 
@@ -609,20 +613,20 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence
 
 def _key_figures(verdict: dict[str, Any], lang: str) -> str:
     v = verdict.get("verification") or {}
-    imp = verdict.get("impact") or {}
-    snap = verdict.get("snapshot") or {}
     suspects = _suspects(verdict)
     source = ", ".join(str(r.get("recipient")) for r in suspects) or {
         "unreleased": "pusat data / ekspor tak tercatat" if lang == "id" else "data centre / unlogged export",
         "altered": "tanda diubah: kandidat terlampir" if lang == "id" else "marks altered: candidates listed",
         "not-ours": "bukan data kita" if lang == "id" else "not our data",
     }.get(str((verdict.get("attribution") or {}).get("verdict")), t("k_unknown", lang))
-    window = (f"{fmt_date(snap.get('from'), lang, short=True)} – {fmt_date(snap.get('to'), lang, short=True)}"
-              if snap.get("from") else t("k_unknown", lang))
+    found = extraction_window(verdict)
+    window = (f"{fmt_date(found.start, lang, short=True)} – "
+              + (fmt_date(found.end, lang, short=True) if found.end else ("kini" if lang == "id" else "now"))
+              if found else t("k_unknown", lang))
     cards = [
         (fmt_int(v.get("rows"), lang), t("k_rows", lang)),
         (fmt_int(v.get("matched"), lang), t("k_genuine", lang)),
-        (fmt_int(imp.get("people"), lang), t("k_people", lang)),
+        (fmt_int(people_affected(verdict), lang), t("k_people", lang)),
         (window, t("k_window", lang)),
         (source, t("k_source", lang)),
     ]
@@ -708,16 +712,16 @@ def section_dating(verdict: dict[str, Any], lang: str) -> str:
         markers.append((r.get("created_at"), f"{t('release_sent', lang)}: {r.get('recipient')}", "#c62828"))
         if r.get("as_of") and _as_date(r.get("as_of")) != _as_date(r.get("created_at")):
             markers.append((r.get("as_of"), t("release_asof", lang), "#6a1b9a"))
-    window = (snap.get("from"), snap.get("to")) if snap.get("from") and snap.get("to") else None
+    found = extraction_window(verdict)
+    window = (found.start, found.end) if found and found.end else None
     svg = svg_timeline(reg.get("snapshots") or [], window, markers, lang)
-    if window:
-        text = (f"Data dalam berkas sesuai dengan registri seperti pada periode <b>{e(fmt_date(window[0], lang))}"
-                f"</b> sampai <b>{e(fmt_date(window[1], lang))}</b>: {e(fmt_int(snap.get('support'), lang))} "
+    if found:
+        words = e(found.words(lang, lambda d: fmt_date(d, lang)))
+        text = (f"Data dalam berkas diambil <b>{words}</b>: {e(fmt_int(snap.get('support'), lang))} "
                 f"baris mendukung periode ini dan {e(fmt_int(snap.get('contradicting'), lang))} bertentangan "
                 f"(dari {e(fmt_int(snap.get('dated_rows'), lang))} baris yang dapat diberi tanggal)."
                 if lang == "id" else
-                f"The data in the file matches the registry as it was between <b>{e(fmt_date(window[0], lang))}"
-                f"</b> and <b>{e(fmt_date(window[1], lang))}</b>: {e(fmt_int(snap.get('support'), lang))} rows "
+                f"The data in the file was taken <b>{words}</b>: {e(fmt_int(snap.get('support'), lang))} rows "
                 f"support this window and {e(fmt_int(snap.get('contradicting'), lang))} contradict it (of "
                 f"{e(fmt_int(snap.get('dated_rows'), lang))} rows that could be dated).")
     else:
@@ -799,7 +803,8 @@ def _suspect_detail(r: dict[str, Any], lang: str) -> str:
 
 def section_impact(verdict: dict[str, Any], lang: str) -> str:
     imp = verdict.get("impact") or {}
-    categories, specific = impact_categories(verdict)
+    categories, _ = impact_categories(verdict)
+    specific = specific_words(verdict, lang)
     rows, classes = [], []
     for key, c in categories.items():
         rows.append([
@@ -819,16 +824,16 @@ def section_impact(verdict: dict[str, Any], lang: str) -> str:
     head = [t("code", lang), t("name", lang), t("people", lang)]
     regencies = (f"<h3>{e(t('regencies', lang))}</h3>" + _table(head, reg_rows, numeric=(2,))
                  if reg_rows else "")
-    people = e(fmt_int(imp.get("people", (verdict.get("verification") or {}).get("matched")), lang))
+    people = e(fmt_int(people_affected(verdict), lang))
     dead = e(fmt_int(imp.get("deceased", ((verdict.get("verification") or {}).get("status") or {}).get("deceased")),
                      lang))
     if lang == "id":
         lead = (f"<b>{people}</b> orang berbeda terdampak, {dead} di antaranya telah meninggal. "
-                + ("Berkas memuat <b>data pribadi spesifik</b>: pemberitahuan wajib menyebutkannya."
-                   if specific else "Tidak ada data pribadi spesifik dalam berkas."))
+                + (f"Berkas memuat <b>data pribadi spesifik</b> ({e(specific)}): pemberitahuan wajib "
+                   "menyebutkannya." if specific else "Tidak ada data pribadi spesifik dalam berkas."))
     else:
         lead = (f"<b>{people}</b> distinct people are affected, {dead} of them deceased. "
-                + ("The file holds <b>specific personal data</b>: the notices must say so."
+                + (f"The file holds <b>specific personal data</b> ({e(specific)}): the notices must say so."
                    if specific else "The file holds no specific personal data."))
     return f"<p>{lead}</p>{cats}{provinces}{branches}{regencies}"
 
