@@ -121,27 +121,64 @@ def test_a_temporary_folder_of_a_live_process_is_not_swept(tmp_path: Path) -> No
     assert not mine.exists()
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_import_says_so_in_one_line_and_changes_nothing(
-    tmp_path: Path, sig: signal.Signals, status: int
-) -> None:
-    j = Jejak(tmp_path)
-    j.run("init")
-    big = tmp_path / "big.csv"
+def _big_csv(path: Path) -> Path:
     duckdb.sql(f"COPY (SELECT lpad(i::VARCHAR, 13, '0') AS NOKA, 'x' || i AS NAMA, md5(i::VARCHAR) AS A, "
-               f"md5((i * 7)::VARCHAR) AS B FROM range(3000000) t(i)) TO '{big}'")
-    before = j.run("registry", "list", "--json").stdout
-    proc = j.start("registry", "import", str(big), "--dataset", "big", "--key", "NOKA", "--as-of", "2025-01-01",
-                   "--json")
-    time.sleep(2.5)  # well into the import (which takes several seconds)
-    assert proc.poll() is None, "the import finished before it could be interrupted; make the file larger"
+               f"md5((i * 7)::VARCHAR) AS B FROM range(3000000) t(i)) TO '{path}'")
+    return path
+
+
+def _interrupt(j: Jejak, sig: signal.Signals, *args: str, after: float) -> str:
+    """Start a command, send it ``sig`` once it is well under way, and return its stderr."""
+    proc = j.start(*args)
+    time.sleep(after)
+    assert proc.poll() is None, "the command finished before it could be interrupted; make the input larger"
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == status
+    assert proc.returncode == 128 + sig, stderr
     assert stderr.strip().splitlines()[-1] == "interrupted, nothing changed"
     assert "Traceback" not in stderr
-    assert j.run("registry", "list", "--json").stdout == before
     assert not list(j.home.rglob(".tmp-*")) and list(j.tmpdir.iterdir()) == []
+    return stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_import_says_so_in_one_line_and_changes_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    j = Jejak(tmp_path)
+    j.run("init")
+    big = _big_csv(tmp_path / "big.csv")
+    before = j.run("registry", "list", "--json").stdout
+    _interrupt(j, sig, "registry", "import", str(big), "--dataset", "big", "--key", "NOKA", "--as-of", "2025-01-01",
+               "--json", after=2.5)
+    assert j.run("registry", "list", "--json").stdout == before
+
+
+@pytest.fixture(scope="module")
+def big_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Jejak, Path]:
+    base = tmp_path_factory.mktemp("big")
+    j = Jejak(base)
+    j.run("init")
+    big = _big_csv(base / "big.csv")
+    j.run("registry", "import", str(big), "--dataset", "big", "--key", "NOKA", "--as-of", "2025-01-01")
+    j.run("recipient", "add", "Vendor", "--kind", "vendor")
+    return j, big
+
+
+@pytest.mark.parametrize(("sig", "fmt"), [(signal.SIGINT, "xlsx"), (signal.SIGTERM, "csv")])
+def test_an_interrupted_release_leaves_no_file_no_entry_and_nothing_in_tmpdir(
+    big_workspace: tuple[Jejak, Path], sig: signal.Signals, fmt: str,
+) -> None:
+    j, big = big_workspace
+    out = big.parent / f"release.{fmt}"
+    _interrupt(j, sig, "release", "create", "--dataset", "big", "--recipient", "Vendor", "--all", "--purpose", "t",
+               "--out", str(out), after=5)
+    assert not out.exists() and not list(big.parent.glob(".release*"))
+    assert _release_ids(j) == []
+
+
+def test_an_interrupted_investigation_records_no_case(big_workspace: tuple[Jejak, Path]) -> None:
+    j, big = big_workspace
+    _interrupt(j, signal.SIGTERM, "investigate", str(big), after=5)
+    assert list((j.home / "cases").iterdir()) == []
 
 
 def test_a_writer_waits_for_the_lock_then_names_the_process_that_holds_it(story: tuple[Jejak, Path]) -> None:

@@ -375,11 +375,11 @@ def release_show(release_id: str, as_json: JsonFlag = False) -> None:
     fields = ("release_id", "recipient", "dataset", "as_of", "registry_version", "rows", "canaries", "kind",
               "filter", "purpose", "operator", "created_at", "file_name", "file_format", "file_sha256")
     for k in fields:  # plain lines so no hash or id is ever cut to the terminal's width
-        out.print(f"{k + ':':<18}{'' if getattr(rec, k) is None else getattr(rec, k)}", highlight=False,
+        out.print(f"{k + ':':<17} {'' if getattr(rec, k) is None else getattr(rec, k)}", highlight=False,
                   soft_wrap=True)
-    out.print(f"{'columns:':<18}{', '.join(rec.columns)}", highlight=False, soft_wrap=True)
+    out.print(f"{'columns:':<17} {', '.join(rec.columns)}", highlight=False, soft_wrap=True)
     for k, v in (rec.channels or {}).items():
-        out.print(f"{'channel ' + k + ':':<18}{v:,} cells marked", highlight=False, soft_wrap=True)
+        out.print(f"{'marks ' + k + ':':<17} {v:,} cells", highlight=False, soft_wrap=True)
 
 
 @release_app.command("reproduce")

@@ -27,6 +27,7 @@ from typing import Any
 
 from jejak import __version__
 from jejak.errors import JejakError
+from jejak.files import private_file, write_private
 from jejak.findings import extraction_window, people_affected, specific_data
 
 LANGS = ("id", "en")
@@ -1051,7 +1052,7 @@ def write_html(verdict: dict[str, Any], out: Path, lang: str = "id") -> Path:
         raise ReportError(f"the directory {out.parent} does not exist")
     text = render_html(verdict, lang)
     tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
+    write_private(tmp, text)  # the report names people's regions, branches and counts: owner-only
     tmp.replace(out)
     return out
 
@@ -1060,7 +1061,7 @@ def render_pdf(html_path: Path, pdf_path: Path) -> Path:
     """Print a rendered report to PDF with headless Chromium (its print stylesheet applies)."""
     from jejak.browser import print_to_pdf
 
-    return print_to_pdf(html_path, pdf_path)
+    return private_file(print_to_pdf(html_path, pdf_path))
 
 
 def verdict_from(ws_cases: Path, case_or_file: str) -> tuple[dict[str, Any], Path]:
