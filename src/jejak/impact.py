@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role
+from jejak.sqltext import unpivot
 from jejak.verify import TEXT, status_column
 
 #: Category -> (roles whose columns belong to it, specific personal data under UU PDP Art. 4(2)).
@@ -230,14 +231,15 @@ def _branch_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, rows: s
     """The column of ``rows`` whose values look like branch-office codes: ≥ 95% short digit codes, each shared."""
     cands = [c for c in dataset.columns if dataset.roles.get(c) in (Role.CATEGORY, Role.IDENTIFIER)]
     if cands:
-        parts = ", ".join(
-            f"avg(CASE WHEN regexp_full_match(trim({quote(c)}), '{BRANCH_PATTERN}') THEN 1.0 ELSE 0.0 END) "
-            f"FILTER (WHERE {_has_text(c)}), count(DISTINCT {quote(c)}), count({quote(c)})"
-            for c in cands
-        )
-        row = con.execute(f"SELECT {parts} FROM {rows}").fetchall()[0]
-        for i, c in enumerate(cands):
-            share, distinct, n = row[3 * i] or 0.0, row[3 * i + 1], row[3 * i + 2]
+        # Grouped by column over one UNPIVOT: a count(DISTINCT) per column in one SELECT holds a hash
+        # table per column at once (the import's survey ran out of memory that way at 1,000 columns).
+        stats = {c: (share or 0.0, distinct, n) for c, share, distinct, n in con.execute(
+            f"""SELECT col, avg(CASE WHEN regexp_full_match(trim(raw), '{BRANCH_PATTERN}') THEN 1.0 ELSE 0.0 END)
+                       FILTER (WHERE nullif(trim(raw), '') IS NOT NULL), count(DISTINCT raw), count(raw)
+                FROM {unpivot(rows, cands)} GROUP BY col"""
+        ).fetchall()}
+        for c in cands:
+            share, distinct, n = stats.get(c, (0.0, 0, 0))
             if share >= 0.95 and distinct >= 2 and distinct * 4 <= n:
                 return c
     return BRANCH_FALLBACK if BRANCH_FALLBACK in dataset.columns else None
