@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/wide.py
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:

@@ -25,7 +25,8 @@ import pyarrow as pa
 
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role
-from jejak.verify import status_column
+from jejak.sqltext import unpivot
+from jejak.verify import TEXT, status_column
 
 #: Category -> (roles whose columns belong to it, specific personal data under UU PDP Art. 4(2)).
 CATEGORIES: dict[str, tuple[frozenset[Role], bool]] = {
@@ -106,15 +107,19 @@ def measure(
     ``subjects``: where to store the people's registry keys, sorted (Parquet, column ``_key``): the
     case's subject list, for the notification pack.
     """
-    present = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()} | set(columns or ())
-    mapped = [c for c in dataset.columns if c in present]
-    matched = f"(SELECT * FROM {linked} WHERE _class IN ('current', 'outdated') AND _key IS NOT NULL)"
+    described = {r[0] for r in con.execute(f"DESCRIBE {linked}").fetchall()}
+    mapped = [c for c in dataset.columns if c in described | set(columns or ())]
+    # Bit i of ``_lval`` says the leaked row's i-th mapped column (dataset order) holds a value:
+    # testing bits of one narrow column instead of the text of every column.
+    bits = {c: i for i, c in enumerate(mapped)} if "_lval" in described and len(mapped) <= 62 else None
+    rows = linked
+    if bits is None and not set(mapped) <= described:
+        # A wide dataset maps more columns than _lval has bits (62): their cells are read as text.
+        rows = f"(SELECT * FROM {linked} JOIN {TEXT} USING (_line))"
+    matched = f"(SELECT * FROM {rows} WHERE _class IN ('current', 'outdated') AND _key IS NOT NULL)"
     cats: dict[str, list[str]] = {
         name: [c for c in mapped if dataset.roles.get(c) in roles] for name, (roles, _) in CATEGORIES.items()
     }
-    # Bit i of ``_lval`` says the leaked row's i-th mapped column (dataset order) holds a value:
-    # testing bits of one narrow column instead of the text of every column.
-    bits = {c: i for i, c in enumerate(mapped)} if "_lval" in present and len(mapped) <= 62 else None
     people, counts = _category_people(con, matched, cats, bits)
     categories = {name: CategoryImpact(counts[name], cats[name], CATEGORIES[name][1]) for name in cats}
     # Which columns hold the branch office and the membership status is a property of the
@@ -226,14 +231,15 @@ def _branch_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, rows: s
     """The column of ``rows`` whose values look like branch-office codes: ≥ 95% short digit codes, each shared."""
     cands = [c for c in dataset.columns if dataset.roles.get(c) in (Role.CATEGORY, Role.IDENTIFIER)]
     if cands:
-        parts = ", ".join(
-            f"avg(CASE WHEN regexp_full_match(trim({quote(c)}), '{BRANCH_PATTERN}') THEN 1.0 ELSE 0.0 END) "
-            f"FILTER (WHERE {_has_text(c)}), count(DISTINCT {quote(c)}), count({quote(c)})"
-            for c in cands
-        )
-        row = con.execute(f"SELECT {parts} FROM {rows}").fetchall()[0]
-        for i, c in enumerate(cands):
-            share, distinct, n = row[3 * i] or 0.0, row[3 * i + 1], row[3 * i + 2]
+        # Grouped by column over one UNPIVOT: a count(DISTINCT) per column in one SELECT holds a hash
+        # table per column at once (the import's survey ran out of memory that way at 1,000 columns).
+        stats = {c: (share or 0.0, distinct, n) for c, share, distinct, n in con.execute(
+            f"""SELECT col, avg(CASE WHEN regexp_full_match(trim(raw), '{BRANCH_PATTERN}') THEN 1.0 ELSE 0.0 END)
+                       FILTER (WHERE nullif(trim(raw), '') IS NOT NULL), count(DISTINCT raw), count(raw)
+                FROM {unpivot(rows, cands)} GROUP BY col"""
+        ).fetchall()}
+        for c in cands:
+            share, distinct, n = stats.get(c, (0.0, 0, 0))
             if share >= 0.95 and distinct >= 2 and distinct * 4 <= n:
                 return c
     return BRANCH_FALLBACK if BRANCH_FALLBACK in dataset.columns else None

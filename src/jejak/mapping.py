@@ -33,6 +33,7 @@ from jejak.intake import Table
 from jejak.normalise import TS_NEAR, install, norm_sql
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role, RoleGuess, infer_roles
+from jejak.sqltext import unpivot
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def map_columns(
                 SELECT _line FROM {leak.name} ORDER BY hash(_line), _line LIMIT {int(sample)})"""
     )
     try:
+        _sample_long(con, cols)
         link, overlap = _find_link(con, cols, guesses, dataset, registry_sql)
         matches: dict[str, ColumnMatch] = {}
         linked = 0
@@ -120,7 +122,7 @@ def map_columns(
             matches = _assign(rates, guesses, dataset, "values", MIN_VALUES_OVERLAP)
         _by_role(matches, cols, guesses, dataset)
     finally:
-        con.execute("DROP TABLE IF EXISTS _jj_map_s")
+        con.execute("DROP TABLE IF EXISTS _jj_map_s; DROP TABLE IF EXISTS _jj_map_long")
     out = {
         c: matches.get(c) or ColumnMatch(None, guesses[c].role, 0.0, "none")
         for c in leak.columns if c in guesses
@@ -163,10 +165,12 @@ def _overlap_with_registry(
     con: duckdb.DuckDBPyConnection, leaked: list[str], rc: str, role: Role, registry_sql: str
 ) -> dict[str, float]:
     """Share of each leaked column's distinct sampled values present in registry column ``rc``."""
-    sample = " UNION ALL ".join(
-        f"SELECT '{_lit(lc)}' AS col, {norm_sql(role, quote(lc))} AS v FROM _jj_map_s" for lc in leaked
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_map_v AS SELECT DISTINCT lc AS col, v FROM (
+                SELECT lc, {norm_sql(role, 'raw')} AS v FROM _jj_map_long WHERE list_contains(?, lc))
+            WHERE v IS NOT NULL""",
+        [leaked],
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_map_v AS SELECT DISTINCT col, v FROM ({sample}) WHERE v IS NOT NULL")
     reg = registry_norm_sql(con, rc, role, registry_sql)
     # The tiny sample is the join's build side; the registry column is scanned once.
     rows = con.execute(
@@ -215,22 +219,22 @@ def _row_agreement(
         return 0, {}
     # Long tables with every value's canonical form computed once; the pair comparison is then cheap.
     extra = "jj_norm_any(raw) AS v, jj_ts(raw) AS ts, jj_amount(raw) AS amt"
-    leak_long = " UNION ALL ".join(
-        f"SELECT _line, '{_lit(c)}' AS lc, {quote(c)} AS raw FROM _jj_map_s "
-        f"WHERE NOT jj_blank({quote(c)}) AND _line IN (SELECT _line FROM _jj_map_pairs)"
-        for c in cols
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_map_l AS SELECT _line, lc, raw, {extra} FROM _jj_map_long
+            WHERE NOT jj_blank(raw) AND _line IN (SELECT _line FROM _jj_map_pairs)"""
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_map_l AS SELECT *, {extra} FROM ({leak_long})")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _jj_map_r AS SELECT * FROM ({registry_sql}) "
         "WHERE _key IN (SELECT _key FROM _jj_map_pairs)"
     )
-    reg_long = " UNION ALL ".join(
-        f"SELECT _key, '{_lit(c)}' AS rc, {quote(c)} AS raw, '{dataset.roles.get(c, Role.TEXT)}' AS role "
-        f"FROM _jj_map_r WHERE NOT jj_blank({quote(c)})"
-        for c in dataset.columns
+    roles = [str(dataset.roles.get(c, Role.TEXT)) for c in dataset.columns]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jj_map_rl AS SELECT _key, rc, raw, role, {extra}
+            FROM {unpivot('_jj_map_r', dataset.columns, keep='_key', name='rc')}
+            JOIN (SELECT unnest(?::VARCHAR[]) AS rc, unnest(?::VARCHAR[]) AS role) USING (rc)
+            WHERE NOT jj_blank(raw)""",
+        [dataset.columns, roles],
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_map_rl AS SELECT *, {extra} FROM ({reg_long})")
     try:
         rows = con.execute(
             f"""WITH n AS (SELECT lc, count(DISTINCT _line) AS n FROM _jj_map_l GROUP BY lc),
@@ -254,6 +258,16 @@ def _row_agreement(
             "DROP TABLE IF EXISTS _jj_map_rl"
         )
     return linked, {(lc_, rc_): (float(a), float(b)) for lc_, rc_, a, b in rows}
+
+
+def _sample_long(con: duckdb.DuckDBPyConnection, cols: list[str]) -> None:
+    """``_jj_map_long``: the sample's cells as (_line, lc, raw), non-NULL only, built once so that
+    every later comparison is a filter on one long table, whatever the number of leaked columns."""
+    if not cols:
+        con.execute("CREATE OR REPLACE TEMP TABLE _jj_map_long (_line BIGINT, lc VARCHAR, raw VARCHAR)")
+        return
+    long = unpivot("_jj_map_s", cols, keep="_line", name="lc")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_map_long AS SELECT * FROM {long}")
 
 
 def _value_overlap(
@@ -310,6 +324,3 @@ def _by_role(
             taken.add(free[0])
             matches[lc] = ColumnMatch(free[0], role, 0.0, "role")
 
-
-def _lit(s: str) -> str:
-    return s.replace("'", "''")

@@ -38,7 +38,7 @@ from jejak.errors import InputError, RegistryError
 from jejak.files import mark_owner, private_dir, private_file
 from jejak.intake import delimited, detect_format, read_table
 from jejak.roles import Role, RoleGuess, infer_roles
-from jejak.sqltext import quote
+from jejak.sqltext import quote, unpivot
 
 log = logging.getLogger(__name__)
 lock_log = logging.getLogger("jejak.registry.lock")  # the CLI shows these as plain lines
@@ -395,11 +395,14 @@ class Registry:
         self._read(src, f"CREATE OR REPLACE TEMP TABLE _jj_sample AS SELECT * FROM {src.sql} LIMIT {ROLE_SAMPLE}")
         try:
             guesses = infer_roles(self.con, "_jj_sample", src.columns, sample=ROLE_SAMPLE)
-            share = ", ".join(f"count(DISTINCT {quote(c)}) / greatest(count({quote(c)}), 1)" for c in src.columns)
-            shares = self.con.execute(f"SELECT {share} FROM _jj_sample").fetchall()[0]
+            # One UNPIVOT grouped by column: a count(DISTINCT) per column in one SELECT ran out of
+            # memory at 1,000 columns (a hash table per column, all alive at once).
+            shares = self.con.execute(
+                f"SELECT col, count(DISTINCT raw) / count(raw) FROM {unpivot('_jj_sample', src.columns)} GROUP BY col"
+            ).fetchall()
         finally:
             self.con.execute("DROP TABLE IF EXISTS _jj_sample")
-        return guesses, {c for c, share in zip(src.columns, shares, strict=True) if share > DISTINCT_SHARE}
+        return guesses, {c for c, share in shares if share > DISTINCT_SHARE}
 
     def _read(self, src: _Source, sql: str) -> list[tuple[Any, ...]]:
         """Run a statement that reads ``src``; a bare scan's read error declines the fast path."""
