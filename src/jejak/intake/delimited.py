@@ -47,7 +47,11 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def parse_header(sample: str, delim: str) -> list[str]:
-    row = next(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=delim), [])
+    # newline="": a stray CR ends a line as csv expects, instead of raising "new-line character seen".
+    try:
+        row = next(csv.reader(io.StringIO(sample.lstrip("\ufeff"), newline=""), delimiter=delim), [])
+    except csv.Error:
+        row = sample.lstrip("\ufeff").splitlines()[0].split(delim) if sample.strip() else []
     return [c.strip() for c in row]
 
 

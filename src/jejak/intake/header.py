@@ -46,7 +46,7 @@ def sample_rows(text: str, delimiter: str, limit: int = 50) -> list[list[str]]:
     cut = body.rfind("\n")
     if cut > 0:
         body = body[:cut]
-    reader = csv.reader(io.StringIO(body), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
     out = []
     try:
         for row in reader:
