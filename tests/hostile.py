@@ -277,6 +277,10 @@ def corpus() -> list[Case]:
         _read(200), p200)
     add("junk_title_lines", "junk.csv", lambda: b"Laporan peserta\nDicetak 2021\n" + delimited(COLUMNS, p200),
         Read(198, 203), p200)
+    add("junk_title_blank_and_note", "junk2.csv", lambda: b"DATA PESERTA\n\nSumber: kantor cabang\n"
+        + delimited(COLUMNS, p200, delim=";"), _read(200), p200)
+    add("junk_title_crlf", "junk3.csv", lambda: b"Export 2021\r\n" + delimited(COLUMNS, p200, eol="\r\n"), _read(200),
+        p200)
     add("trailing_garbage", "tail.csv", lambda: delimited(COLUMNS, p200) + b"-- end of export --\n", Read(200, 201),
         p200)
     add("only_header", "hdr.csv", lambda: delimited(COLUMNS, []), Refused())

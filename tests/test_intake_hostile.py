@@ -19,9 +19,8 @@ from jejak.errors import InputError
 from jejak.intake import Limits, read_table
 
 CASES = hostile.corpus()
-# Known gaps, each tracked: a title line above the header still reads as one column (the verdict
-# then says the file was read poorly, never "not ours").
-KNOWN_GAPS = {"junk_title_lines"}
+# Known gaps, each tracked here until fixed (none today).
+KNOWN_GAPS: set[str] = set()
 
 
 def test_the_corpus_is_large_and_covers_every_kind_of_input() -> None:
@@ -54,6 +53,16 @@ def test_a_ragged_file_counts_each_skipped_line_once(tmp_path: Path) -> None:
     t = _read(path)
     assert (t.rows, len(t.skipped)) == (450, 50)
     assert [s.line for s in t.skipped] == [2 + i for i in range(0, 500, 10)]
+
+
+def test_title_lines_above_the_header_are_left_out_and_lines_keep_their_numbers(tmp_path: Path) -> None:
+    rows = hostile.people(100, 2)
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"Laporan peserta aktif\n\nDicetak: 2021-05-01\n" + hostile.delimited(hostile.COLUMNS, rows))
+    con = duckdb.connect()
+    t = read_table(con, path, name="t", strict=False)
+    assert (t.rows, t.columns) == (100, hostile.COLUMNS) and "first 3 line" in (t.note or "")
+    assert con.execute("SELECT min(_line), max(_line) FROM t").fetchone() == (5, 104)
 
 
 def test_junk_lines_among_json_lines_are_skipped_and_listed_by_line(tmp_path: Path) -> None:

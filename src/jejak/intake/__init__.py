@@ -246,6 +246,9 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
     has_header = o.header if o.header is not None else header_mod.first_row_is_header(rows)
     if o.strict:
         return delimited.read_csv(con, path, name, strict=True, forced_encoding=o.encoding, header=has_header)
+    above = header_mod.lines_above_table(sample, delim) if o.header is None else 0
+    if above:
+        return _read_below(con, path, name, o, above)
     width = len(rows[0]) if rows else 1
     checked = screen.screen(path, o.limits.max_line, placeholder=delim.encode().join([b"-"] * (width + 2)))
     try:
@@ -269,6 +272,28 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
             seen.add(s.line)
             skipped.append(Skipped(s.line, checked.bad.get(s.line, s.reason)))
     t.skipped = skipped
+    return t
+
+
+def _read_below(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _Options, above: int) -> Table:
+    """A leak with a title or notes above its header: read from the header on, numbered as in the file."""
+    with path.open("rb") as src, tempfile.NamedTemporaryFile(prefix="jejak-below-", suffix=".csv",
+                                                             delete=False) as dst:
+        for _ in range(above):
+            src.readline()
+        shutil.copyfileobj(src, dst, 1 << 22)
+    copy = Path(dst.name)
+    try:
+        t = _read_delimited(con, copy, name, o)
+    except InputError as exc:
+        raise InputError(exc.reason, path=path, line=exc.line and exc.line + above, column=exc.column) from None
+    finally:
+        copy.unlink(missing_ok=True)
+    con.execute(f"UPDATE {name} SET _line = _line + {above}")
+    t.skipped = [Skipped(s.line + above if s.line is not None else None, s.reason) for s in t.skipped]
+    t.source = str(path)
+    t.note = "; ".join(filter(None, [f"the first {above} line(s), above the header (a title or notes), "
+                                     "were not read", t.note]))
     return t
 
 
