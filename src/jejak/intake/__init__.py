@@ -1,11 +1,12 @@
 """Reading tabular files into DuckDB, with every value kept exactly as text.
 
-``read_table`` turns a CSV/TSV (any delimiter, UTF-8/UTF-16/legacy encodings, with or without a
-header), JSON lines, JSON arrays, Parquet, XLSX or SQL dump (MySQL/PostgreSQL ``INSERT`` and
-``COPY``), plain or inside .zip/.gz/.tar archives, into a DuckDB TEMP table whose data columns
-are all VARCHAR (so leading zeros of NIK and card numbers survive) plus ``_line``, the line of
-the file the row came from. Errors name the file, line and column but never quote a value:
-values are personal data.
+``read_table`` turns a CSV/TSV (any delimiter and line end, UTF-8/UTF-16/UTF-32/legacy
+encodings, with or without a header), JSON lines, JSON arrays or objects wrapping them, Parquet,
+XLSX or SQL dump (MySQL/PostgreSQL ``INSERT`` and ``COPY``), plain or inside .zip/.gz/.tar
+archives, into a DuckDB TEMP table whose data columns are all VARCHAR (so leading zeros of NIK
+and card numbers survive) plus ``_line``, the line of the file the row came from. Column names are
+made safe by ``names.column_names`` (unique ignoring case, never one of jejak's own ``_`` names).
+Errors name the file, line and column but never quote a value: values are personal data.
 
 ``strict=True`` (registry import) refuses a file with any unreadable row. ``strict=False``
 (investigation of a leak) reads what can be read and lists every skipped line in
