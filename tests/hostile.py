@@ -351,6 +351,8 @@ def corpus() -> list[Case]:
     add("json_empty_array", "e.json", lambda: b"[]", Refused())
     add("json_empty_object", "e2.json", lambda: b"{}", Refused())
     add("json_array_of_scalars", "sc.json", lambda: json.dumps([r[0] for r in p50]).encode(), Read(50, 50), p50)
+    add("json_array_of_arrays", "aa.json", lambda: json.dumps([COLUMNS] + p200).encode(), _read(200), p200)
+    add("json_array_of_arrays_headerless", "aa2.json", lambda: json.dumps(p200).encode(), _read(200, HEADLESS), p200)
     add("json_deeply_nested_arrays", "deep.json", lambda: b"[" * 200_000 + b"]" * 200_000, Refused())
     add("json_deeply_nested_objects", "deep2.json", lambda: b'{"a":' * 100_000 + b"1" + b"}" * 100_000, Refused())
     # A cut array is read up to the cut, and says it is truncated (as a cut archive does).

@@ -74,8 +74,10 @@ def _duckdb(con: duckdb.DuckDBPyConnection, path: Path, name: str, fmt: str,
         described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
         if len(described) > limits.max_columns:
             raise _too_wide(path, len(described), limits)
-        if len(described) == 1 and str(described[0][1]).startswith(("MAP", "JSON")):
-            return None  # records too wide or irregular for DuckDB's schema: not one column of text
+        if len(described) == 1 and (str(described[0][1]).startswith(("MAP", "JSON", "STRUCT"))
+                                    or str(described[0][1]).endswith("]")):
+            # Arrays of arrays, or records too wide or irregular for DuckDB's schema: not one column.
+            return None
         cols, rows = as_text(con, src, name)
     except duckdb.Error:
         return None
