@@ -146,8 +146,12 @@ def transcode(path: Path, codec: str, cr_lines: bool = False) -> Path:
                         f"bytes that are not valid {codec}", path=path, line=bad_line, column=col
                     ) from None
                 tmp.write(text.encode("utf-8"))
-                line += chunk.count(b"\n")
-            tmp.write(decoder.decode(b"", final=True).encode("utf-8"))
+                line += chunk.count(b"\r" if cr_lines else b"\n")
+            try:
+                tmp.write(decoder.decode(b"", final=True).encode("utf-8"))
+            except UnicodeDecodeError:
+                pass  # a cut file ends inside a character: those 1-3 bytes hold no complete one
+
     except BaseException:
         Path(tmp.name).unlink(missing_ok=True)
         raise
