@@ -12,6 +12,7 @@ single-byte file (cp1252, else latin-1) and is transcoded to a temporary UTF-8 c
 from __future__ import annotations
 
 import codecs
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -147,10 +148,9 @@ def transcode(path: Path, codec: str, cr_lines: bool = False) -> Path:
                     ) from None
                 tmp.write(text.encode("utf-8"))
                 line += chunk.count(b"\r" if cr_lines else b"\n")
-            try:
+            # A cut file may end inside a character: those 1-3 bytes hold no complete one.
+            with contextlib.suppress(UnicodeDecodeError):
                 tmp.write(decoder.decode(b"", final=True).encode("utf-8"))
-            except UnicodeDecodeError:
-                pass  # a cut file ends inside a character: those 1-3 bytes hold no complete one
 
     except BaseException:
         Path(tmp.name).unlink(missing_ok=True)
