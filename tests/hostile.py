@@ -346,6 +346,14 @@ def corpus() -> list[Case]:
     add("json_wrapper_two_lists", "two.json", lambda: json.dumps(
         {"a": [dict(zip(COLUMNS, r, strict=True)) for r in p50], "b": [dict(zip(COLUMNS, r, strict=True))
                                                                        for r in p200]}).encode(), Refused(), p200)
+    add("json_keyed_by_id", "k.json", lambda: json.dumps(
+        {"peserta": {r[0]: dict(zip(COLUMNS[1:], r[1:], strict=True)) for r in p50}}).encode(),
+        _read(50, ("key", *COLUMNS[1:])), p50)
+    add("json_meta_and_data_objects", "md.json", lambda: json.dumps(
+        {"meta": {"page": 1, "of": 1}, "data": {"rows": [dict(zip(COLUMNS, r, strict=True)) for r in p50]}}).encode(),
+        _read(50), p50)
+    add("json_two_keyed_groups", "k2.json", lambda: json.dumps(
+        {r[0]: [dict(zip(COLUMNS, r, strict=True))] for r in p50}).encode(), Refused(), p50)
     add("json_scalar", "s.json", lambda: b"42", Refused())
     add("json_string", "s2.json", lambda: b'"hello"', Refused())
     add("json_empty_array", "e.json", lambda: b"[]", Refused())

@@ -116,28 +116,49 @@ def _text(path: Path) -> str:
 
 
 def _records(doc: Any, path: Path) -> list[Any]:
-    """The rows of a parsed document: the array itself, or the one list of records it wraps."""
+    """The rows of a parsed document: the array itself, or the one collection of records it wraps.
+
+    A collection is a list of objects (or of arrays), or an object of two or more objects keyed by
+    an id (Firebase-style exports: ``{"users": {"-Mx1": {...}, "-Mx2": {...}}}``), whose keys
+    become the column ``key``. Object keys are never quoted in a message: they may be NIKs.
+    """
     if isinstance(doc, list):
         return doc
     if not isinstance(doc, dict):
         raise InputError("the JSON document is a single value, not records", path=path)
-    found: list[tuple[str, list[Any]]] = []
-    stack: list[tuple[str, Any]] = [("", doc)]
+    lists: list[list[Any]] = []
+    keyed: list[dict[str, Any]] = []
+    stack: list[dict[str, Any]] = [doc]
     while stack:
-        where, obj = stack.pop()
-        for key, value in obj.items():
+        obj = stack.pop()
+        if _keyed(obj):
+            keyed.append(obj)
+            continue
+        for value in obj.values():
             if isinstance(value, list) and value and all(isinstance(v, (dict, list)) for v in value):
-                found.append((where + str(key), value))
+                lists.append(value)
             elif isinstance(value, dict):
-                stack.append((where + str(key) + ".", value))
-    if len(found) > 1:
-        keys = ", ".join(k for k, _ in found[:5])  # key names are structure, not personal data
-        raise InputError(f"the JSON object holds several lists of records ({keys}); extract one first", path=path)
-    if found:
-        return found[0][1]
+                stack.append(value)
+    if len(lists) + len(keyed) > 1:
+        raise InputError(f"the JSON document holds {len(lists) + len(keyed)} collections of records; "
+                         "extract the one to investigate first", path=path)
+    if lists:
+        return lists[0]
+    if keyed:
+        return [{"key": k, **{c: x for c, x in v.items() if c != "key"}} for k, v in keyed[0].items()]
     if doc and not any(isinstance(v, (dict, list)) for v in doc.values()):
         return [doc]  # one flat object is one record
     raise InputError("the JSON document holds no list of records", path=path)
+
+
+def _keyed(obj: dict[str, Any]) -> bool:
+    """Objects keyed by id: two or more object values, most of them with the same fields (which
+    ``{"meta": {...}, "data": {...}}`` does not have)."""
+    values = list(obj.values())
+    if len(values) < 2 or not all(isinstance(v, dict) and v for v in values):
+        return False
+    shapes = [frozenset(v) for v in values]
+    return max(shapes.count(s) for s in set(shapes)) >= max(2, len(shapes) // 2)
 
 
 def _lines(con: duckdb.DuckDBPyConnection, path: Path, name: str, text: str, limits: Limits,
