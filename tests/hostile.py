@@ -564,7 +564,7 @@ def main() -> None:
     import tempfile
 
     only = sys.argv[1:]
-    with tempfile.TemporaryDirectory(prefix="jejak-hostile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="intake-hostile-") as tmp:
         outcomes = []
         for case in corpus():
             if only and not any(o in case.name for o in only):

@@ -41,7 +41,7 @@ PREFIX = {"csv": b"NIK,NAMA\n", "jsonl": b"{", "json": b"[", "xlsx": b"PK\x03\x0
 
 def check(data: bytes, suffix: str) -> None:
     """The property itself, for both a leak (lenient) and a registry import (strict)."""
-    with tempfile.TemporaryDirectory(prefix="jejak-fuzz-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="intake-fuzz-") as tmp:
         path = Path(tmp) / f"fuzz.{suffix}"
         path.write_bytes(data)
         for strict in (False, True):

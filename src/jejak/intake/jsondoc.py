@@ -69,7 +69,7 @@ def _duckdb(con: duckdb.DuckDBPyConnection, path: Path, name: str, fmt: str,
         return None
     layout = "newline_delimited" if fmt == "jsonl" else "array"
     src = (f"read_json('{lit(path)}', format = '{layout}', sample_size = -1, "
-           f"maximum_object_size = {max(limits.max_line, 1 << 20)})")
+           f"maximum_object_size = {max(limits.max_cell, 1 << 20)})")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
         if len(described) > limits.max_columns:
