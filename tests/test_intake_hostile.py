@@ -65,6 +65,17 @@ def test_title_lines_above_the_header_are_left_out_and_lines_keep_their_numbers(
     assert con.execute("SELECT min(_line), max(_line) FROM t").fetchone() == (5, 104)
 
 
+@pytest.mark.parametrize("encoding", ["utf16le_nobom.csv", "utf16be_bom.csv", "utf32.csv", "cr_only.csv",
+                                      "crlf_mixed.csv"])
+def test_re_encoded_files_keep_the_line_numbers_of_the_original(encoding: str, tmp_path: Path) -> None:
+    path = tmp_path / encoding
+    path.write_bytes(hostile.ENCODERS[encoding][1](hostile.COLUMNS, hostile.people(120, 5)))
+    con = duckdb.connect()
+    t = read_table(con, path, name="t", strict=True)
+    assert (t.rows, t.columns) == (120, hostile.COLUMNS)
+    assert con.execute("SELECT min(_line), max(_line), count(DISTINCT _line) FROM t").fetchone() == (2, 121, 120)
+
+
 def test_junk_lines_among_json_lines_are_skipped_and_listed_by_line(tmp_path: Path) -> None:
     path = tmp_path / "leak.jsonl"
     path.write_bytes(hostile.ENCODERS["junk.jsonl"][1](hostile.COLUMNS, hostile.people(200, 2)))
