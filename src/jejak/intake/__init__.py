@@ -29,7 +29,7 @@ import duckdb
 
 from jejak.errors import InputError
 from jejak.intake import archive, delimited, encoding, jsondoc, screen, sqldump, tabular
-from jejak.intake import encoding as _encoding
+from jejak.intake import encoding as _encoding  # read_table's parameter `encoding` hides the module
 from jejak.intake import header as header_mod
 
 
