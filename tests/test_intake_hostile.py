@@ -46,6 +46,19 @@ def _read(path: Path, **kw: Any) -> Any:
     return read_table(duckdb.connect(), path, name="t", strict=False, **kw)
 
 
+def test_a_folder_or_a_fifo_is_refused_for_what_it_is_not_as_missing(tmp_path: Path) -> None:
+    import os
+
+    from jejak.intake import evidence
+
+    fifo = tmp_path / "leak.csv"
+    os.mkfifo(fifo)
+    for path, what in ((tmp_path, "folder"), (fifo, "not a regular file"), (tmp_path / "nope.csv", "no such file")):
+        for read in (_read, evidence):
+            with pytest.raises(InputError, match=what):
+                read(path)
+
+
 def test_a_ragged_file_counts_each_skipped_line_once(tmp_path: Path) -> None:
     rows = hostile.people(500, 3)
     path = tmp_path / "ragged.csv"

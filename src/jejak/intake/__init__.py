@@ -94,6 +94,18 @@ class Evidence:
         }
 
 
+def check_file(path: Path) -> None:
+    """Refuse what is not a regular file, saying what it is: opening a FIFO would wait forever."""
+    if path.is_file():
+        return
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if path.is_dir():
+        raise InputError("this is a folder, not a file; give the leaked file itself", path=path)
+    raise InputError("this is not a regular file (a pipe, socket or device); copy the data to a file first",
+                     path=path)
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in blocks (files here are leaks and releases of many GB)."""
     with Path(path).open("rb") as f:
@@ -103,8 +115,7 @@ def file_sha256(path: Path) -> str:
 def evidence(path: Path) -> Evidence:
     """SHA-256, size, detected format and (for archives) the declared members of ``path``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
+    check_file(path)
     sha256, size = file_sha256(path), path.stat().st_size
     fmt = detect_format(path) if size else "empty"
     members = archive.list_members(path, fmt) if fmt in archive.ARCHIVES else []
@@ -167,8 +178,7 @@ def read_table(
     """
     path = Path(path)
     limits = limits or Limits()
-    if not path.is_file():
-        raise InputError("no such file", path=path)
+    check_file(path)
     if path.stat().st_size == 0:
         raise InputError("the file is empty", path=path)
     fmt = detect_format(path)
