@@ -1,11 +1,12 @@
 """Reading tabular files into DuckDB, with every value kept exactly as text.
 
-``read_table`` turns a CSV/TSV (any delimiter, UTF-8/UTF-16/legacy encodings, with or without a
-header), JSON lines, JSON arrays, Parquet, XLSX or SQL dump (MySQL/PostgreSQL ``INSERT`` and
-``COPY``), plain or inside .zip/.gz/.tar archives, into a DuckDB TEMP table whose data columns
-are all VARCHAR (so leading zeros of NIK and card numbers survive) plus ``_line``, the line of
-the file the row came from. Errors name the file, line and column but never quote a value:
-values are personal data.
+``read_table`` turns a CSV/TSV (any delimiter and line end, UTF-8/UTF-16/UTF-32/legacy
+encodings, with or without a header), JSON lines, JSON arrays or objects wrapping them, Parquet,
+XLSX or SQL dump (MySQL/PostgreSQL ``INSERT`` and ``COPY``), plain or inside .zip/.gz/.tar
+archives, into a DuckDB TEMP table whose data columns are all VARCHAR (so leading zeros of NIK
+and card numbers survive) plus ``_line``, the line of the file the row came from. Column names are
+made safe by ``names.column_names`` (unique ignoring case, never one of jejak's own ``_`` names).
+Errors name the file, line and column but never quote a value: values are personal data.
 
 ``strict=True`` (registry import) refuses a file with any unreadable row. ``strict=False``
 (investigation of a leak) reads what can be read and lists every skipped line in
@@ -20,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from jejak.errors import InputError
-from jejak.intake import archive, delimited, encoding, screen, sqldump, tabular
+from jejak.intake import archive, delimited, encoding, jsondoc, screen, sqldump, tabular
+from jejak.intake import encoding as _encoding  # read_table's parameter `encoding` hides the module
 from jejak.intake import header as header_mod
 
 
@@ -43,7 +45,10 @@ class Limits:
 
     An archive may expand to at most ``max_total_bytes``; one that expands more than
     ``max_ratio`` times its own size *and* beyond ``ratio_min_bytes`` is a zip bomb. A text line
-    (CSV record, COPY row) may be ``max_line`` bytes, an SQL statement ``max_statement`` bytes.
+    (CSV record, COPY row) may be ``max_line`` bytes, an SQL statement ``max_statement`` bytes, a
+    cell (or a JSON record) ``max_cell`` bytes. A table may have ``max_columns`` columns: real
+    registers have a few dozen to a few hundred, and a file far wider is refused before any heavy
+    work (its cost would grow with the width, and no person is described by 100,000 fields).
     """
 
     max_total_bytes: int = 20 << 30
@@ -52,6 +57,8 @@ class Limits:
     max_members: int = 10_000
     max_line: int = 16 << 20
     max_statement: int = 256 << 20
+    max_cell: int = 16 << 20
+    max_columns: int = 2000
 
 
 @dataclass
@@ -87,6 +94,18 @@ class Evidence:
         }
 
 
+def check_file(path: Path) -> None:
+    """Refuse what is not a regular file, saying what it is: opening a FIFO would wait forever."""
+    if path.is_file():
+        return
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if path.is_dir():
+        raise InputError("this is a folder, not a file; give the leaked file itself", path=path)
+    raise InputError("this is not a regular file (a pipe, socket or device); copy the data to a file first",
+                     path=path)
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in blocks (files here are leaks and releases of many GB)."""
     with Path(path).open("rb") as f:
@@ -96,18 +115,20 @@ def file_sha256(path: Path) -> str:
 def evidence(path: Path) -> Evidence:
     """SHA-256, size, detected format and (for archives) the declared members of ``path``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
+    check_file(path)
     sha256, size = file_sha256(path), path.stat().st_size
     fmt = detect_format(path) if size else "empty"
     members = archive.list_members(path, fmt) if fmt in archive.ARCHIVES else []
     return Evidence(str(path), sha256, size, fmt, members)
 
 
+TEXT_FORMATS = ("csv", "sql", "json", "jsonl")
+
+
 def detect_format(path: Path) -> str:
-    """From the first bytes, not the name: leaks arrive renamed."""
+    """From the first bytes, not the name: leaks arrive renamed. ``binary`` is no table format."""
     with path.open("rb") as f:
-        head = f.read(512)
+        head = f.read(4096)
     if head.startswith(b"PAR1"):
         return "parquet"
     packed = archive.sniff(head)
@@ -115,6 +136,8 @@ def detect_format(path: Path) -> str:
         return "xlsx" if _is_xlsx(path) else "zip"
     if packed is not None:
         return packed
+    if encoding.sniff(head) == "binary":
+        return "binary"
     stripped = encoding.peek_text(path).lstrip("\ufeff \r\n\t")
     if stripped.startswith("{"):
         return "jsonl"
@@ -126,13 +149,15 @@ def detect_format(path: Path) -> str:
 
 
 def _is_xlsx(path: Path) -> bool:
+    """Also true of a damaged workbook: its parts (``xl/theme/theme1.xml``...) are no tables, and
+    reading it as a zip of them would call an unreadable file a foreign one."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as z:
             return "xl/workbook.xml" in z.namelist()
-    except zipfile.BadZipFile:
-        return False
+    except (zipfile.BadZipFile, OSError):
+        return archive.office_parts(path)
 
 
 def read_table(
@@ -153,11 +178,14 @@ def read_table(
     """
     path = Path(path)
     limits = limits or Limits()
-    if not path.is_file():
-        raise InputError("no such file", path=path)
+    check_file(path)
     if path.stat().st_size == 0:
         raise InputError("the file is empty", path=path)
     fmt = detect_format(path)
+    if fmt == "binary":
+        raise _encoding.binary_error(path)
+    if path.stat().st_size <= 65536 and not _encoding.peek_text(path).strip(" \t\r\n\ufeff"):
+        raise InputError("the file holds only white space", path=path)
     opts = _Options(strict, encoding, header, table, limits)
     if fmt in archive.ARCHIVES or fmt == "unsupported":
         return _read_archive(con, path, fmt, name, opts)
@@ -176,31 +204,62 @@ class _Options:
 def _read_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, o: _Options) -> Table:
     if path.stat().st_size == 0:
         raise InputError("the file is empty", path=path)
+    if fmt in TEXT_FORMATS and o.encoding is None:
+        head = _encoding.head_of(path)
+        wide = _encoding.sniff(head[:4096])
+        cr_only = fmt == "csv" and b"\r" in head and b"\n" not in head
+        if wide == "binary":
+            raise _encoding.binary_error(path)
+        if wide or cr_only:
+            return _read_utf8_copy(con, path, fmt, name, o, wide or _encoding.detect(path), cr_only)
     if fmt == "csv":
         return _read_delimited(con, path, name, o)
     if fmt == "sql":
         return sqldump.read_dump(con, path, name, strict=o.strict, limits=o.limits, table=o.table,
                                  encoding=o.encoding)
+    if fmt in ("jsonl", "json"):
+        t = jsondoc.read_json(con, path, name, fmt, o.limits, o.strict)
+        t.encoding = o.encoding or "utf-8"
+        return t
+    skipped: list[Skipped] = []
+    has_header = True
     if fmt == "parquet":
-        cols, rows = tabular.read_parquet(con, path, name)
+        cols, rows = tabular.read_parquet(con, path, name, o.limits)
     elif fmt == "xlsx":
-        cols, rows = tabular.read_xlsx(con, path, name)
-    elif fmt in ("jsonl", "json"):
-        cols, rows = tabular.read_json(con, path, name, fmt)
+        cols, rows, skipped, has_header = tabular.read_xlsx(con, path, name, o.limits, o.strict, o.header)
     else:
         raise InputError(f"unsupported format {fmt}", path=path)
     if rows == 0:
         raise InputError("the file has no data rows", path=path)
-    return Table(name=name, columns=cols, rows=rows, format=fmt, source=str(path))
+    return Table(name=name, columns=cols, rows=rows, format=fmt, source=str(path), header=has_header, skipped=skipped)
+
+
+def _read_utf8_copy(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, o: _Options, codec: str,
+                    cr_only: bool) -> Table:
+    """UTF-16/32 text and CR-only line ends, read through a UTF-8, LF copy: every reader (DuckDB's
+    CSV and JSON, the dump scanner, Python's csv) then sees the same lines, numbered as in the file."""
+    copy = _encoding.transcode(path, codec, cr_lines=cr_only)
+    try:
+        t = _read_file(con, copy, fmt, name, replace(o, encoding="utf-8"))
+    except InputError as exc:
+        raise InputError(exc.reason, path=path, line=exc.line, column=exc.column) from None
+    finally:
+        copy.unlink(missing_ok=True)
+    t.source, t.encoding = str(path), codec
+    return t
 
 
 def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _Options) -> Table:
     sample = encoding.peek_text(path)
     delim = delimited.sniff_delimiter(sample)
     rows = header_mod.sample_rows(sample, delim)
+    delimited.check_width(path, delim, o.limits.max_columns)
     has_header = o.header if o.header is not None else header_mod.first_row_is_header(rows)
     if o.strict:
         return delimited.read_csv(con, path, name, strict=True, forced_encoding=o.encoding, header=has_header)
+    above = header_mod.lines_above_table(sample, delim) if o.header is None else 0
+    if above:
+        return _read_below(con, path, name, o, above)
     width = len(rows[0]) if rows else 1
     checked = screen.screen(path, o.limits.max_line, placeholder=delim.encode().join([b"-"] * (width + 2)))
     try:
@@ -214,14 +273,38 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
         if checked.copied:
             checked.path.unlink(missing_ok=True)
     t.source = str(path)
-    seen: set[tuple[int | None, str]] = set()
+    # DuckDB reports a bad line once per problem (each missing column...): a line is skipped once.
+    seen: set[int] = set()
     skipped = []
-    for s in t.skipped:  # DuckDB may report one rejected line twice
-        why = checked.bad.get(s.line, s.reason) if s.line is not None else s.reason
-        if (s.line, why) not in seen:
-            seen.add((s.line, why))
-            skipped.append(Skipped(s.line, why))
+    for s in t.skipped:
+        if s.line is None:
+            skipped.append(s)
+        elif s.line not in seen:
+            seen.add(s.line)
+            skipped.append(Skipped(s.line, checked.bad.get(s.line, s.reason)))
     t.skipped = skipped
+    return t
+
+
+def _read_below(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _Options, above: int) -> Table:
+    """A leak with a title or notes above its header: read from the header on, numbered as in the file."""
+    with path.open("rb") as src, tempfile.NamedTemporaryFile(prefix="jejak-below-", suffix=".csv",
+                                                             delete=False) as dst:
+        for _ in range(above):
+            src.readline()
+        shutil.copyfileobj(src, dst, 1 << 22)
+    copy = Path(dst.name)
+    try:
+        t = _read_delimited(con, copy, name, o)
+    except InputError as exc:
+        raise InputError(exc.reason, path=path, line=exc.line and exc.line + above, column=exc.column) from None
+    finally:
+        copy.unlink(missing_ok=True)
+    con.execute(f"UPDATE {name} SET _line = _line + {above}")
+    t.skipped = [Skipped(s.line + above if s.line is not None else None, s.reason) for s in t.skipped]
+    t.source = str(path)
+    t.note = "; ".join(filter(None, [f"the first {above} line(s), above the header (a title or notes), "
+                                     "were not read", t.note]))
     return t
 
 
@@ -242,7 +325,7 @@ def _read_members(
     readable = []
     for u in unpacked.files:
         inner = detect_format(u.path) if u.path.stat().st_size else "empty"
-        if inner in ("csv", "sql", "parquet", "xlsx", "jsonl", "json"):
+        if inner in ("csv", "sql", "parquet", "xlsx", "jsonl", "json"):  # not "binary" or "empty"
             readable.append((u, inner))
     if not readable:
         raise InputError("the archive holds no readable table (every member is empty or of another kind)",

@@ -153,7 +153,7 @@ def _sniff_file(path: Path) -> str | None:
     with path.open("rb") as f:
         head = f.read(512)
     fmt = sniff(head)
-    if fmt == "zip" and _is_office(path):
+    if fmt == "zip" and (_is_office(path) or office_parts(path)):
         return None  # an .xlsx is a zip, but a table
     return fmt
 
@@ -164,6 +164,17 @@ def _is_office(path: Path) -> bool:
             return "[Content_Types].xml" in z.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
+
+
+def office_parts(path: Path) -> bool:
+    """Whether a zip that has lost its directory was an Office document (its first local header
+    names ``[Content_Types].xml`` or a part under ``xl/``, ``word/``, ``docProps/``, ``_rels/``)."""
+    with path.open("rb") as f:
+        head = f.read(30)
+        if len(head) < 30 or not head.startswith(b"PK\x03\x04"):
+            return False
+        name = f.read(int.from_bytes(head[26:28], "little"))
+    return name == b"[Content_Types].xml" or name.startswith((b"xl/", b"word/", b"docProps/", b"_rels/"))
 
 
 def _is_tar(path: Path, fmt: str) -> bool:
@@ -425,5 +436,5 @@ def list_members(path: Path, fmt: str) -> list[Member]:
             return [Member(name, None, path.stat().st_size)]
         with tarfile.open(path, mode="r|*") as tf:
             return [Member(i.name, i.size) for i in _tar_members(tf) if i.isfile()]
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error):
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error, ValueError):
         return []

@@ -24,10 +24,11 @@ import duckdb
 from jejak.errors import InputError
 from jejak.intake import encoding as enc
 from jejak.intake.header import first_row_is_header, sample_rows
-from jejak.sqltext import quote, unique_names
+from jejak.intake.names import column_names, numbered
+from jejak.sqltext import quote
 
 if TYPE_CHECKING:
-    from jejak.intake import Table
+    from jejak.intake import Limits, Table
 
 DELIMITERS = ",;|\t"
 MAX_LINE = 16 << 20  # a longer "line" is not a record: refuse instead of buffering gigabytes
@@ -46,7 +47,11 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def parse_header(sample: str, delim: str) -> list[str]:
-    row = next(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=delim), [])
+    # newline="": a stray CR ends a line as csv expects, instead of raising "new-line character seen".
+    try:
+        row = next(csv.reader(io.StringIO(sample.lstrip("\ufeff"), newline=""), delimiter=delim), [])
+    except csv.Error:
+        row = sample.lstrip("\ufeff").splitlines()[0].split(delim) if sample.strip() else []
     return [c.strip() for c in row]
 
 
@@ -72,7 +77,7 @@ def scan(path: Path) -> Scan | None:
         return None
     with path.open("rb") as f:
         head = f.read(65536)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if enc.sniff(head[:4096]) is not None:  # UTF-16/32 (with or without BOM) or binary
         return None
     try:
         # final=False: a multi-byte character cut by the 64 KiB boundary is not an error.
@@ -83,10 +88,39 @@ def scan(path: Path) -> Scan | None:
     if "\n" not in sample and path.stat().st_size > MAX_LINE:
         return None
     delim = sniff_delimiter(sample)
-    if not first_row_is_header(sample_rows(sample, delim)):
+    if b"\r" in head and b"\n" not in head or not first_row_is_header(sample_rows(sample, delim)):
         return None  # read_table names the columns column1.. (never after values in the first row)
-    names = unique_names([c or f"column{i + 1}" for i, c in enumerate(parse_header(sample, delim))])
+    if first_line_width(path, delim) > _limits().max_columns:
+        return None  # read_table refuses it with the reason
+    names = column_names(parse_header(sample, delim))
     return Scan(sql=_read_csv_sql(path, names, delim, True, "utf-8", rejects=False), columns=names, delimiter=delim)
+
+
+def _limits() -> Limits:
+    from jejak.intake import Limits
+
+    return Limits()
+
+
+def first_line_width(path: Path, delim: str) -> int:
+    """Fields in the first line of a UTF-8/8-bit file, read up to ``MAX_LINE`` bytes, counted cheaply:
+    a 100,000-column file is refused here in milliseconds, before DuckDB plans 100,000 columns."""
+    with path.open("rb") as f:
+        line = f.readline(MAX_LINE)
+    d = delim.encode()
+    if line.count(d) < 100:
+        return line.count(d) + 1
+    try:  # quoted fields may hold the delimiter: count properly
+        return len(next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")], delimiter=delim)))
+    except (csv.Error, StopIteration):
+        return line.count(d) + 1
+
+
+def check_width(path: Path, delim: str, max_columns: int) -> None:
+    width = first_line_width(path, delim)
+    if width > max_columns:
+        raise InputError(f"the first line has {width:,} fields, more than the limit of {max_columns:,} columns; "
+                         "refused", path=path, line=1)
 
 
 def read_csv(
@@ -99,19 +133,21 @@ def read_csv(
     codec = forced_encoding or enc.detect(path)
     source = path
     tmp: Path | None = None
-    if codec.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-16", "utf16", "latin-1", "latin1"):
+    # DuckDB reads UTF-8 and latin-1 itself; anything else (UTF-16/32, cp1252) through a UTF-8 copy.
+    if codec.lower().replace("_", "-") not in ("utf-8", "utf8", "latin-1", "latin1"):
         tmp = source = enc.transcode(path, codec)
     try:
-        sample = enc.peek_text(source) if codec != "utf-16" else _utf16_sample(source, path)
+        sample = enc.peek_text(source)
         if "\n" not in sample and source.stat().st_size > MAX_LINE:
             raise InputError("the first line is longer than 16 MiB; this is not a delimited file", path=path, line=1)
         delim = sniff_delimiter(sample)
         has_header = True if header is None else header
+        width = first_line_width(source, delim)
+        if width > _limits().max_columns:
+            raise InputError(f"the first line has {width:,} fields, more than the limit of "
+                             f"{_limits().max_columns:,} columns; refused", path=path, line=1)
         first = parse_header(sample, delim)
-        if has_header:
-            names = unique_names([c or f"column{i + 1}" for i, c in enumerate(first)])
-        else:
-            names = [f"column{i + 1}" for i in range(len(first))]
+        names = column_names(first) if has_header else numbered(len(first))
         _load(con, source, path, name, names, delim, has_header, codec)
         skipped = _rejects(con, source, path, strict)
         rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
@@ -134,22 +170,30 @@ def _load(
     header: bool, codec: str,
 ) -> None:
     con.execute("DROP TABLE IF EXISTS _jj_rejects; DROP TABLE IF EXISTS _jj_rejects_scan")
-    codec_opt = "utf-16" if codec.startswith("utf-16") else ("latin-1" if codec.startswith("latin") else "utf-8")
-    reader = _read_csv_sql(source, names, delim, header, codec_opt, rejects=True)
-    try:
-        # Record numbers from the row id, not row_number() OVER (): the window serialises the
-        # parallel reader and cost 40% of reading 10M rows. Insertion order (DuckDB's default,
-        # set here so nothing can turn it off) makes row id i the file's (i+1)-th record.
-        con.execute("SET preserve_insertion_order = true")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {reader}")
-        con.execute(f"ALTER TABLE {name} ADD COLUMN _line BIGINT")
-        con.execute(f"UPDATE {name} SET _line = rowid + {2 if header else 1}")
-    except duckdb.Error as exc:
-        # DuckDB's message quotes the offending line; keep only its first sentence-free gist.
-        raise InputError("the file cannot be read as delimited text (" + type(exc).__name__ + ")", path=path) from None
+    codec_opt = "latin-1" if codec.startswith("latin") else "utf-8"
+    # Record numbers from the row id, not row_number() OVER (): the window serialises the
+    # parallel reader and cost 40% of reading 10M rows. Insertion order (DuckDB's default,
+    # set here so nothing can turn it off) makes row id i the file's (i+1)-th record.
+    con.execute("SET preserve_insertion_order = true")
+    # Strict RFC 4180 parsing first; a file that mixes CRLF and LF line ends (concatenated exports)
+    # fails it as a whole, and is read again with DuckDB's lenient parser, which accepts both.
+    for strict_mode in (True, False):
+        con.execute("DROP TABLE IF EXISTS _jj_rejects; DROP TABLE IF EXISTS _jj_rejects_scan")
+        reader = _read_csv_sql(source, names, delim, header, codec_opt, rejects=True, strict_mode=strict_mode)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {reader}")
+            break
+        except duckdb.Error as exc:
+            if not strict_mode:
+                # DuckDB's message quotes the offending line; keep only the kind of error.
+                raise InputError("the file cannot be read as delimited text (" + type(exc).__name__ + ")",
+                                 path=path) from None
+    con.execute(f"ALTER TABLE {name} ADD COLUMN _line BIGINT")
+    con.execute(f"UPDATE {name} SET _line = rowid + {2 if header else 1}")
 
 
-def _read_csv_sql(source: Path, names: list[str], delim: str, header: bool, codec: str, *, rejects: bool) -> str:
+def _read_csv_sql(source: Path, names: list[str], delim: str, header: bool, codec: str, *, rejects: bool,
+                  strict_mode: bool = True) -> str:
     cols = "{" + ", ".join(f"'{_lit(n)}': 'VARCHAR'" for n in names) + "}"
     # Without rejects DuckDB raises at the first malformed row or undecodable byte (the fast path);
     # with them it skips such rows and lists them, which read_csv turns into located errors.
@@ -159,7 +203,8 @@ def _read_csv_sql(source: Path, names: list[str], delim: str, header: bool, code
     )
     return (
         f"read_csv('{_lit(str(source))}', delim = '{_lit(delim)}', quote = '\"', escape = '\"', "
-        f"header = {str(header).lower()}, auto_detect = false, columns = {cols}, strict_mode = true, "
+        f"header = {str(header).lower()}, auto_detect = false, columns = {cols}, "
+        f"strict_mode = {str(strict_mode).lower()}, "
         f"encoding = '{codec}', max_line_size = {MAX_LINE}{on_error})"
     )
 
@@ -173,7 +218,11 @@ def _rejects(con: duckdb.DuckDBPyConnection, source: Path, path: Path, strict: b
     out = []
     # One pass over the file for all rejected rows (a call per row re-read the file: quadratic).
     lines = _physical_lines(source, [max(int(r[0] or 1) - 1, 0) for r in found])
+    seen: set[int] = set()
     for (_pos, kind, column, message), line in zip(found, lines, strict=True):
+        if line in seen:  # DuckDB reports a line once per problem (each missing column): count it once
+            continue
+        seen.add(line)
         why = str(message).split("\n")[0] if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS") else str(kind).lower()
         out.append((line, f"{why}"))
         if strict:
@@ -215,10 +264,14 @@ def _fix_lines(
     with source.open(newline="", encoding="utf-8", errors="replace") as f:
         reader = csv.reader(f, delimiter=delim)
         line = 1
-        for i, _row in enumerate(reader):
-            if i >= offset and line not in rejected:
-                starts.append(line)
-            line = reader.line_num + 1
+        try:
+            for i, _row in enumerate(reader):
+                if i >= offset and line not in rejected:
+                    starts.append(line)
+                line = reader.line_num + 1
+        except csv.Error:
+            # Only DuckDB's lenient parser read this file (stray CRs): record numbers stand as lines.
+            return
     import pyarrow as pa
 
     lines = pa.table({"_rec": pa.array(range(1, len(starts) + 1)), "_phys": pa.array(starts)})
@@ -229,19 +282,3 @@ def _fix_lines(
 
 def _lit(s: str) -> str:
     return s.replace("'", "''")
-
-
-def _utf16_sample(source: Path, path: Path) -> str:
-    """The first 64 KiB of a UTF-16 file as text, without reading the whole file."""
-    with source.open("rb") as f:
-        head = f.read(1 << 17)
-    if len(head) % 2:  # a cut in the middle of a code unit: keep whole units only
-        head = head[:-1]
-    try:
-        return head.decode("utf-16", errors="strict")[:65536]
-    except UnicodeDecodeError as exc:
-        # Near the end of the sample a surrogate pair may be cut; anything earlier is a broken file.
-        if exc.start >= len(head) - 4:
-            return head[: exc.start].decode("utf-16")[:65536]
-        raise InputError("the file starts like UTF-16 but is not valid UTF-16", path=path,
-                         line=None) from None

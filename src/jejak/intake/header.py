@@ -46,7 +46,7 @@ def sample_rows(text: str, delimiter: str, limit: int = 50) -> list[list[str]]:
     cut = body.rfind("\n")
     if cut > 0:
         body = body[:cut]
-    reader = csv.reader(io.StringIO(body), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
     out = []
     try:
         for row in reader:
@@ -57,3 +57,28 @@ def sample_rows(text: str, delimiter: str, limit: int = 50) -> list[list[str]]:
     except csv.Error:
         pass
     return out
+
+
+def lines_above_table(text: str, delimiter: str, most: int = 10) -> int:
+    """How many lines (a report title, an export note, blank lines) stand above the header.
+
+    The table starts at the first line with the number of fields that most lines have; the lines
+    above it must all have fewer (a title is one field). Only the first ``most`` lines may be such
+    notes, and nine lines in ten below them must agree, or the answer is 0.
+    """
+    lines = text.lstrip("\ufeff").split("\n")[:-1][:200]  # complete lines only
+    widths = []
+    for ln in lines:
+        try:
+            widths.append(len(next(csv.reader([ln.rstrip("\r")], delimiter=delimiter), [])))
+        except csv.Error:
+            widths.append(0)
+    filled = [w for w in widths if w]
+    if len(filled) < 5:
+        return 0
+    common = max(set(filled), key=filled.count)
+    start = widths.index(common)
+    if common < 2 or not 0 < start <= most or any(w >= common for w in widths[:start]):
+        return 0
+    below = [w for w in widths[start:] if w]
+    return start if below.count(common) >= 0.9 * len(below) else 0

@@ -34,7 +34,8 @@ import duckdb
 import numpy as np
 
 from jejak.errors import InputError
-from jejak.sqltext import quote, unique_names
+from jejak.intake.names import column_names
+from jejak.sqltext import quote
 
 if TYPE_CHECKING:
     from jejak.intake import Limits, Table
@@ -507,7 +508,10 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, name: str, scan: _Scan, st
     names: list[str] = []
     skipped = list(scan.skipped)
     for i, sink in enumerate(parts):
-        cols = unique_names(sink.columns or scan.creates.get(sink.table) or _count_columns(sink))
+        cols = column_names(sink.columns or scan.creates.get(sink.table) or _count_columns(sink))
+        if len(cols) > scan.limits.max_columns:
+            raise InputError(f"the table has {len(cols):,} columns, more than the limit of "
+                             f"{scan.limits.max_columns:,}; refused", path=path)
         names += [c for c in cols if c not in names]
         skipped += _load_part(con, path, name if len(parts) == 1 else f"_jj_sql{i}", sink, cols, scan.limits, strict)
     if len(parts) > 1:
