@@ -243,3 +243,25 @@ def test_a_mysqldump_with_many_records_per_insert_gives_the_same_counts(
     keys = ("rows", "matched", "outdated", "fabricated", "invalid", "duplicates")
     assert {k: v["verification"][k] for k in keys} == {k: expected[k] for k in keys}
     assert v["impact"]["people"] == derived_verdict.to_json()["impact"]["people"]
+
+
+def test_a_names_only_leak_records_a_case_and_is_never_called_not_ours(
+    investigation_registry: Any, investigation_ws: Workspace, tmp_path: Path
+) -> None:
+    # A name alone identifies no one: splink cannot train on a single comparison, and before this
+    # the investigation died inside it with no case recorded.
+    v = investigate(investigation_ws, _small_leak(investigation_registry, tmp_path, "NAMA")).to_json()
+    assert (investigation_ws.cases_dir / v["case_id"] / "verdict.json").is_file()
+    assert v["verification"]["unlinked"] == v["verification"]["rows"] == 400
+    assert v["attribution"]["verdict"] == "inconclusive"
+    assert not any(line.startswith("Not ours") for line in v["summary"])
+
+
+def test_excel_mangled_niks_still_record_a_case(investigation_registry: Any, investigation_ws: Workspace,
+                                                tmp_path: Path) -> None:
+    # Excel shows a 16-digit NIK as 3.512121E+15: the digits are lost, the other fields are not.
+    select = "printf('%.6E', CAST(NIK AS DOUBLE)) AS NIK, NAMA, TGLLHR, JENKEL, ALAMAT"
+    v = investigate(investigation_ws, _small_leak(investigation_registry, tmp_path, select)).to_json()
+    ver = v["verification"]
+    assert ver["fabricated"] == 0  # a mangled NIK is not a NIK we never held
+    assert ver["matched"] >= 380 and v["attribution"]["verdict"] != "not-ours"

@@ -362,3 +362,15 @@ def test_file_without_header_is_refused_without_quoting_its_first_row(reg: Regis
         reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
     assert BASE[0][0] not in str(info.value) and BASE[0][2] not in str(info.value)
     assert not reg.has_dataset("peserta")
+
+
+def test_a_first_line_of_values_is_never_listed_as_column_names(reg: Registry, tmp_path: Path) -> None:
+    # The fast path takes the first line as the header as it is; if that line is a person, the
+    # "columns are" hint would quote them.
+    f = tmp_path / "nohead.csv"
+    f.write_text("0001000000840,3512121106800001,PANGERAN IHSAN WAHYUDIN,1980-06-11\n"
+                 "0001000000841,3512121106800002,SITI AMINAH,1981-02-01\n")
+    with pytest.raises(InputError, match="not named like a header") as info:
+        reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
+    for value in ("0001000000840", "3512121106800001", "PANGERAN", "1980-06-11"):
+        assert value not in str(info.value)

@@ -241,7 +241,7 @@ def _intake(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path) -> tuple[Evid
     copier = _CopyHasher(path, copy)
     copier.start()
     try:
-        table = read_table(con, path, name=LEAK, strict=False)
+        table = read_table(con, path, name=LEAK, strict=False, scratch_dir=tmp)
     finally:
         sha256, size = copier.result()
     copy.chmod(EVIDENCE_MODE)
@@ -307,9 +307,16 @@ def summarise(v: Verdict, people: int) -> list[str]:
         + (f" {ev.skipped_rows:,} unreadable rows skipped." if ev.skipped_rows else "")
     ]
     share = ver.matched / ver.rows if ver.rows else 0.0
-    if ver.matched == 0 and ver.canary == 0:
+    if ver.matched == 0 and ver.canary == 0 and v.attribution.get("verdict") == "not-ours":
         lines.append(
             f"Not ours, as far as the registry shows: none of the {ver.rows:,} rows matches '{v.dataset.name}'."
+        )
+    elif ver.matched == 0 and ver.canary == 0:
+        # No match is not evidence of foreign data: a names-only list or a file read poorly
+        # matches nothing either. Only the attribution's positive evidence may say "not ours".
+        lines.append(
+            f"None of the {ver.rows:,} rows could be matched to '{v.dataset.name}'; that alone does not show "
+            "the data is not ours."
         )
     else:
         lines.append(

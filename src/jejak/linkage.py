@@ -55,6 +55,8 @@ PROFILE_ROWS = 50_000
 #: tightened with the fields in TIGHTENERS, in order, or dropped.
 #: Fewer unlinked rows than this are not linked probabilistically (too few to train on).
 MIN_LEAK_ROWS = 20
+#: Fields a leaked row must offer to be linked by probability (a name alone identifies no one).
+MIN_FEATURES = 2
 PAIRS_PER_ROW = 50
 TIGHTENERS = ("sex", "region", "c1", "c2", "n1_first", "d1")
 #: A feature is compared only when at least this share of the leaked rows has it.
@@ -149,6 +151,12 @@ def _link(
     _build_features(con, plan, leak=leak, registry_sql=registry_sql)
     if not (plan.has("n1") or plan.has("d1")):
         log.info("probabilistic linkage skipped: (almost) no leaked row has a name or a date")
+        return None
+    compared = [f for f, kind in plan.kinds.items() if kind != "helper"]
+    if len(compared) < MIN_FEATURES:
+        # One field (a list of names) cannot tell two people of that name apart, and EM cannot
+        # estimate a comparison it must also block on: such rows stay unlinked and are counted so.
+        log.info("probabilistic linkage skipped: the leak has only one field to compare (%s)", ", ".join(compared))
         return None
     n_leak, n_reg, n_keys = con.execute(
         "SELECT (SELECT count(*) FROM _jj_lk_leak), (SELECT count(*) FROM _jj_lk_reg), "

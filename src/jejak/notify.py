@@ -181,7 +181,8 @@ def subjects_from_evidence(ws: Workspace, verdict: dict[str, Any], con: duckdb.D
              if m.get("column") and (m["column"] == info.key or info.roles.get(m["column"]) in ident_roles)]
     if not pairs:
         raise NotifyError("the verdict maps no identifier column (NIK, card or key); cannot list the subjects")
-    table = read_table(con, path, name="_jj_notify_leak", strict=False)
+    with ws.tmpdir("notify-read-") as scratch:
+        table = read_table(con, path, name="_jj_notify_leak", strict=False, scratch_dir=scratch)
     rows = table_name(dataset)
     unions = " UNION ".join(
         f"SELECT r._key FROM {rows} r JOIN _jj_notify_leak l ON r.{quote(reg_col)} = trim(l.{quote(leak_col)})"

@@ -259,7 +259,8 @@ class Registry:
                 except _Declined:
                     log.info("%s needs a located read; staging it with line numbers", path)
             # Located path: stage with line numbers, so any error names its line.
-            table = read_table(self.con, path, name="_jj_stage", strict=True, encoding=encoding)
+            table = read_table(self.con, path, name="_jj_stage", strict=True, encoding=encoding,
+                               scratch_dir=self._spill)
             try:
                 self._check_columns(job, table.columns)
                 self._check_keys(table.name, path, key)
@@ -283,13 +284,16 @@ class Registry:
         path, key, existing = job.path, job.key, job.existing
         if key not in columns:
             near = [c for c in columns if c.lower() == key.lower()]
-            hint = f"; did you mean {near[0]!r}?" if near else f"; columns are: {', '.join(columns)}"
+            hint = f"; did you mean {near[0]!r}?" if near else _columns_hint(columns)
             raise InputError(f"key column {key!r} not found{hint}", path=path)
         if existing is not None:
             if key != existing.key:
                 raise RegistryError(f"dataset {existing.name!r} is keyed by {existing.key!r}, not {key!r}")
             missing = [c for c in existing.columns if c not in columns]
             extra = [c for c in columns if c not in existing.columns]
+            if missing and len(missing) == len(existing.columns):
+                raise InputError("none of the file's columns is a column of earlier snapshots of this dataset "
+                                 "(does its first line name the columns?)", path=path)
             if missing or extra:
                 raise InputError(
                     "the columns differ from earlier snapshots of this dataset"
@@ -651,6 +655,17 @@ def _env_timeout() -> float:
         return max(0.0, float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)))
     except ValueError:
         raise RegistryError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds") from None
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _columns_hint(columns: list[str]) -> str:
+    """The header's names, for a message, only if they all look like names: a file without a header
+    row has a person's values in its first line, and no message may quote them."""
+    if columns and all(_HEADER_NAME.fullmatch(c) for c in columns):
+        return f"; columns are: {', '.join(columns)}"
+    return f"; the file's {len(columns)} columns are not named like a header (does its first line name them?)"
 
 
 def _spill_dir(path: Path) -> Path | None:

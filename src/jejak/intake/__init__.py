@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from jejak.errors import InputError
-from jejak.intake import archive, delimited, encoding, jsondoc, screen, sqldump, tabular
+from jejak.intake import archive, delimited, encoding, jsondoc, scratch, screen, sqldump, tabular
 from jejak.intake import encoding as _encoding  # read_table's parameter `encoding` hides the module
 from jejak.intake import header as header_mod
 
@@ -170,13 +170,20 @@ def read_table(
     header: bool | None = None,
     table: str | None = None,
     limits: Limits | None = None,
+    scratch_dir: Path | None = None,
 ) -> Table:
     """Read ``path`` into the TEMP table ``name``; see the module docstring.
 
     ``header=None`` decides from the values whether a delimited file has a header row;
-    ``table`` picks one table of an SQL dump (default: the one with the most data).
+    ``table`` picks one table of an SQL dump (default: the one with the most data);
+    ``scratch_dir`` is a private folder for temporary copies (the workspace's; see ``scratch``).
     """
-    path = Path(path)
+    with scratch.within(scratch_dir):
+        return _read_table(con, Path(path), name, strict, encoding, header, table, limits)
+
+
+def _read_table(con: duckdb.DuckDBPyConnection, path: Path, name: str, strict: bool, encoding: str | None,
+                header: bool | None, table: str | None, limits: Limits | None) -> Table:
     limits = limits or Limits()
     check_file(path)
     if path.stat().st_size == 0:
@@ -289,7 +296,7 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _O
 def _read_below(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _Options, above: int) -> Table:
     """A leak with a title or notes above its header: read from the header on, numbered as in the file."""
     with path.open("rb") as src, tempfile.NamedTemporaryFile(prefix="jejak-below-", suffix=".csv",
-                                                             delete=False) as dst:
+                                                             dir=scratch.directory(), delete=False) as dst:
         for _ in range(above):
             src.readline()
         shutil.copyfileobj(src, dst, 1 << 22)
@@ -309,7 +316,7 @@ def _read_below(con: duckdb.DuckDBPyConnection, path: Path, name: str, o: _Optio
 
 
 def _read_archive(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, o: _Options) -> Table:
-    tmp = Path(tempfile.mkdtemp(prefix="jejak-unpack-"))
+    tmp = Path(tempfile.mkdtemp(prefix="jejak-unpack-", dir=scratch.directory()))
     try:
         unpacked = archive.unpack(path, fmt, tmp, o.limits)
         if o.strict and any(u.truncated for u in unpacked.files):

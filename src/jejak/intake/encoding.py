@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from jejak.errors import InputError
+from jejak.intake import scratch
 
 _CHUNK = 1 << 22
 WIDE = ("utf-32", "utf-32-le", "utf-32-be", "utf-16", "utf-16-le", "utf-16-be")
@@ -131,7 +132,7 @@ def _legacy(path: Path) -> str:
 def transcode(path: Path, codec: str, cr_lines: bool = False) -> Path:
     """A temporary UTF-8 copy of ``path``; the caller deletes it. ``cr_lines``: the file ends its
     lines with a bare CR (old Mac), turned into LF so that every reader sees the same lines."""
-    tmp = tempfile.NamedTemporaryFile(prefix="jejak-utf8-", suffix=".csv", delete=False)  # noqa: SIM115
+    tmp = tempfile.NamedTemporaryFile(prefix="jejak-utf8-", suffix=".csv", delete=False, dir=scratch.directory())  # noqa: SIM115
     decoder = codecs.getincrementaldecoder(codec)(errors="strict")
     line = 1
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from jejak.errors import InputError
+from jejak.intake import scratch
 
 CHUNK = 32 << 20
 _BLOCK = 1 << 20
@@ -178,7 +179,7 @@ def _check_utf8(data: bytes, line: int, offset: int, invalid: list[tuple[int, in
 
 
 def _copy_without(path: Path, spans: list[tuple[int, int, str]], placeholder: bytes) -> Path:
-    tmp = tempfile.NamedTemporaryFile(prefix="jejak-screened-", suffix=".csv", delete=False)  # noqa: SIM115
+    tmp = tempfile.NamedTemporaryFile(prefix="jejak-screened-", suffix=".csv", delete=False, dir=scratch.directory())  # noqa: SIM115
     try:
         with path.open("rb") as src, tmp:
             pos = 0

@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 
 from jejak.errors import InputError
+from jejak.intake import scratch
 from jejak.intake.names import column_names
 from jejak.sqltext import quote
 
@@ -112,7 +113,7 @@ def read_dump(
     table: str | None = None, encoding: str | None = None,
 ) -> Table:
     """Read the largest table of the dump (or ``table``) into the TEMP table ``name``."""
-    tmp = Path(tempfile.mkdtemp(prefix="jejak-sql-"))
+    tmp = Path(tempfile.mkdtemp(prefix="jejak-sql-", dir=scratch.directory()))
     try:
         codec = encoding or _codec(path)
         scan = _Scan(_dialect(path), limits, table.lower() if table else None, tmp, path)

@@ -32,7 +32,7 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("NOMOR|NO", "NO"),
 )
 # ``RT/RW 012/006`` (after separators became spaces: ``RT RW 012 006``) -> ``RT 012 RW 006``.
-RTRW_JOINT = (r"\bRT ?RW ([0-9]+) ([0-9]+)\b", r"RT \1 RW \2")
+RTRW_JOINT = (r"\bRT ?RW ?([0-9]+) ([0-9]+)\b", r"RT \1 RW \2")
 RT_RW = (
     (r"\bRT ?0*([0-9]+)\b", r"RT \1"),
     (r"\bRW ?0*([0-9]+)\b", r"RW \1"),
