@@ -370,7 +370,7 @@ def test_a_first_line_of_values_is_never_listed_as_column_names(reg: Registry, t
     f = tmp_path / "nohead.csv"
     f.write_text("0001000000840,3512121106800001,PANGERAN IHSAN WAHYUDIN,1980-06-11\n"
                  "0001000000841,3512121106800002,SITI AMINAH,1981-02-01\n")
-    with pytest.raises(InputError, match="not named like a header") as info:
+    with pytest.raises(InputError, match="key column .NOKA. not found") as info:
         reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
     for value in ("0001000000840", "3512121106800001", "PANGERAN", "1980-06-11"):
         assert value not in str(info.value)
