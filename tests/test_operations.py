@@ -121,9 +121,9 @@ def test_a_temporary_folder_of_a_live_process_is_not_swept(tmp_path: Path) -> No
     assert not mine.exists()
 
 
-def _big_csv(path: Path) -> Path:
+def _big_csv(path: Path, rows: int = 3_000_000) -> Path:
     duckdb.sql(f"COPY (SELECT lpad(i::VARCHAR, 13, '0') AS NOKA, 'x' || i AS NAMA, md5(i::VARCHAR) AS A, "
-               f"md5((i * 7)::VARCHAR) AS B FROM range(3000000) t(i)) TO '{path}'")
+               f"md5((i * 7)::VARCHAR) AS B FROM range({rows}) t(i)) TO '{path}'")
     return path
 
 
@@ -145,7 +145,7 @@ def _interrupt(j: Jejak, sig: signal.Signals, *args: str, after: float) -> str:
 def test_an_interrupted_import_says_so_in_one_line_and_changes_nothing(tmp_path: Path, sig: signal.Signals) -> None:
     j = Jejak(tmp_path)
     j.run("init")
-    big = _big_csv(tmp_path / "big.csv")
+    big = _big_csv(tmp_path / "big.csv", rows=6_000_000)  # still reading when the signal comes on a fast machine
     before = j.run("registry", "list", "--json").stdout
     _interrupt(j, sig, "registry", "import", str(big), "--dataset", "big", "--key", "NOKA", "--as-of", "2025-01-01",
                "--json", after=2.5)
@@ -374,3 +374,18 @@ def test_children_alone_make_the_data_specific_and_are_named(tmp_path: Path) -> 
         facts = facts_from(verdict, deadline("2026-11-23T08:00"), "X", lang)
         assert children in facts.specific
     assert "on or after" in verdict_paragraph(verdict, "en")
+
+
+def test_a_signal_during_a_commit_lands_after_it_and_says_what_was_saved() -> None:
+    from jejak import signals
+
+    signals.install()
+    try:
+        with pytest.raises(KeyboardInterrupt), signals.committing("the snapshot"):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives inside the commit: held back, not raised here
+            held = True
+        assert held and signals.saved()[-1] == "the snapshot"
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signals._received.clear()

@@ -65,13 +65,13 @@ def require_chromium() -> str:
 def run_chromium(page: Path, *flags: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run headless Chromium on a local file with a throw-away profile; raise on failure."""
     exe = require_chromium()
-    # The profile (and Chromium's own temporary files, through TMPDIR) go in a private folder beside
-    # the page, never in the shared $TMPDIR: the page is a report or a notice about real people.
+    # The profile goes in a private folder beside the page, never in the shared $TMPDIR: the page is
+    # a report or a notice about real people. (Pointing Chromium's own TMPDIR there made its zygote
+    # crash on Debian's build: its sockets and shared memory stay where Chromium puts them.)
     with tempfile.TemporaryDirectory(prefix=".jejak-chromium-", dir=page.resolve().parent) as profile:
         cmd = [exe, *_QUIET, f"--user-data-dir={profile}", *flags, page.resolve().as_uri()]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                                  env={**os.environ, "TMPDIR": profile})
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise BrowserError(f"Chromium did not finish rendering {page.name} within {timeout:.0f} s") from None
     if proc.returncode != 0:

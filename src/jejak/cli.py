@@ -24,6 +24,7 @@ from rich.table import Table as RichTable
 
 from jejak import signals
 from jejak.errors import JejakError
+from jejak.files import remove_owned
 from jejak.workspace import Workspace, resolve_home
 
 app = typer.Typer(
@@ -683,7 +684,10 @@ def _interrupted() -> None:
     # Every writer commits at its very end (import in one transaction, a release's file renamed
     # inside the ledger transaction, a case renamed into place), so an interruption leaves the
     # workspace as it was; temporary folders are removed on the way out.
-    err.print(INTERRUPTED, highlight=False)
+    remove_owned()
+    saved = signals.saved()
+    err.print(f"interrupted after {', '.join(saved)} was saved; nothing else changed" if saved else INTERRUPTED,
+              highlight=False)
     raise SystemExit(signals.exit_status()) from None
 
 

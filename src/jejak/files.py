@@ -56,9 +56,23 @@ def privatise_tree(root: Path) -> None:
             p.chmod(EVIDENCE_MODE if not mode & 0o200 else FILE_MODE)
 
 
+_owned: set[Path] = set()
+
+
 def mark_owner(folder: Path) -> None:
     """Record this process as the owner of a temporary folder, for the sweep after a crash."""
     write_private(folder / OWNER_FILE, f"{os.getpid()}\n")
+    _owned.add(folder)
+
+
+def remove_owned() -> None:
+    """Remove every temporary folder this process still owns: the last step of an interrupted run,
+    where a second signal or an exception inside a ``finally`` may have skipped a cleanup."""
+    import shutil
+
+    for folder in list(_owned):
+        shutil.rmtree(folder, ignore_errors=True)
+        _owned.discard(folder)
 
 
 def check_input(path: Path) -> Path:

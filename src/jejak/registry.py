@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 
+from jejak import signals
 from jejak.errors import InputError, RegistryError
 from jejak.files import mark_owner, private_dir, private_file
 from jejak.intake import delimited, detect_format, read_table
@@ -351,6 +352,7 @@ class Registry:
         job.say("comparing with the registry")
         con = self.con
         con.execute(_BULK_SETTINGS)  # settings are not transactional: set before, reset after
+        committed = False
         con.execute("BEGIN TRANSACTION")
         try:
             if existing is None:
@@ -367,9 +369,12 @@ class Registry:
                     [job.dataset, job.as_of, src.name, job.hasher.result(), counts.rows, counts.added,
                      counts.changed, counts.closed, _now()],
                 )
-            con.execute("COMMIT")
+            with signals.committing(f"the snapshot of {job.dataset!r}"):
+                con.execute("COMMIT")
+                committed = True
         except BaseException:
-            con.execute("ROLLBACK")
+            if not committed:
+                con.execute("ROLLBACK")
             raise
         finally:
             con.execute("RESET preserve_insertion_order; RESET disabled_optimizers")

@@ -8,9 +8,13 @@ interrupted the same way (DuckDB polls Python's signal state and raises its own
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 _received: list[int] = []
+_deferring: list[int] = [0]
+_saved: list[str] = []
 
 
 class Terminated(KeyboardInterrupt):
@@ -25,8 +29,27 @@ def install() -> None:
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     first = not _received
     _received.append(signum)
-    if first:  # a second Ctrl-C while cleaning up must not cut the cleanup short
+    if first and not _deferring[0]:  # a second Ctrl-C while cleaning up must not cut the cleanup short
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextmanager
+def committing(what: str) -> Iterator[None]:
+    """Hold a signal back while a commit runs, so that it lands either before it (nothing changed)
+    or after it (``what`` was saved, and the interruption says so) — never inside it."""
+    _deferring[0] += 1
+    try:
+        yield
+        _saved.append(what)
+    finally:
+        _deferring[0] -= 1
+    if _received and not _deferring[0]:  # the signal held back: stop now, saying what was saved
+        raise Terminated() if _received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def saved() -> list[str]:
+    """What was committed before an interruption arrived."""
+    return list(_saved)
 
 
 def received() -> bool:
