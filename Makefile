@@ -32,7 +32,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/wide.py
 
-# 10M and 50M rows (3 snapshots): about 20 GB of cached data and, on 2 cores, an hour or more.
+# 10M and 50M rows (3 snapshots): ~70 GB of cached CSV plus the registries (check free disk first),
+# and on 2 cores several hours.
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --sizes 10000000,50000000 --repeats 1
 
