@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-scale lock clean
+.PHONY: install demo test lint bench lock clean
 
 install: $(STAMP)
 
@@ -25,17 +25,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-# scale.py: `investigate` against a hand-written DuckDB check of the same leak, same run (issue 15);
-# its data are generated once into $$JEJAK_BENCH_DATA (default ~/.cache/jejak-bench).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/scale.py --sizes 1000000 --repeats 3
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/wide.py
-
-# 10M and 50M rows (3 snapshots): ~70 GB of cached CSV plus the registries (check free disk first),
-# and on 2 cores several hours.
-bench-scale: $(STAMP)
-	$(BIN)/python benchmarks/scale.py --sizes 10000000,50000000 --repeats 1
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:

@@ -374,29 +374,3 @@ def test_a_first_line_of_values_is_never_listed_as_column_names(reg: Registry, t
         reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
     for value in ("0001000000840", "3512121106800001", "PANGERAN", "1980-06-11"):
         assert value not in str(info.value)
-
-
-# -- memory limit (issue 15) -------------------------------------------------------------------------
-
-
-def test_memory_limit_defaults_to_at_most_4_gib_and_is_set_on_the_connection(tmp_path, monkeypatch):
-    from jejak.registry import memory_limit
-
-    monkeypatch.delenv("JEJAK_MEMORY_LIMIT", raising=False)
-    limit = memory_limit()
-    assert limit.endswith("MiB") and 256 <= int(limit[:-3]) <= 4096
-    with Registry(tmp_path / "r.duckdb") as reg:
-        got = reg.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    assert got.endswith(("MiB", "GiB", "MB", "GB")) and got != "0 bytes"
-
-
-def test_memory_limit_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("JEJAK_MEMORY_LIMIT", "512MiB")
-    with Registry(tmp_path / "r.duckdb") as reg:
-        assert reg.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "512.0 MiB"
-
-
-def test_a_malformed_memory_limit_is_refused_by_name(tmp_path, monkeypatch):
-    monkeypatch.setenv("JEJAK_MEMORY_LIMIT", "lots'; DROP TABLE x; --")
-    with pytest.raises(RegistryError, match="JEJAK_MEMORY_LIMIT"):
-        Registry(tmp_path / "r.duckdb")

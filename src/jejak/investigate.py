@@ -40,7 +40,6 @@ from jejak.keys import canary_index_key
 from jejak.mapping import ColumnMapping, map_columns
 from jejak.notify import SUBJECTS_FILE
 from jejak.registry import DatasetInfo, Registry, table_name
-from jejak.registry import memory_limit as registry_memory_limit
 from jejak.report import specific_words
 from jejak.roles import infer_roles
 from jejak.verify import NARROW, TEXT, Verification, link, verification
@@ -120,9 +119,13 @@ class Verdict:
 
 
 def default_memory_limit() -> str:
-    """The registry's limit (:func:`jejak.registry.memory_limit`): ``$JEJAK_MEMORY_LIMIT``, else
-    min(4 GiB, half the machine's memory)."""
-    return registry_memory_limit()
+    """Half the physical memory: a 10M-row leak and its linked table fit without spilling, and
+    the other half stays for Python, splink and the rest of the machine."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, total // 2 // 2**20)}MiB"
 
 
 def new_case_id() -> str:
@@ -136,8 +139,8 @@ def investigate(
 ) -> Verdict:
     """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict.
 
-    ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default ``$JEJAK_MEMORY_LIMIT``, else
-    min(4 GiB, half the machine's memory). Beyond it DuckDB spills to the case folder.
+    ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default half the machine's memory. Beyond
+    it DuckDB spills to the case folder, which is correct but several times slower.
     """
     path = check_input(Path(path))
     report = progress or (lambda _s, _d, _t: None)

@@ -24,7 +24,6 @@ and ``NMCETAK`` when every name was typed in capitals), where either choice fits
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,6 @@ from jejak.roles import Role, RoleGuess, infer_roles
 from jejak.sqltext import unpivot
 
 log = logging.getLogger(__name__)
-_PLAIN_TABLE = re.compile(r"^\s*SELECT \* FROM ([a-z][a-z0-9_]*)\s*$")  # registry_sql naming one table
 
 SAMPLE = 2_000
 MIN_ROWS_AGREE = 0.5  # a column is mapped when it agrees on at least half of the linked sample rows
@@ -198,14 +196,8 @@ def registry_norm_sql(
         f"SELECT count(*) FROM (SELECT {q} AS x FROM ({registry_sql}) WHERE {q} IS NOT NULL LIMIT 10000) "
         f"WHERE {norm_sql(role, 'x')} IS DISTINCT FROM x"
     ).fetchall()[0][0]
-    if not dirty:
-        return f"SELECT {q} AS v{', _key' if with_key else ''} FROM ({registry_sql}) WHERE {q} IS NOT NULL"
-    if with_key:
-        return f"SELECT {expr} AS v, _key FROM ({registry_sql}) WHERE {q} IS NOT NULL"
-    # Without keys only the values matter: normalise each distinct stored value once, not once per
-    # version (an address column of 3M versions: 9.5 s normalised row by row, 4.0 s distinct).
-    distinct = f"SELECT DISTINCT {q} AS x FROM ({registry_sql}) WHERE {q} IS NOT NULL"
-    return f"SELECT {norm_sql(role, 'x')} AS v FROM ({distinct})"
+    key = ", _key" if with_key else ""
+    return f"SELECT {q if not dirty else expr} AS v{key} FROM ({registry_sql}) WHERE {q} IS NOT NULL"
 
 
 def _row_agreement(
@@ -231,21 +223,10 @@ def _row_agreement(
         f"""CREATE OR REPLACE TEMP TABLE _jj_map_l AS SELECT _line, lc, raw, {extra} FROM _jj_map_long
             WHERE NOT jj_blank(raw) AND _line IN (SELECT _line FROM _jj_map_pairs)"""
     )
-    plain = _PLAIN_TABLE.match(registry_sql)
-    if plain:
-        # Find the few thousand rows on the narrow key column first, then fetch whole rows by row
-        # id: filtering on _key while scanning every column decompressed all of them (0.4 s of a
-        # 3M-version registry, against 0.1 s).
-        table = plain.group(1)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _jj_map_r AS SELECT * FROM {table} WHERE rowid IN "
-            f"(SELECT rowid FROM {table} WHERE _key IN (SELECT _key FROM _jj_map_pairs))"
-        )
-    else:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _jj_map_r AS SELECT * FROM ({registry_sql}) "
-            "WHERE _key IN (SELECT _key FROM _jj_map_pairs)"
-        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _jj_map_r AS SELECT * FROM ({registry_sql}) "
+        "WHERE _key IN (SELECT _key FROM _jj_map_pairs)"
+    )
     roles = [str(dataset.roles.get(c, Role.TEXT)) for c in dataset.columns]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_map_rl AS SELECT _key, rc, raw, role, {extra}

@@ -45,9 +45,6 @@ log = logging.getLogger(__name__)
 lock_log = logging.getLogger("jejak.registry.lock")  # the CLI shows these as plain lines
 LOCK_TIMEOUT_ENV = "JEJAK_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0
-MEMORY_LIMIT_ENV = "JEJAK_MEMORY_LIMIT"
-DEFAULT_MEMORY_CAP = 4 << 30
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|[KMGT]B?|B|bytes)?\s*$", re.IGNORECASE)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _META_DDL = """
@@ -131,8 +128,6 @@ class Registry:
         self._spill = _spill_dir(path)
         try:
             self.con.execute("SET enable_progress_bar = false")
-            # Bounded on a shared server: beyond the limit DuckDB spills to the folder set below.
-            self.con.execute(f"SET memory_limit = '{memory_limit()}'")
             if self._spill is not None:
                 # DuckDB's default is a folder beside the file that a killed run leaves behind; this
                 # one records its owner so the next command sweeps it (Workspace.sweep_stale).
@@ -658,22 +653,6 @@ def _lock_holder(message: str) -> str | None:
         return None
     m = _LOCK_HOLDER.search(message)
     return m.group(1) if m else "unknown"
-
-
-def memory_limit() -> str:
-    """DuckDB's memory limit for jejak's connections: ``$JEJAK_MEMORY_LIMIT`` (e.g. ``8GB``), else
-    the smaller of 4 GiB and half the machine's memory, so that a heavy command on a shared server
-    leaves room for its neighbours; what does not fit spills into the workspace's ``tmp/``."""
-    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if text:
-        if not _MEMORY.match(text):
-            raise RegistryError(f"{MEMORY_LIMIT_ENV} must be a size like 4GB or 512MiB, not {text!r}")
-        return text
-    try:
-        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (ValueError, OSError, AttributeError):
-        half = DEFAULT_MEMORY_CAP
-    return f"{max(256, min(DEFAULT_MEMORY_CAP, half) // 2**20)}MiB"
 
 
 def _env_timeout() -> float:

@@ -174,10 +174,6 @@ def _load(
     # Record numbers from the row id, not row_number() OVER (): the window serialises the
     # parallel reader and cost 40% of reading 10M rows. Insertion order (DuckDB's default,
     # set here so nothing can turn it off) makes row id i the file's (i+1)-th record.
-    # The UPDATE below looks like a rewrite of the table but is not one: DuckDB 2.0 fills the new
-    # column in place, and it costs ~0.1 s at 1M rows and nothing measurable at 5M, while numbering
-    # in the same pass with row_number() OVER () took twice as long as the whole read (1.9 against
-    # 1.2 s at 1M rows, 10.2 against 5.0 s at 5M; docs/scale.md).
     con.execute("SET preserve_insertion_order = true")
     # Strict RFC 4180 parsing first; a file that mixes CRLF and LF line ends (concatenated exports)
     # fails it as a whole, and is read again with DuckDB's lenient parser, which accepts both.
