@@ -510,10 +510,7 @@ def notify(
 
     from jejak.notify import WIB, deadline, prepare_pack, wib
 
-    due = deadline(discovered)
-    now = datetime.now(WIB)
-    due.check(now)  # a future discovery is refused before any work
-    late = due.passed(now)
+    late = deadline(discovered).passed(datetime.now(WIB))  # a future discovery is refused by prepare_pack
     if late:  # said at once: the operator must not learn it after the pack is written
         err.print(f"[bold yellow]{late}[/]", highlight=False, soft_wrap=True)
     with _steps(not as_json) as say:

@@ -56,23 +56,35 @@ def privatise_tree(root: Path) -> None:
             p.chmod(EVIDENCE_MODE if not mode & 0o200 else FILE_MODE)
 
 
+TMP_PREFIX = ".tmp-"  # what the sweep of a workspace looks for
 _owned: set[Path] = set()
 
 
-def mark_owner(folder: Path) -> None:
-    """Record this process as the owner of a temporary folder, for the sweep after a crash."""
+def owned_tempdir(base: Path, prefix: str) -> Path:
+    """A fresh owner-only folder ``base/.tmp-<prefix>…`` that records this process as its owner, so
+    that the next command sweeps it if this run is killed (``Workspace.sweep_stale``). Remove it
+    with :func:`remove_owned_dir`."""
+    import tempfile
+
+    private_dir(base, parents=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{prefix}", dir=base))  # mode 0700 by construction
     write_private(folder / OWNER_FILE, f"{os.getpid()}\n")
     _owned.add(folder)
+    return folder
+
+
+def remove_owned_dir(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    _owned.discard(folder)
 
 
 def remove_owned() -> None:
     """Remove every temporary folder this process still owns: the last step of an interrupted run,
     where a second signal or an exception inside a ``finally`` may have skipped a cleanup."""
-    import shutil
-
     for folder in list(_owned):
-        shutil.rmtree(folder, ignore_errors=True)
-        _owned.discard(folder)
+        remove_owned_dir(folder)
 
 
 def check_input(path: Path) -> Path:

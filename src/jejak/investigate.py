@@ -307,21 +307,21 @@ def summarise(v: Verdict, people: int) -> list[str]:
         + (f" {ev.skipped_rows:,} unreadable rows skipped." if ev.skipped_rows else "")
     ]
     share = ver.matched / ver.rows if ver.rows else 0.0
-    if ver.matched == 0 and ver.canary == 0 and v.attribution.get("verdict") == "not-ours":
+    if ver.matched or ver.canary:
+        lines.append(
+            f"Ours: {ver.matched:,} of {ver.rows:,} rows ({share:.1%}) match registry rows of '{v.dataset.name}'"
+            f" — {ver.current:,} as they are now, {ver.outdated:,} with older values."
+        )
+    elif v.attribution.get("verdict") == "not-ours":
         lines.append(
             f"Not ours, as far as the registry shows: none of the {ver.rows:,} rows matches '{v.dataset.name}'."
         )
-    elif ver.matched == 0 and ver.canary == 0:
+    else:
         # No match is not evidence of foreign data: a names-only list or a file read poorly
         # matches nothing either. Only the attribution's positive evidence may say "not ours".
         lines.append(
             f"None of the {ver.rows:,} rows could be matched to '{v.dataset.name}'; that alone does not show "
             "the data is not ours."
-        )
-    else:
-        lines.append(
-            f"Ours: {ver.matched:,} of {ver.rows:,} rows ({share:.1%}) match registry rows of '{v.dataset.name}'"
-            f" — {ver.current:,} as they are now, {ver.outdated:,} with older values."
         )
     rest = []
     if ver.fabricated:

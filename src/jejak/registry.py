@@ -22,8 +22,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +34,7 @@ import duckdb
 
 from jejak import signals
 from jejak.errors import InputError, RegistryError
-from jejak.files import mark_owner, private_dir, private_file
+from jejak.files import owned_tempdir, private_file, remove_owned_dir
 from jejak.intake import delimited, detect_format, read_table
 from jejak.roles import Role, RoleGuess, infer_roles
 from jejak.sqltext import quote, unpivot
@@ -144,7 +142,7 @@ class Registry:
         if not self.read_only:
             _owner_only(self.path)
         if self._spill is not None:
-            shutil.rmtree(self._spill, ignore_errors=True)
+            remove_owned_dir(self._spill)
             self._spill = None
 
     def __enter__(self) -> Registry:
@@ -675,13 +673,9 @@ def _columns_hint(columns: list[str]) -> str:
 
 def _spill_dir(path: Path) -> Path | None:
     """A private folder for DuckDB's spill files in the workspace's ``tmp``, marked with our PID."""
-    base = path.parent / "tmp"
     if not path.parent.is_dir():
         return None
-    private_dir(base)
-    spill = Path(tempfile.mkdtemp(prefix=".tmp-duckdb-", dir=base))
-    mark_owner(spill)
-    return spill
+    return owned_tempdir(path.parent / "tmp", "duckdb-")
 
 
 def _owner_only(path: Path) -> None:

@@ -170,7 +170,7 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
             with _Reader(reg, info.name, rec.columns, rec.as_of, where_sql, policy) as reader:
                 _build(reg, ws.master_secret(), rec, reader, policy)
             with ws.tmpdir("release") as scratch:
-                digest = write_table(reg.con, _TABLE, rec.columns, tmp, rec.file_format or "csv", rec.created_at,
+                digest = write_table(reg.con, _TABLE, rec.columns, tmp, fmt, rec.created_at,
                                      parquet_required=policy.version < 2, scratch=scratch)
             os.replace(tmp, out)
         finally:

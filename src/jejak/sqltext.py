@@ -8,17 +8,6 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def unique_names(names: list[str]) -> list[str]:
-    """Column names made unique in order: a repeated ``X`` becomes ``X_2``, ``X_3`` ..."""
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        k = seen.get(n, 0)
-        seen[n] = k + 1
-        out.append(n if k == 0 else f"{n}_{k + 1}")
-    return out
-
-
 def unpivot(source: str, columns: list[str], *, keep: str = "", name: str = "col") -> str:
     """A FROM item with a row (``keep`` columns, ``name``, ``raw``) per non-NULL cell of ``columns``.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jejak.errors import WorkspaceError
-from jejak.files import OWNER_FILE, mark_owner, private_dir, write_private
+from jejak.files import OWNER_FILE, TMP_PREFIX, owned_tempdir, private_dir, remove_owned_dir, write_private
 
 if TYPE_CHECKING:
     from jejak.ledger import Ledger
@@ -29,7 +29,6 @@ SECRET_ENV = "JEJAK_MASTER_SECRET"
 HOME_ENV = "JEJAK_HOME"
 DATABASE_ENV = "JEJAK_DATABASE_URL"
 FORMAT_VERSION = 1
-TMP_PREFIX = ".tmp-"
 log = logging.getLogger(__name__)
 
 
@@ -71,13 +70,11 @@ class Workspace:
         It lives in ``parent`` (default: :attr:`tmp_root`) and records this process's id, so that
         a run killed before it could clean up is swept by the next one (:meth:`sweep_stale`).
         ``parent`` lets a case be built beside its final place and renamed into it."""
-        base = private_dir(parent or self.tmp_root, parents=True)
-        path = Path(_mkdtemp(base, f"{TMP_PREFIX}{prefix}"))
+        path = owned_tempdir(parent or self.tmp_root, prefix)
         try:
-            mark_owner(path)
             yield path
         finally:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_owned_dir(path)
 
     def sweep_stale(self) -> list[Path]:
         """Remove temporary directories whose owner process is dead; return what was removed.
@@ -170,12 +167,6 @@ class Workspace:
             ledger.close()
             raise
         return ledger
-
-
-def _mkdtemp(base: Path, prefix: str) -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix=prefix, dir=base)  # mode 0700 by construction
 
 
 def _stale(path: Path) -> bool:

@@ -116,11 +116,13 @@ def first_line_width(path: Path, delim: str) -> int:
         return line.count(d) + 1
 
 
-def check_width(path: Path, delim: str, max_columns: int) -> None:
+def check_width(path: Path, delim: str, max_columns: int, *, named: Path | None = None) -> None:
+    """Refuse a first line wider than ``max_columns`` fields; ``named`` is the file the user gave,
+    when ``path`` is a transcoded copy of it."""
     width = first_line_width(path, delim)
     if width > max_columns:
         raise InputError(f"the first line has {width:,} fields, more than the limit of {max_columns:,} columns; "
-                         "refused", path=path, line=1)
+                         "refused", path=named or path, line=1)
 
 
 def read_csv(
@@ -142,10 +144,7 @@ def read_csv(
             raise InputError("the first line is longer than 16 MiB; this is not a delimited file", path=path, line=1)
         delim = sniff_delimiter(sample)
         has_header = True if header is None else header
-        width = first_line_width(source, delim)
-        if width > _limits().max_columns:
-            raise InputError(f"the first line has {width:,} fields, more than the limit of "
-                             f"{_limits().max_columns:,} columns; refused", path=path, line=1)
+        check_width(source, delim, _limits().max_columns, named=path)
         first = parse_header(sample, delim)
         names = column_names(first) if has_header else numbered(len(first))
         _load(con, source, path, name, names, delim, has_header, codec)
