@@ -12,7 +12,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -127,10 +127,20 @@ def _big_csv(path: Path, rows: int = 3_000_000) -> Path:
     return path
 
 
-def _interrupt(j: Jejak, sig: signal.Signals, *args: str, after: float) -> str:
-    """Start a command, send it ``sig`` once it is well under way, and return its stderr."""
+def _interrupt(j: Jejak, sig: signal.Signals, *args: str, after: float,
+               under_way: Callable[[], bool] | None = None) -> str:
+    """Start a command, send it ``sig`` once it is well under way, and return its stderr.
+
+    ``under_way`` says when the stage to interrupt has begun (a partial file exists, say): waiting for
+    it rather than for a fixed time keeps the test right on a machine faster or slower than ours.
+    """
     proc = j.start(*args)
-    time.sleep(after)
+    if under_way is None:
+        time.sleep(after)
+    else:
+        deadline = time.monotonic() + 120
+        while not under_way() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert proc.poll() is None, "the command finished before it could be interrupted; make the input larger"
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
@@ -172,15 +182,19 @@ def test_an_interrupted_release_leaves_no_file_no_entry_and_nothing_in_tmpdir(
     # An XLSX sheet holds 1,048,575 rows: a larger release is refused, and on a slow machine that
     # refusal could come before the signal. A million rows in XLSX are still being written after 5 s.
     rows = ["--where", "NOKA < '0000001000000'"] if fmt == "xlsx" else ["--all"]
+    def writing() -> bool:  # the release's scratch folder is made when the file's writing begins
+        return bool(list((j.home / "tmp").glob(".tmp-release*")))
+
     _interrupt(j, sig, "release", "create", "--dataset", "big", "--recipient", "Vendor", *rows, "--purpose", "t",
-               "--out", str(out), after=5)
+               "--out", str(out), after=0, under_way=writing)
     assert not out.exists() and not list(big.parent.glob(".release*"))
     assert _release_ids(j) == []
 
 
 def test_an_interrupted_investigation_records_no_case(big_workspace: tuple[Jejak, Path]) -> None:
     j, big = big_workspace
-    _interrupt(j, signal.SIGTERM, "investigate", str(big), after=5)
+    _interrupt(j, signal.SIGTERM, "investigate", str(big), after=0,
+               under_way=lambda: bool(list((j.home / "cases").glob(".tmp-*"))))
     assert list((j.home / "cases").iterdir()) == []
 
 

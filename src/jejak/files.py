@@ -66,10 +66,13 @@ def owned_tempdir(base: Path, prefix: str) -> Path:
     with :func:`remove_owned_dir`."""
     import tempfile
 
+    from jejak import signals
+
     private_dir(base, parents=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{prefix}", dir=base))  # mode 0700 by construction
-    write_private(folder / OWNER_FILE, f"{os.getpid()}\n")
-    _owned.add(folder)
+    with signals.held():  # a signal between making the folder and owning it would leave it behind
+        folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{prefix}", dir=base))  # mode 0700 by construction
+        _owned.add(folder)
+        write_private(folder / OWNER_FILE, f"{os.getpid()}\n")
     return folder
 
 

@@ -34,17 +34,25 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 @contextmanager
-def committing(what: str) -> Iterator[None]:
-    """Hold a signal back while a commit runs, so that it lands either before it (nothing changed)
-    or after it (``what`` was saved, and the interruption says so) — never inside it."""
+def held() -> Iterator[None]:
+    """Hold a signal back while the block runs; it is raised when the block ends."""
+    already = bool(_received)  # an interruption being cleaned up after was raised once; not again
     _deferring[0] += 1
     try:
         yield
-        _saved.append(what)
     finally:
         _deferring[0] -= 1
-    if _received and not _deferring[0]:  # the signal held back: stop now, saying what was saved
+    if _received and not already and not _deferring[0]:  # the signal held back: stop now
         raise Terminated() if _received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextmanager
+def committing(what: str) -> Iterator[None]:
+    """Hold a signal back while a commit runs, so that it lands either before it (nothing changed)
+    or after it (``what`` was saved, and the interruption says so) — never inside it."""
+    with held():
+        yield
+        _saved.append(what)
 
 
 def saved() -> list[str]:
