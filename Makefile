@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench lock clean
+.PHONY: install demo test lint bench bench-scale bench-paths lock clean
 
 install: $(STAMP)
 
@@ -25,7 +25,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+# `make bench`: 1M and 10M rows against a hand-written DuckDB yardstick (data cached in
+# $JEJAK_BENCH_CACHE, default ~/.cache/jejak-bench, outside the repository); `make bench-scale`: 50M.
 bench: $(STAMP)
+	$(BIN)/python benchmarks/scale.py --sizes 1000000,10000000
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py --sizes 50000000 --generators pg
+
+# The older per-path benchmarks (linkage, attribution, notification pack, wide files).
+bench-paths: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/wide.py
 

@@ -880,11 +880,10 @@ class Scorer:
         (a nightly batch's timestamp, a minimum wage) reaches a leaker as that many independently shifted
         copies, or from a public table: its restoration is no evidence."""
         reg = self.registry.as_of_sql(self.dataset.name, g.snapshot)
-        shared = self.con.execute(
-            f"""SELECT list(v) FROM (SELECT {q(col)} AS v FROM ({reg})
-                WHERE {q(col)} IN (SELECT {q(col)} FROM {g.table}) GROUP BY 1 HAVING count(*) > 1)"""
-        ).fetchall()[0][0] or []
-        return ~np.isin(self._values(g, col), np.array(shared, dtype=object))
+        shared = f"""(SELECT {q(col)} FROM ({reg}) WHERE {q(col)} IN (SELECT {q(col)} FROM {g.table})
+                      GROUP BY 1 HAVING count(*) > 1)"""
+        # In SQL rather than numpy.isin on text, which took a second per column at a million rows.
+        return self._column(g, f"coalesce({q(col)} NOT IN {shared}, true)").astype(bool)
 
     def _values(self, g: _Group, col: str) -> np.ndarray:
         """The registry values of a column at a snapshot for the sampled rows (cached: many releases share one)."""

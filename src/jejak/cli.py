@@ -56,6 +56,9 @@ HomeOpt = Annotated[
     typer.Option("--home", help="Workspace directory (default: $JEJAK_HOME).", show_default=False),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+MemoryOpt = Annotated[str | None, typer.Option(
+    "--memory-limit", help="Memory DuckDB may use, e.g. 8GB (default: $JEJAK_MEMORY_LIMIT, else 4 GiB or half the "
+    "machine if less); beyond it, work spills to the workspace.")]
 
 
 @app.callback()
@@ -93,30 +96,57 @@ def _parse_date(text: str, option: str) -> date:
 
 @contextmanager
 def _steps(enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A spinner whose text follows the library's progress messages."""
+    """A spinner whose text follows the library's progress messages, and a bar for the statement
+    DuckDB is running."""
     if not enabled or not err.is_terminal:
         yield lambda msg: logging.getLogger("jejak").info(msg)
         return
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+        TimeElapsedColumn(), console=err, transient=True,
     ) as bar:
-        task = bar.add_task("starting")
-        yield lambda msg: bar.update(task, description=msg)
+        task = bar.add_task("starting", total=None, count="")
+        with _statements(bar):
+            yield lambda msg: bar.update(task, description=msg)
 
 
 @contextmanager
 def _bar(total: int, label: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar driven by ``(label, done, total)`` callbacks."""
+    """A progress bar driven by ``(label, done, total)`` callbacks, and one for the running statement."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
         TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
     ) as bar:
-        task = bar.add_task(label, total=total)
+        task = bar.add_task(label, total=total, count=f"0/{total}")
 
         def update(what: str, done: int, of: int) -> None:
-            bar.update(task, description=what, completed=done, total=of)
+            bar.update(task, description=what, completed=done, total=of, count=f"{done}/{of}")
 
-        yield update
+        if not err.is_terminal:
+            yield update
+            return
+        with _statements(bar):
+            yield update
+
+
+@contextmanager
+def _statements(bar: Progress) -> Iterator[None]:
+    """A second line of ``bar``: how far DuckDB's running statement has got, in rows when the stage
+    says how many it handles (jejak.progress)."""
+    from jejak import progress
+
+    task = bar.add_task("  current step", total=100, count="", visible=False)
+
+    def on(pct: float, rows: int | None) -> None:
+        count = f"~{round(rows * pct / 100):,} of {rows:,} rows" if rows else f"{pct:.0f}%"
+        bar.update(task, completed=pct, count=count, visible=True)
+
+    progress.listen(on)
+    try:
+        yield
+    finally:
+        progress.listen(None)
+        progress.set_rows(None)
 
 
 def _print_json(data: Any) -> None:
@@ -151,10 +181,14 @@ def registry_import(
         list[str] | None, typer.Option("--role", help="Override an inferred role: COL=ROLE (repeatable).")
     ] = None,
     encoding: Annotated[str | None, typer.Option(help="Force the text encoding (default: detect).")] = None,
+    memory_limit: MemoryOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Import a dated snapshot; changed rows get new versions, vanished rows are closed."""
+    from jejak import resources
     from jejak.files import check_input
+
+    resources.use_memory_limit(memory_limit)
     from jejak.registry import Registry
     from jejak.roles import parse_role_overrides
 
@@ -311,9 +345,13 @@ def release_create(
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet, xlsx (default: by --out).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Release every row and column (needed when neither "
                                        "--columns nor --where is given).")] = False,
+    memory_limit: MemoryOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Make a marked extract for a recipient and record it in the ledger."""
+    from jejak import resources
+
+    resources.use_memory_limit(memory_limit)
     from jejak.release import ReleaseRequest, create_release
 
     if not purpose.strip():
@@ -591,8 +629,12 @@ def investigate(
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Also print the report to this PDF (needs Chromium).")]
     = None,
     lang: LangOpt = "id",
+    memory_limit: MemoryOpt = None,
 ) -> None:
     """Is a leaked file ours, how much is genuine, when was it taken, who is hit, who leaked it."""
+    from jejak import resources
+
+    resources.use_memory_limit(memory_limit)
     from jejak.investigate import STAGES
     from jejak.investigate import investigate as run_investigation
 

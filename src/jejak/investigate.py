@@ -29,7 +29,8 @@ from typing import Any
 
 import duckdb
 
-from jejak import __version__, dating
+from jejak import __version__, dating, resources
+from jejak import progress as query_progress
 from jejak.attribution import attribute
 from jejak.errors import JejakError
 from jejak.files import EVIDENCE_MODE, OWNER_FILE, check_input, private_dir, privatise_tree, write_private
@@ -118,16 +119,6 @@ class Verdict:
         }
 
 
-def default_memory_limit() -> str:
-    """Half the physical memory: a 10M-row leak and its linked table fit without spilling, and
-    the other half stays for Python, splink and the rest of the machine."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return "4GB"
-    return f"{max(1, total // 2 // 2**20)}MiB"
-
-
 def new_case_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"C-{stamp}-{''.join(secrets.choice(_CROCKFORD) for _ in range(4))}"
@@ -139,8 +130,8 @@ def investigate(
 ) -> Verdict:
     """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict.
 
-    ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default half the machine's memory. Beyond
-    it DuckDB spills to the case folder, which is correct but several times slower.
+    ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default :func:`jejak.resources.memory_limit`.
+    Beyond it DuckDB spills to the case folder.
     """
     path = check_input(Path(path))
     report = progress or (lambda _s, _d, _t: None)
@@ -150,8 +141,8 @@ def investigate(
     # The case is built beside its final place (same file system, so the rename is atomic) in a
     # folder that records our PID: if this run is killed, the next command sweeps it away.
     with ws.tmpdir(case_id, parent=ws.cases_dir) as tmp:
-        verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report,
-                       memory_limit or default_memory_limit())
+        with query_progress.rows(None):  # (the row count _run sets ends with it)
+            verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report, memory_limit)
         report(STAGES[7], 7, len(STAGES))
         write_private(tmp / "verdict.json", json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
         shutil.rmtree(tmp / "spill", ignore_errors=True)
@@ -166,16 +157,18 @@ def investigate(
 
 def _run(
     ws: Workspace, path: Path, tmp: Path, case_id: str, dataset: str | None, threshold: float,
-    linkage_threshold: float, report: Progress, memory_limit: str,
+    linkage_threshold: float, report: Progress, memory_limit: str | None,
 ) -> Verdict:
     n = len(STAGES)
     with Registry(ws.registry_path, read_only=True) as reg:
         con = reg.con
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{resources.parse_size(memory_limit) // 2**20}MiB'")
         con.execute(f"SET temp_directory = '{_lit(str(tmp / 'spill'))}'")
         say = _say(report)
         report(STAGES[0], 0, n)
         evidence, leak = _intake(con, path, tmp)
+        query_progress.set_rows(leak.rows)  # every later stage works through the leak's rows
         report(STAGES[1], 1, n)
         info, mapping = _choose_dataset(con, reg, leak, dataset)
         versions = table_name(info.name)

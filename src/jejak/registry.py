@@ -32,7 +32,8 @@ from typing import Any
 
 import duckdb
 
-from jejak import signals
+from jejak import progress as query_progress
+from jejak import resources, signals
 from jejak.errors import InputError, RegistryError
 from jejak.files import owned_tempdir, private_file, remove_owned_dir
 from jejak.intake import delimited, detect_format, read_table
@@ -124,8 +125,11 @@ class Registry:
         self.read_only = read_only
         self.con = _connect(path, read_only, lock_timeout)
         self._spill = _spill_dir(path)
+        self._watch: query_progress.Watch | None = None
         try:
             self.con.execute("SET enable_progress_bar = false")
+            resources.configure(self.con)
+            self._watch = query_progress.watch(self.con)
             if self._spill is not None:
                 # DuckDB's default is a folder beside the file that a killed run leaves behind; this
                 # one records its owner so the next command sweeps it (Workspace.sweep_stale).
@@ -138,6 +142,9 @@ class Registry:
             raise
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         self.con.close()
         if not self.read_only:
             _owner_only(self.path)

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from jejak import keys
+from jejak import progress as query_progress
 from jejak.channel import Policy
 from jejak.channel.base import SYMBOL_BLOCK, MarkPlan, digests_array
 from jejak.channel.canary import make_canaries
@@ -133,6 +134,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             try:
                 built = _build(reg, ws.master_secret(), entry, reader, policy)
                 say(f"writing {built['rows']:,} rows as {fmt}")
+                query_progress.set_rows(built["rows"])
                 with ws.tmpdir("release") as scratch:
                     digest = write_table(reg.con, _TABLE, columns, tmp, fmt, created,
                                          parquet_required=policy.version < 2, scratch=scratch)
