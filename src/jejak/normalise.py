@@ -67,12 +67,6 @@ CREATE OR REPLACE TEMP MACRO jj_amount(x) AS
     -- one or two digits after a separator are cents: not a whole amount (thousand groups have three)
     CASE WHEN NOT regexp_matches(jj_amount_text(x), '[.,][0-9]{{1,2}}$')
          THEN TRY_CAST(regexp_replace(jj_amount_text(x), '[.,\s]', '', 'g') AS BIGINT) END;
-CREATE OR REPLACE TEMP MACRO jj_ts_canon(x) AS
-    -- 'YYYY-MM-DD HH:MM:SS' exactly, as registries and releases write it: a cast, 20x cheaper than jj_ts
-    CASE WHEN length(x) = 19 AND TRY_CAST(x AS TIMESTAMP)::VARCHAR = x THEN TRY_CAST(x AS TIMESTAMP) END;
-CREATE OR REPLACE TEMP MACRO jj_amount_canon(x) AS
-    -- plain digits without a leading zero or sign (what a cast prints back): 40x cheaper than jj_amount
-    CASE WHEN TRY_CAST(x AS BIGINT)::VARCHAR = x THEN TRY_CAST(x AS BIGINT) END;
 CREATE OR REPLACE TEMP MACRO jj_ts_near(a, b) AS
     CAST(jj_ts(a) AS DATE) = CAST(jj_ts(b) AS DATE) AND abs(epoch(jj_ts(a)) - epoch(jj_ts(b))) <= {TS_NEAR};
 CREATE OR REPLACE TEMP MACRO jj_amount_near(a, b) AS
@@ -128,22 +122,39 @@ def agree_sql(role: Role | None, leaked: str, registry: str) -> str:
     The raw comparison runs first: in a leak most cells are byte-identical to the registry, and
     DuckDB evaluates the later branches only for the rows that reach them.
     """
-    near = canon = ""
+    near = ""
     if role == Role.TIMESTAMP:
         near = f" OR coalesce(jj_ts_near({leaked}, {registry}), false)"
-        # A marked release moves timestamps by seconds to minutes, so at a million rows most cells of
-        # a marked leak reach this point: when both sides are canonical, a cast decides what the
-        # general branch below (normalise, then near) would, at a twentieth of the cost.
-        a, b = f"jj_ts_canon({leaked})", f"jj_ts_canon({registry})"
-        canon = (f"WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN CAST({a} AS DATE) = CAST({b} AS DATE) "
-                 f"AND abs(epoch({a}) - epoch({b})) <= {TS_NEAR} ")
     elif role == Role.AMOUNT:
         near = f" OR coalesce(jj_amount_near({leaked}, {registry}), false)"
-        a, b = f"jj_amount_canon({leaked})", f"jj_amount_canon({registry})"
-        canon = f"WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN least({a}, {b}) >= 991 AND abs({a} - {b}) <= 9 "
+    general = f"coalesce({norm_sql(role, leaked)} = {norm_sql(role, registry)}, false){near}"
+    fast = _canonical_agree(role, leaked, registry)
     return (
         f"CASE WHEN {leaked} = {registry} AND {leaked} <> '' THEN true "
         f"WHEN jj_blank({leaked}) AND jj_blank({registry}) THEN NULL "
-        f"WHEN jj_blank({leaked}) OR jj_blank({registry}) THEN false {canon}"
-        f"ELSE coalesce({norm_sql(role, leaked)} = {norm_sql(role, registry)}, false){near} END"
+        f"WHEN jj_blank({leaked}) OR jj_blank({registry}) THEN false "
+        f"ELSE {f'coalesce({fast}, {general})' if fast else general} END"
     )
+
+
+def _canonical_agree(role: Role | None, leaked: str, registry: str) -> str | None:
+    """For timestamps and amounts written canonically on both sides (as registries and releases write
+    them), what the general comparison decides, by a cast: NULL for any other pair.
+
+    A marked release moves timestamps by seconds to minutes and amounts by a few rupiah, so in a
+    marked leak most such cells reach this point; the general path (shape test, ``try_strptime``
+    over many formats, normalise, then near) costs 20-40 times more. The cast is made once per side
+    (the lambda), and a value counts as canonical only when the cast prints it back unchanged.
+    """
+    if role == Role.TIMESTAMP:
+        cast, test = "TIMESTAMP", (f"CAST(jj_pair[1] AS DATE) = CAST(jj_pair[2] AS DATE) "
+                                   f"AND abs(epoch(jj_pair[1]) - epoch(jj_pair[2])) <= {TS_NEAR}")
+        shape = f"length({leaked}) = 19 AND length({registry}) = 19 AND "
+    elif role == Role.AMOUNT:
+        cast, test = "BIGINT", "least(jj_pair[1], jj_pair[2]) >= 991 AND abs(jj_pair[1] - jj_pair[2]) <= 9"
+        shape = ""
+    else:
+        return None
+    return (f"list_transform([[TRY_CAST({leaked} AS {cast}), TRY_CAST({registry} AS {cast})]], lambda jj_pair: "
+            f"CASE WHEN {shape}jj_pair[1]::VARCHAR = {leaked} AND jj_pair[2]::VARCHAR = {registry} "
+            f"THEN {test} END)[1]")

@@ -12,11 +12,11 @@ Everything a release contains is a function of (registry, ledger entry, master s
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import logging
 import os
 import queue
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -224,7 +224,8 @@ class _Reader:
     Rows in key order: the order, like everything else in a release, must be reproducible. The
     read runs in DuckDB, on its own connection and without the GIL, so the caller's Python work
     (loading the ledger, drawing canaries) overlaps it on the other core; and since the rows
-    arrive in batches, the caller marks one batch while DuckDB converts the next.
+    arrive in batches, the caller marks one batch while DuckDB converts the next. At most a few
+    batches wait in the queue: a reader far ahead of the marking would hold the release in memory.
     """
 
     def __init__(self, reg: Registry, dataset: str, columns: list[str], as_of: date, where_sql: str | None,
@@ -239,7 +240,8 @@ class _Reader:
         sql.install(reg.con, nik_macros=False)
         self._con = reg.con.cursor()
         sql.install(self._con, nik_macros=False)  # macros are per connection
-        self._batches: queue.Queue[pa.RecordBatch | None] = queue.Queue()
+        self._batches: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
+        self._stopped = threading.Event()
         self._pool = ThreadPoolExecutor(1)
         query = f"SELECT {', '.join(quote(c) for c in columns)}, {self.facts_sql} FROM {self.selected} ORDER BY _key"
         self._read = self._pool.submit(self._stream, query)
@@ -247,27 +249,48 @@ class _Reader:
     def _stream(self, query: str) -> None:
         try:
             for batch in self._con.sql(query).to_arrow_reader(SYMBOL_BLOCK):
-                self._batches.put(batch)
+                if not self._put(batch):
+                    return
         finally:
-            self._batches.put(None)  # the end, or the error that ``marked`` raises
+            self._put(None)  # the end, or the error that ``marked`` raises
 
-    def marked(self, secret: bytes) -> tuple[pa.Table, Counter[str]]:
-        """The rows with their symbol columns (see ``_marked``), marked batch by batch as they arrive."""
-        tables: list[pa.Table] = []
+    def _put(self, item: pa.RecordBatch | None) -> bool:
+        """Queue ``item`` unless the release has stopped (a full queue must not keep the worker waiting)."""
+        while not self._stopped.is_set():
+            try:
+                self._batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def marked(self, con: Any, secret: bytes, canaries: _Canaries | None) -> tuple[int, Counter[str]]:
+        """Mark the rows batch by batch as they arrive, splice the canaries in among them, and append
+        each batch to the DuckDB table ``_jj_symbols`` (which spills to the workspace past the memory
+        limit), so that a release of any size holds a few batches in memory. Returns the real rows
+        and the cells each channel marked."""
         cells: Counter[str] = Counter()
+        rows = 0
+        created = False
         while (batch := self._batches.get()) is not None:
             table, counts = _marked(pa.Table.from_batches([batch]), self.plan, secret, self.columns)
-            tables.append(table)
             cells.update(counts)
+            if canaries is not None:
+                table = canaries.splice(table, rows)
+            rows += batch.num_rows
+            created = _append(con, table, created)
         self._read.result()  # a failed read raises here
-        if not tables:  # the caller counted rows a moment before
+        if canaries is not None and (rest := canaries.rest()) is not None:
+            created = _append(con, rest, created)
+        if not created:  # the caller counted rows a moment before
             raise ReleaseError("the registry changed while the release was made; make it again")
-        return pa.concat_tables(tables), cells
+        return rows, cells
 
     def __enter__(self) -> _Reader:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self._stopped.set()
         if not self._read.done():  # the release was refused before the read finished
             self._con.interrupt()
         self._pool.shutdown(wait=True)
@@ -293,18 +316,22 @@ def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Po
                                  reader.where_sql)
     extra = None if people is None or not people.num_rows else _canary_rows(
         con, people, reader.facts_sql, reader.plan, secret, entry.columns)
-    table, cells = reader.marked(secret)
-    if table.num_rows != rows:
-        raise ReleaseError("the registry changed while the release was made; make it again")
+    spliced = None
     if extra is not None:
         more, after, extra_cells = extra
-        if policy.version >= CANARIES_BLEND_FROM:  # where each canary's key sorts among the real rows
-            after = _sorted_after(table.column(info.key), more.column(info.key))
-        table = _splice(table, more, after)
+        # From policy 3 a canary stands where its key sorts among the real rows, found batch by batch.
+        spliced = _Canaries(more, None if policy.version >= CANARIES_BLEND_FROM else after, info.key)
+    marked_rows, cells = reader.marked(con, secret, spliced)
+    if marked_rows != rows:
+        raise ReleaseError("the registry changed while the release was made; make it again")
+    if extra is not None:
         cells.update(extra_cells)
-    con.register(_SYMBOLS, table)
     rendered = reader.plan.rendered_sql(entry.columns)
-    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in rendered.items())
+    # The CASE is the identity; it tells DuckDB a column may hold NULL, as the Arrow table these rows
+    # were read from until December 2026 did, so that Parquet columns stay OPTIONAL and a release
+    # reproduces byte for byte (a table's statistics would make a column without NULL REQUIRED).
+    select = ", ".join(f"CASE WHEN {expr} IS NULL THEN NULL ELSE {expr} END AS {quote(c)}" if expr == quote(c)
+                       else f"{expr} AS {quote(c)}" for c, expr in rendered.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
     if canaries:
         cells["canary"] = len(canaries)
@@ -335,21 +362,61 @@ def _canaries(con: Any, info: Any, entry: Any, policy: Policy, secret: bytes, ro
                          index_key=index_key, where_sql=where_sql, blend=policy.version >= CANARIES_BLEND_FROM)
 
 
-def _sorted_after(keys_: pa.ChunkedArray, canary_keys: pa.ChunkedArray) -> np.ndarray:
-    """How many of the (sorted) real keys precede each (sorted) canary key: binary search, a few dozen
-    probes per canary, so a 10M-row release is never converted to Python strings."""
-    real = keys_.combine_chunks()
-    out, lo = [], 0
-    for k in canary_keys.to_pylist():
-        hi = len(real)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if real[mid].as_py() < k:
-                lo = mid + 1
-            else:
-                hi = mid
-        out.append(lo)
-    return np.array(out, dtype=np.int64)
+class _Canaries:
+    """The canary rows, in release order, put among the real rows batch by batch.
+
+    Canary i stands after ``after[i]`` real rows; when ``after`` is None (policy 3 and later) that is
+    the number of real keys below its key, found by binary search in the batch that holds the first
+    key not below it: a few dozen probes per canary, and no key is converted to Python beyond them.
+    """
+
+    def __init__(self, rows: pa.Table, after: np.ndarray | None, key: str) -> None:
+        self.rows, self.after, self.key = rows, after, key
+        self.keys = rows.column(key).to_pylist() if after is None else []
+        self.next = 0  # the first canary not yet placed
+
+    def splice(self, batch: pa.Table, before: int) -> pa.Table:
+        """``batch`` (the real rows ``before`` … ``before + len - 1``) with the canaries that stand among them."""
+        cuts: list[int] = []
+        n = batch.num_rows
+        if self.after is None:
+            real = batch.column(self.key).combine_chunks()
+            last = real[n - 1].as_py() if n else None
+            lo = 0
+            while (i := self.next + len(cuts)) < len(self.keys) and last is not None and self.keys[i] <= last:
+                k, hi = self.keys[i], n
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if real[mid].as_py() < k:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                cuts.append(lo)
+        else:
+            while self.next + len(cuts) < len(self.after) and self.after[self.next + len(cuts)] <= before + n:
+                cuts.append(int(self.after[self.next + len(cuts)]) - before)
+        if not cuts:
+            return batch
+        placed = self.rows.slice(self.next, len(cuts))
+        self.next += len(cuts)
+        return _splice(batch, placed, np.array(cuts, dtype=np.int64))
+
+    def rest(self) -> pa.Table | None:
+        """The canaries after the last real row."""
+        left = self.rows.num_rows - self.next
+        return self.rows.slice(self.next) if left else None
+
+
+def _append(con: Any, table: pa.Table, created: bool) -> bool:
+    con.register("_jj_batch", table)
+    try:
+        if created:
+            con.execute(f"INSERT INTO {_SYMBOLS} SELECT * FROM _jj_batch")
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_SYMBOLS} AS SELECT * FROM _jj_batch")
+    finally:
+        con.unregister("_jj_batch")
+    return True
 
 
 def _canary_rows(con: Any, people: pa.Table, facts_sql: str, plan: MarkPlan, secret: bytes,
@@ -382,9 +449,7 @@ def _as_numpy(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def _drop(con: Any) -> None:
-    con.execute(f"DROP VIEW IF EXISTS {_TABLE}")
-    with contextlib.suppress(Exception):  # never registered: the build stopped before
-        con.unregister(_SYMBOLS)
+    con.execute(f"DROP VIEW IF EXISTS {_TABLE}; DROP TABLE IF EXISTS {_SYMBOLS}")
 
 
 def _commit(ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path, out: Path) -> None:
