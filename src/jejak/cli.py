@@ -39,6 +39,8 @@ recipient_app = typer.Typer(help="Recipients of releases: branch offices, vendor
 app.add_typer(recipient_app, name="recipient")
 release_app = typer.Typer(help="Make, list, reproduce and register traceable releases.", no_args_is_help=True)
 app.add_typer(release_app, name="release")
+audit_app = typer.Typer(help="The audit log: what was done, by whom, hash-chained and signed.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -159,7 +161,11 @@ def _print_json(data: Any) -> None:
 @app.command()
 def init() -> None:
     """Create a new workspace (registry, ledger and a fresh master secret)."""
+    from jejak import audit
+    from jejak.workspace import FORMAT_VERSION
+
     ws = Workspace.init(resolve_home(state.home))
+    audit.record(ws, "init", None, {"format": FORMAT_VERSION})
     out.print(f"Created workspace [bold]{ws.home}[/]")
     if ws.secret_path.exists():
         out.print(
@@ -201,6 +207,12 @@ def registry_import(
     with Registry(ws.registry_path) as reg, _steps(not as_json) as say:
         result = reg.import_snapshot(file, dataset, key, when, roles=overrides, encoding=encoding, progress=say,
                                      screen=screen(ws, reg, dataset))
+    if not result.already_imported:
+        from jejak import audit
+
+        audit.record(ws, "registry.import", dataset, {
+            "as_of": when.isoformat(), "file": file.name, "rows": result.rows, "added": result.added,
+            "changed": result.changed, "closed": result.closed, "unchanged": result.unchanged})
     if as_json:
         _print_json(result.to_json())
         return
@@ -300,10 +312,14 @@ def recipient_add(
     note: Annotated[str | None, typer.Option(help="A note for the ledger.")] = None,
 ) -> None:
     """Add a recipient to the ledger."""
+    from jejak import audit
     from jejak.ledger import Ledger
 
-    with Ledger.open(_workspace().ledger_url) as ledger:
+    ws = _workspace()
+    with Ledger.open(ws.ledger_url) as ledger:
         r = ledger.add_recipient(name, kind, contact=contact, note=note)
+    # The contact and note may name a person: the audit keeps the organisation and its kind only.
+    audit.record(ws, "recipient.add", r.name, {"kind": r.kind})
     out.print(f"Added recipient [bold]{r.name}[/] ({r.kind}).")
 
 
@@ -365,8 +381,10 @@ def release_create(
         columns=[c for c in columns.split(",") if c.strip()] if columns else None, where=where,
         as_of=_parse_date(as_of, "--as-of") if as_of else None, purpose=purpose, fmt=fmt,
     )
+    ws = _workspace()
     with _steps(not as_json) as say:
-        rec = create_release(_workspace(), req, say)
+        rec = create_release(ws, req, say)
+    _audit_release(ws, "release.create", rec)
     if as_json:
         _print_json(_release_json(rec))
         return
@@ -375,6 +393,16 @@ def release_create(
         f"Release [bold]{rec.release_id}[/] for {rec.recipient}: {rec.rows:,} rows "
         f"({rec.canaries} canaries) as of {rec.as_of} -> {out_file}\nMarks: {marks}"
     )
+
+
+def _audit_release(ws: Workspace, action: str, rec: Any) -> None:
+    from jejak import audit
+
+    # Column names and the filter's existence, not its text: a filter may quote a person's key.
+    audit.record(ws, action, rec.release_id, {
+        "recipient": rec.recipient, "dataset": rec.dataset, "as_of": rec.as_of.isoformat(), "rows": rec.rows,
+        "columns": len(rec.columns), "filtered": rec.filter is not None, "canaries": rec.canaries,
+        "file": rec.file_name, "sha256": rec.file_sha256, "format": rec.file_format})
 
 
 @release_app.command("list")
@@ -428,10 +456,15 @@ def release_reproduce(
     as_json: JsonFlag = False,
 ) -> None:
     """Regenerate a release byte-for-byte from registry, ledger and master secret."""
+    from jejak import audit
     from jejak.release import reproduce_release
 
+    ws = _workspace()
     with _steps(not as_json) as say:
-        rep = reproduce_release(_workspace(), release_id, out_file, say)
+        rep = reproduce_release(ws, release_id, out_file, say)
+    # A reproduction is a second copy of released data on disk: the audit says who made it.
+    audit.record(ws, "release.reproduce", release_id,
+                 {"file": rep.path.name, "sha256": rep.sha256, "identical": rep.identical})
     if as_json:
         _print_json(rep.__dict__)
     elif rep.identical:
@@ -455,14 +488,69 @@ def release_register(
     """Record an extract made before jejak (no file, no marks) so attribution can still rank it."""
     from jejak.release import register_release
 
+    ws = _workspace()
     rec = register_release(
-        _workspace(), dataset=dataset, recipient=recipient, as_of=_parse_date(as_of, "--as-of"),
+        ws, dataset=dataset, recipient=recipient, as_of=_parse_date(as_of, "--as-of"),
         columns=[c for c in columns.split(",") if c.strip()] if columns else None, where=where, purpose=purpose,
     )
+    _audit_release(ws, "release.register", rec)
     if as_json:
         _print_json(_release_json(rec))
         return
     out.print(f"Registered {rec.release_id}: {rec.rows:,} rows of {rec.dataset} as of {rec.as_of} for {rec.recipient}.")
+
+
+# -- audit log -------------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(
+    public_key: Annotated[Path | None, typer.Option("--public-key", help="A copy of audit.pub kept outside the "
+                                                    "workspace (default: the workspace's).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the whole chain, every checkpoint's signature and the head; exit 1 naming the first bad entry."""
+    from jejak import audit
+
+    result = audit.verify(_workspace(), public_key)
+    if as_json:
+        _print_json(result.to_json())
+    elif result.intact:
+        out.print(result.message, highlight=False)
+    else:
+        err.print(f"[bold red]tampered:[/] {result.message}", highlight=False, soft_wrap=True)
+    if not result.intact:
+        raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int | None, typer.Option(help="Only the newest N entries.", min=1)] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Entries of the audit log, oldest first."""
+    from jejak import audit
+
+    items = audit.entries(_workspace(), limit)
+    if as_json:
+        _print_json([e.to_json() for e in items])
+        return
+    if not items:
+        out.print("The audit log is empty.")
+        return
+    for e in items:  # plain lines: ids and hashes are copied, never cut to the terminal's width
+        detail = json.dumps(e.detail, sort_keys=True, separators=(",", ":")) if e.detail else ""
+        out.print(f"{e.seq:>6}  {e.time:%Y-%m-%d %H:%M:%S}Z  {e.actor}  {e.action}  {e.target or '-'}  {detail}",
+                  highlight=False, soft_wrap=True)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the newest entry now (needs the master secret); verify then covers everything up to it."""
+    from jejak import audit
+
+    cp = audit.checkpoint(_workspace())
+    out.print(f"Checkpoint signed at entry {cp.seq} (hash {cp.hash}).", highlight=False, soft_wrap=True)
 
 
 # -- synthetic data --------------------------------------------------------------------------------
@@ -551,9 +639,16 @@ def notify(
     late = deadline(discovered).passed(datetime.now(WIB))  # a future discovery is refused by prepare_pack
     if late:  # said at once: the operator must not learn it after the pack is written
         err.print(f"[bold yellow]{late}[/]", highlight=False, soft_wrap=True)
+    from jejak import audit
+    from jejak.report import verdict_from
+
+    ws = _workspace()
     with _steps(not as_json) as say:
-        pack = prepare_pack(_workspace(), case, discovered, out=out_dir, lang=lang, controller=controller,
+        pack = prepare_pack(ws, case, discovered, out=out_dir, lang=lang, controller=controller,
                             pdf=pdf, say=say)
+    audit.record(ws, "notify", str(verdict_from(ws.cases_dir, case)[0].get("case_id") or case), {
+        "due": pack.deadline.due.isoformat(), "subjects": pack.counts.subjects, "review": pack.counts.review,
+        "files": sorted(p.name for p in pack.files.values())})
     if as_json:
         _print_json({"directory": str(pack.directory), "due": pack.deadline.due.isoformat(),
                      "subjects": pack.counts.subjects, "by_channel": pack.counts.by_channel,
@@ -641,6 +736,11 @@ def investigate(
     ws = _workspace()
     with _bar(len(STAGES), "investigating") as update:
         verdict = run_investigation(ws, file, dataset=dataset, threshold=threshold, progress=update)
+    from jejak import audit
+
+    audit.record(ws, "investigate", verdict.case_id, {
+        "file": file.name, "sha256": verdict.evidence.sha256, "rows": verdict.evidence.rows,
+        "dataset": verdict.dataset.name})
     data = verdict.to_json()
     if json_out is not None:
         json_out.write_text(json.dumps(data, indent=2, default=str) + "\n")

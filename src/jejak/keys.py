@@ -1,7 +1,8 @@
 """Key derivation and the fingerprint PRF.
 
 master secret --HKDF--> release secret --HKDF--> channel key (per channel and column);
-master secret --HKDF--> canary index key (the tags under which the ledger keeps canaries).
+master secret --HKDF--> canary index key (the tags under which the ledger keeps canaries);
+master secret --HKDF--> audit signing key (Ed25519, signs the audit log's checkpoints).
 A mark's symbol for a cell is AES-128 under the channel key of the row's public 16-byte digest.
 AES is a pseudo-random permutation, and the digest (SHA-256 of dataset and row key) is collision
 resistant, so the symbols of a release are pseudo-random and independent of any other release's:
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -39,6 +41,15 @@ def canary_index_key(master: bytes) -> bytes:
     sees tags, never a value to copy into a forged leak (``jejak.channel.canary``).
     """
     return _hkdf(master, "jejak/canary-index/v1")
+
+
+def audit_signing_key(master: bytes) -> Ed25519PrivateKey:
+    """The key that signs the audit log's checkpoints (``jejak.audit``).
+
+    Derived rather than stored, so the workspace holds one secret to back up and no second key
+    file to leak; its public half (``audit.pub``) lets an auditor check checkpoints without it.
+    """
+    return Ed25519PrivateKey.from_private_bytes(_hkdf(master, "jejak/audit-checkpoint/v1"))
 
 
 def digest_sql(dataset: str, key_expr: str) -> str:

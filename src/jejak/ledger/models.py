@@ -168,3 +168,39 @@ class UnsealedCanaryRow(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     name: Mapped[str | None] = mapped_column(sa.String(200))
     birth_date: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class AuditEntryRow(Base):
+    """One entry of the audit log (``jejak.audit``): who did what to which id, chained by hash.
+
+    ``seq`` is the primary key rather than a surrogate id: two writers that both read entry N as
+    the newest and both try to append N+1 collide on it, and one of them retries.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.CheckConstraint("length(hash) = 64", name="hash"),
+        sa.CheckConstraint("length(prev_hash) = 64", name="prev_hash"),
+    )
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    target: Mapped[str | None] = mapped_column(sa.String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditCheckpointRow(Base):
+    """An Ed25519 signature over one audit entry's (seq, hash), made with a key derived from the
+    master secret; the public half is ``audit.pub`` in the workspace."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (sa.CheckConstraint("length(hash) = 64", name="hash"),)
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    signature: Mapped[str] = mapped_column(sa.String(128))

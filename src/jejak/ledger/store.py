@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration's revision. A ledger already there is opened without loading Alembic,
 #: which would add a tenth of a second to every command (a test checks this against the scripts).
-HEAD = "0002"
+HEAD = "0003"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _TAG_RE = _SHA256_RE  # a canary tag is a hex SHA-256 too
