@@ -110,11 +110,11 @@ def test_sizes_are_read_in_both_unit_systems(text: str, size: int) -> None:
     assert resources.parse_size(text) == size
 
 
-def test_the_default_limit_is_at_most_4_gib_and_the_environment_and_option_override_it(
+def test_the_default_limit_is_at_most_3_gib_and_the_environment_and_option_override_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(resources.MEMORY_ENV, raising=False)
-    assert resources.memory_limit() <= 4 * 2**30
+    assert resources.memory_limit() <= 3 * 2**30
     monkeypatch.setenv(resources.MEMORY_ENV, "1GiB")
     monkeypatch.setenv(resources.THREADS_ENV, "1")
     with Registry(tmp_path / "r.duckdb") as reg:

@@ -59,7 +59,7 @@ HomeOpt = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 MemoryOpt = Annotated[str | None, typer.Option(
-    "--memory-limit", help="Memory DuckDB may use, e.g. 8GB (default: $JEJAK_MEMORY_LIMIT, else 4 GiB or half the "
+    "--memory-limit", help="Memory DuckDB may use, e.g. 8GB (default: $JEJAK_MEMORY_LIMIT, else 3 GiB or half the "
     "machine if less); beyond it, work spills to the workspace.")]
 
 

@@ -4,7 +4,8 @@ A registry of 222 million people and a dump of 279 million rows do not fit in me
 runs on servers it shares. Every DuckDB connection jejak opens gets the same two settings:
 
 * memory: ``--memory-limit`` on a heavy command, else ``$JEJAK_MEMORY_LIMIT``, else the smaller of
-  4 GiB and half the machine's memory. Beyond it DuckDB spills to the workspace (never ``/tmp``);
+  3 GiB and half the machine's memory — DuckDB's share of a process that stays under 4 GB with
+  Python, pyarrow and splink beside it. Beyond it DuckDB spills to the workspace (never ``/tmp``);
   the memory a run needs therefore does not grow with the dump (docs/scale.md has the figures).
 * threads: ``$JEJAK_THREADS``, else every core.
 """
@@ -20,7 +21,7 @@ from jejak.errors import JejakError
 
 MEMORY_ENV = "JEJAK_MEMORY_LIMIT"
 THREADS_ENV = "JEJAK_THREADS"
-DEFAULT_CAP = 4 * 2**30
+DEFAULT_CAP = 3 * 2**30
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -51,8 +52,9 @@ def physical_memory() -> int | None:
 
 
 def default_memory_limit() -> int:
-    """4 GiB, or half the machine when that is less: enough that a 1M-row leak never spills, and
-    safe beside other work on a shared server. A larger limit is faster at 50M rows and beyond."""
+    """3 GiB, or half the machine when that is less: a 1M-row leak never spills, the whole process
+    stays under 4 GB, and it is safe beside other work on a shared server. A larger limit is faster
+    at 50M rows and beyond (docs/scale.md)."""
     total = physical_memory()
     return DEFAULT_CAP if total is None else min(DEFAULT_CAP, total // 2)
 
