@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --sizes 1000000,10000000
 
 bench-scale: $(STAMP)
-	$(BIN)/python benchmarks/scale.py --sizes 50000000 --generators pg
+	$(BIN)/python benchmarks/scale.py --sizes 50000000 --generators pg --no-release
 
 # The older per-path benchmarks (linkage, attribution, notification pack, wide files).
 bench-paths: $(STAMP)

@@ -187,7 +187,8 @@ def shuffled(src: Path, dst: Path) -> Path:
     return dst
 
 
-def workspace(gen: str, n: int, snapshots: list[Path], env: dict[str, str]) -> tuple[Path, dict[str, Run]]:
+def workspace(gen: str, n: int, snapshots: list[Path], env: dict[str, str],
+              release: bool = True) -> tuple[Path, dict[str, Run]]:
     """The workspace with three snapshots and one release of every row (whose file is the marked leak)."""
     home = CACHE / f"ws_{gen}_{n}"
     timings: dict[str, Run] = {}
@@ -202,10 +203,11 @@ def workspace(gen: str, n: int, snapshots: list[Path], env: dict[str, str]) -> t
             jejak(home, "registry", "import", str(snap), "--dataset", dataset, "--key", key, "--as-of", DATES[i]),
             env)
     subprocess.run(jejak(home, "recipient", "add", "Vendor", "--kind", "vendor"), check=True, stdout=subprocess.DEVNULL)
-    release = CACHE / f"release_{gen}_{n}.csv"
-    release.unlink(missing_ok=True)
-    timings["release"] = measured(jejak(home, "release", "create", "--dataset", dataset, "--recipient", "Vendor",
-                                        "--all", "--purpose", "benchmark", "--out", str(release)), env)
+    if release:
+        out = CACHE / f"release_{gen}_{n}.csv"
+        out.unlink(missing_ok=True)
+        timings["release"] = measured(jejak(home, "release", "create", "--dataset", dataset, "--recipient", "Vendor",
+                                            "--all", "--purpose", "benchmark", "--out", str(out)), env)
     (home / "done").write_text(json.dumps({k: v.__dict__ for k, v in timings.items()}))
     return home, timings
 
@@ -254,22 +256,23 @@ def median_run(runs: list[Run]) -> Run:
     return Run(statistics.median(r.seconds for r in runs), max(r.peak_mib for r in runs))
 
 
-def bench(n: int, repeats: int, env: dict[str, str], gens: list[str]) -> None:
+def bench(n: int, repeats: int, env: dict[str, str], gens: list[str], release: bool = True) -> None:
     for gen in gens:
         snaps = synth_snapshots(n) if gen == "synth" else pg_snapshots(n)
-        home, setup = workspace(gen, n, snaps, env)
+        home, setup = workspace(gen, n, snaps, env, release)
         db = yard_db(gen, n, snaps[-1])
         load = measured(duck(LOAD, str(snaps[0]), str(CACHE / "scratch.duckdb")))
         (CACHE / "scratch.duckdb").unlink(missing_ok=True)
         record(f"{gen}: registry import (first snapshot)", n, setup["import0"], load)
         record(f"{gen}: registry re-import, 1% changed", n, setup["import1"], load)
-        out = CACHE / "yard_release.csv"
-        write = measured(duck(WRITE, str(db), str(out)))
-        out.unlink(missing_ok=True)
-        record(f"{gen}: release, every row, CSV", n, setup["release"], write)
+        leaks = {"unmarked": shuffled(snaps[-1], CACHE / f"leak_{gen}_{n}.csv")}
+        if release:
+            out = CACHE / "yard_release.csv"
+            write = measured(duck(WRITE, str(db), str(out)))
+            out.unlink(missing_ok=True)
+            record(f"{gen}: release, every row, CSV", n, setup["release"], write)
+            leaks["marked"] = shuffled(CACHE / f"release_{gen}_{n}.csv", CACHE / f"leak_{gen}_{n}_marked.csv")
         nik = KEYS[gen][1]
-        leaks = {"unmarked": shuffled(snaps[-1], CACHE / f"leak_{gen}_{n}.csv"),
-                 "marked": shuffled(CACHE / f"release_{gen}_{n}.csv", CACHE / f"leak_{gen}_{n}_marked.csv")}
         for label, leak in leaks.items():
             mine, yard = [], []
             for _ in range(repeats):
@@ -287,6 +290,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, help="DuckDB threads for jejak (default: every core)")
     p.add_argument("--memory-limit", help="jejak's --memory-limit (default: its own default)")
     p.add_argument("--generators", default="synth,pg")
+    p.add_argument("--no-release", action="store_true", help="skip the release and its marked leak (50M: disk)")
     a = p.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {}
@@ -298,7 +302,7 @@ def main() -> None:
           f"memory limit {a.memory_limit or 'default'}")
     print(f"{'step':<44} {'rows':>12} {'jejak':>10} {'rows/s':>12} {'peak MiB':>8} {'DuckDB':>10} {'ratio':>6}")
     for n in a.sizes:
-        bench(n, a.repeats or (3 if n <= UNIT else 1), env, a.generators.split(","))
+        bench(n, a.repeats or (3 if n <= UNIT else 1), env, a.generators.split(","), not a.no_release)
 
 
 if __name__ == "__main__":

@@ -158,3 +158,43 @@ def _canonical_agree(role: Role | None, leaked: str, registry: str) -> str | Non
     return (f"list_transform([[TRY_CAST({leaked} AS {cast}), TRY_CAST({registry} AS {cast})]], lambda jj_pair: "
             f"CASE WHEN {shape}jj_pair[1]::VARCHAR = {leaked} AND jj_pair[2]::VARCHAR = {registry} "
             f"THEN {test} END)[1]")
+
+
+#: Roles whose cells a release moves (timestamps, amounts) or re-formats (phones, e-mail): in a
+#: marked leak nearly every row differs from the registry in one of them.
+CARRIER_ROLES = frozenset({Role.TIMESTAMP, Role.AMOUNT, Role.PHONE, Role.EMAIL})
+
+
+def carrier_key_sql(role: Role, expr: str) -> str:
+    """A number standing for the cell ``expr`` of a carrier role, NULL when the cell is not in the
+    form that number covers; two such numbers decide agreement as :func:`agree_sql` does
+    (:func:`carrier_agree_sql`), so a marked leak is compared without re-reading its text.
+
+    Timestamps: epoch seconds of a canonical ``YYYY-MM-DD HH:MM:SS``; amounts: the value of plain
+    digits; phones: a hash of the normalised number of a valid Indonesian phone; e-mail: a hash of
+    the lower-cased address.
+    """
+    match role:
+        case Role.TIMESTAMP:
+            return (f"list_transform([TRY_CAST({expr} AS TIMESTAMP)], lambda jj_t: CASE WHEN length({expr}) = 19 "
+                    f"AND jj_t::VARCHAR = {expr} THEN epoch(jj_t)::BIGINT END)[1]")
+        case Role.AMOUNT:
+            return (f"list_transform([TRY_CAST({expr} AS BIGINT)], lambda jj_a: "
+                    f"CASE WHEN jj_a::VARCHAR = {expr} THEN jj_a END)[1]")
+        case Role.PHONE:
+            return f"CASE WHEN jj_phone_ok({expr}) THEN hash(jj_phone_norm({expr})) END"
+        case Role.EMAIL:
+            return f"CASE WHEN NOT jj_blank({expr}) THEN hash(lower(trim({expr}))) END"
+    raise ValueError(f"{role} is not a carrier role")
+
+
+def carrier_agree_sql(role: Role, a: str, b: str) -> str:
+    """Whether two non-NULL :func:`carrier_key_sql` numbers agree, as :func:`agree_sql` would decide
+    for the cells they stand for."""
+    match role:
+        case Role.TIMESTAMP:  # the same day and within TS_NEAR seconds
+            return f"(floor({a} / 86400) = floor({b} / 86400) AND abs({a} - {b}) <= {TS_NEAR})"
+        case Role.AMOUNT:
+            return f"({a} = {b} OR (least({a}, {b}) >= 991 AND abs({a} - {b}) <= 9))"
+        case _:
+            return f"({a} = {b})"

@@ -12,13 +12,14 @@ Everything a release contains is a function of (registry, ledger entry, master s
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -132,16 +133,17 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             )
             tmp = out.with_name(f".{out.name}.{release_id}.partial")
             try:
-                built = _build(reg, ws.master_secret(), entry, reader, policy)
-                say(f"writing {built['rows']:,} rows as {fmt}")
-                query_progress.set_rows(built["rows"])
+                rows, marking, canaries = _build(reg, ws.master_secret(), entry, reader, policy, fmt)
+                say(f"marking and writing {rows:,} rows as {fmt}")
+                query_progress.set_rows(rows)
                 with ws.tmpdir("release") as scratch:
                     digest = write_table(reg.con, _TABLE, columns, tmp, fmt, created,
                                          parquet_required=policy.version < 2, scratch=scratch)
-                entry = _with(entry, rows=built["rows"], channels=built["channels"],
-                              canaries=len(built["canaries"]), file_sha256=digest)
+                _check_rows(rows, marking)
+                entry = _with(entry, rows=rows, channels=dict(marking.cells), canaries=len(canaries),
+                              file_sha256=digest)
                 say("recording the release in the ledger")
-                _commit(ledger, entry, built["canaries"], tmp, out)
+                _commit(ledger, entry, canaries, tmp, out)
             finally:
                 tmp.unlink(missing_ok=True)
                 _drop(reg.con)
@@ -170,10 +172,11 @@ def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lamb
         try:
             say("rebuilding the release")
             with _Reader(reg, info.name, rec.columns, rec.as_of, where_sql, policy) as reader:
-                _build(reg, ws.master_secret(), rec, reader, policy)
-            with ws.tmpdir("release") as scratch:
-                digest = write_table(reg.con, _TABLE, rec.columns, tmp, fmt, rec.created_at,
-                                     parquet_required=policy.version < 2, scratch=scratch)
+                rows, marking, _ = _build(reg, ws.master_secret(), rec, reader, policy, fmt)
+                with ws.tmpdir("release") as scratch:
+                    digest = write_table(reg.con, _TABLE, rec.columns, tmp, fmt, rec.created_at,
+                                         parquet_required=policy.version < 2, scratch=scratch)
+                _check_rows(rows, marking)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -264,27 +267,16 @@ class _Reader:
                 continue
         return False
 
-    def marked(self, con: Any, secret: bytes, canaries: _Canaries | None) -> tuple[int, Counter[str]]:
-        """Mark the rows batch by batch as they arrive, splice the canaries in among them, and append
-        each batch to the DuckDB table ``_jj_symbols`` (which spills to the workspace past the memory
-        limit), so that a release of any size holds a few batches in memory. Returns the real rows
-        and the cells each channel marked."""
-        cells: Counter[str] = Counter()
-        rows = 0
-        created = False
-        while (batch := self._batches.get()) is not None:
-            table, counts = _marked(pa.Table.from_batches([batch]), self.plan, secret, self.columns)
-            cells.update(counts)
-            if canaries is not None:
-                table = canaries.splice(table, rows)
-            rows += batch.num_rows
-            created = _append(con, table, created)
-        self._read.result()  # a failed read raises here
-        if canaries is not None and (rest := canaries.rest()) is not None:
-            created = _append(con, rest, created)
-        if not created:  # the caller counted rows a moment before
-            raise ReleaseError("the registry changed while the release was made; make it again")
-        return rows, cells
+    def next_batch(self) -> pa.RecordBatch | None:
+        """The next batch of rows; None at the end (a failed read raises here)."""
+        batch = self._batches.get()
+        if batch is None:
+            self._read.result()
+        return batch
+
+    def marked(self, secret: bytes, canaries: _Canaries | None) -> _Marking:
+        """The rows with their symbol columns, marked batch by batch as they are read (see :class:`_Marking`)."""
+        return _Marking(self, secret, canaries)
 
     def __enter__(self) -> _Reader:
         return self
@@ -297,7 +289,57 @@ class _Reader:
         self._con.close()
 
 
-def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Policy) -> dict[str, Any]:
+class _Marking:
+    """The marked rows as a stream of Arrow batches, made as the writer asks for them.
+
+    Each batch read from the registry is marked, the canaries that stand among its rows are
+    spliced in, and it goes on to the writer; so a release of any size holds a few batches in
+    memory, and marking overlaps writing. ``rows`` and ``cells`` (what each channel marked) are
+    complete once the stream has been read to its end. The first batch is marked at once, for the
+    stream's schema; a selection that comes back empty is refused there.
+    """
+
+    def __init__(self, reader: _Reader, secret: bytes, canaries: _Canaries | None) -> None:
+        self._reader, self._secret, self._canaries = reader, secret, canaries
+        self.rows = 0
+        self.cells: Counter[str] = Counter()
+        first = self._next()
+        if first is None:  # the caller counted rows a moment before
+            raise ReleaseError("the registry changed while the release was made; make it again")
+        self.schema = first.schema
+        self._first: pa.Table | None = first
+
+    def _next(self) -> pa.Table | None:
+        batch = self._reader.next_batch()
+        if batch is None:
+            return None
+        table, counts = _marked(pa.Table.from_batches([batch]), self._reader.plan, self._secret,
+                                self._reader.columns)
+        self.cells.update(counts)
+        if self._canaries is not None:
+            table = self._canaries.splice(table, self.rows)
+        self.rows += batch.num_rows
+        return table
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        table, self._first = self._first, None
+        while table is not None:
+            yield from table.cast(self.schema).to_batches()
+            table = self._next()
+        if self._canaries is not None and (rest := self._canaries.rest()) is not None:
+            yield from rest.cast(self.schema).to_batches()
+
+    def stream(self) -> pa.RecordBatchReader:
+        """The batches, to be read once."""
+        return pa.RecordBatchReader.from_batches(self.schema, self._batches())
+
+    def table(self) -> pa.Table:
+        """All of it in memory (an XLSX sheet, at most a million rows, is read twice)."""
+        return self.stream().read_all()
+
+
+def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Policy,
+           fmt: str) -> tuple[int, _Marking, list[dict[str, Any]]]:
     """Define the marked release as the view ``_jj_release``, in release order; return its facts.
 
     While the reader streams the rows, the canaries (drawn from the release secret) are made and
@@ -321,21 +363,23 @@ def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Po
         more, after, extra_cells = extra
         # From policy 3 a canary stands where its key sorts among the real rows, found batch by batch.
         spliced = _Canaries(more, None if policy.version >= CANARIES_BLEND_FROM else after, info.key)
-    marked_rows, cells = reader.marked(con, secret, spliced)
-    if marked_rows != rows:
-        raise ReleaseError("the registry changed while the release was made; make it again")
+    marking = reader.marked(secret, spliced)
     if extra is not None:
-        cells.update(extra_cells)
+        marking.cells.update(extra_cells)
+    # Every format but XLSX is written in one scan, so the rows stream from the marking to the file.
+    con.register(_SYMBOLS, marking.table() if fmt == "xlsx" else marking.stream())
     rendered = reader.plan.rendered_sql(entry.columns)
-    # The CASE is the identity; it tells DuckDB a column may hold NULL, as the Arrow table these rows
-    # were read from until December 2026 did, so that Parquet columns stay OPTIONAL and a release
-    # reproduces byte for byte (a table's statistics would make a column without NULL REQUIRED).
-    select = ", ".join(f"CASE WHEN {expr} IS NULL THEN NULL ELSE {expr} END AS {quote(c)}" if expr == quote(c)
-                       else f"{expr} AS {quote(c)}" for c, expr in rendered.items())
+    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in rendered.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW {_TABLE} AS SELECT {select} FROM {_SYMBOLS}")
     if canaries:
-        cells["canary"] = len(canaries)
-    return {"rows": rows, "channels": dict(cells), "canaries": canaries}
+        marking.cells["canary"] = len(canaries)
+    return rows, marking, canaries
+
+
+def _check_rows(rows: int, marking: _Marking) -> None:
+    """The rows written are the rows counted before: else the registry changed meanwhile."""
+    if marking.rows != rows:
+        raise ReleaseError("the registry changed while the release was made; make it again")
 
 
 def _marked(data: pa.Table, plan: MarkPlan, secret: bytes, columns: list[str]) -> tuple[pa.Table, dict[str, int]]:
@@ -407,18 +451,6 @@ class _Canaries:
         return self.rows.slice(self.next) if left else None
 
 
-def _append(con: Any, table: pa.Table, created: bool) -> bool:
-    con.register("_jj_batch", table)
-    try:
-        if created:
-            con.execute(f"INSERT INTO {_SYMBOLS} SELECT * FROM _jj_batch")
-        else:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_SYMBOLS} AS SELECT * FROM _jj_batch")
-    finally:
-        con.unregister("_jj_batch")
-    return True
-
-
 def _canary_rows(con: Any, people: pa.Table, facts_sql: str, plan: MarkPlan, secret: bytes,
                  columns: list[str]) -> tuple[pa.Table, np.ndarray, dict[str, int]]:
     """The canaries marked like real rows, in release order; and how many real rows precede each."""
@@ -449,7 +481,9 @@ def _as_numpy(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def _drop(con: Any) -> None:
-    con.execute(f"DROP VIEW IF EXISTS {_TABLE}; DROP TABLE IF EXISTS {_SYMBOLS}")
+    con.execute(f"DROP VIEW IF EXISTS {_TABLE}")
+    with contextlib.suppress(Exception):  # never registered: the build stopped before
+        con.unregister(_SYMBOLS)
 
 
 def _commit(ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path, out: Path) -> None:

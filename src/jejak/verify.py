@@ -36,7 +36,15 @@ import duckdb
 
 from jejak.intake import Table
 from jejak.mapping import ColumnMapping, registry_norm_sql
-from jejak.normalise import IDENTIFIER_ROLES, agree_sql, install, norm_sql
+from jejak.normalise import (
+    CARRIER_ROLES,
+    IDENTIFIER_ROLES,
+    agree_sql,
+    carrier_agree_sql,
+    carrier_key_sql,
+    install,
+    norm_sql,
+)
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role
 
@@ -333,9 +341,11 @@ def _best_versions(
        holding a value; no other version can agree on more, and on a tie the open (newest) one
        wins anyway. Its masks are its non-NULL cells.
     2. **Cell hashes**: the other rows' cells are reduced to 64-bit hashes, candidate versions are
-       compared hash against hash, and
-    3. only the (row, version) pairs where some cell with a value differs — re-formatted or
-       changed — are compared again on the text, normalised by role.
+       compared hash against hash; a cell of a carrier role (timestamp, amount, phone, e-mail),
+       which a release moves or re-formats, also to a number that decides "equal up to a mark"
+       (``normalise.carrier_key_sql``), so a marked leak needs no more than this step; and
+    3. only the (row, version) pairs where some cell with a value differs and no number decided
+       it — re-formatted or changed — are compared again on the text, normalised by role.
 
     A false agreement would need a 64-bit hash collision between a leaked row or cell and the
     registry's for the same person.
@@ -354,25 +364,36 @@ def _best_versions(
     )
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
     rcol = [f"v.{quote(rc)}" for rc in plan.bits]
+    carriers = {i: plan.roles[rc] for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES}
     hashes = "".join(f", hash(l.{c}) AS h{i}" for i, c in enumerate(lcol))
+    keys = "".join(f", {carrier_key_sql(role, f'l.{lcol[i]}')} AS k{i}" for i, role in carriers.items())
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT i._line{hashes}, i._lval, i._lnn
+        f"""CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT i._line{hashes}{keys}, i._lval, i._lnn
             FROM {leak.name} l JOIN _jj_ids i USING (_line) WHERE i._line IN (SELECT _line FROM _jj_slow_cand)"""
     )
     eq = _mask(f"h.h{i} = hash({r})" for i, r in enumerate(rcol))
     rnn = _mask(f"{r} IS NOT NULL" for r in rcol)
+    # A carrier cell whose hash differs is decided by its number when both sides have one: ``_n``
+    # has the bits so decided, ``_e`` gains those that agree.
+    vkey = {i: carrier_key_sql(role, rcol[i]) for i, role in carriers.items()}
+    decided = " + ".join([f"(CASE WHEN h.k{i} IS NOT NULL AND ({vkey[i]}) IS NOT NULL THEN {1 << i} ELSE 0 END)"
+                          for i in carriers] or ["0"])
+    near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'h.k{i}', f'({vkey[i]})')}, false) "
+                       f"THEN {1 << i} ELSE 0 END)" for i, role in carriers.items()] or ["0"])
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
+            SELECT * EXCLUDE (_near, _e), _e | _near AS _e FROM (
             SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
-                   {eq} & h._lval AS _e, h._lnn | {rnn} AS _h, h._lval
-            FROM _jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line"""
+                   {eq} & h._lval AS _e, h._lnn | {rnn} AS _h, h._lval,
+                   ({decided})::BIGINT AS _n, ({near})::BIGINT AS _near
+            FROM _jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line)"""
     )
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
-    # Only the columns where some pair's hashes differ are compared as text; in every other column
-    # the hash bits already are the answer (equal with a value: agree; NULL on both sides: not
-    # compared). A marked release differs in its few marked columns, so the text of the rest is
-    # never fetched again.
-    differ = int(con.execute("SELECT coalesce(bit_or(_h & ~_e), 0) FROM _jj_pairs").fetchall()[0][0])
+    # Only the columns where some pair's cells differ undecided are compared as text; in every
+    # other column the bits already are the answer (equal with a value, or decided by a number:
+    # agree; NULL on both sides: not compared). A marked release differs in its carrier columns,
+    # which the numbers decide, so its text is never fetched again.
+    differ = int(con.execute("SELECT coalesce(bit_or(_h & ~_e & ~_n), 0) FROM _jj_pairs").fetchall()[0][0])
     same = (1 << len(plan.bits)) - 1 & ~differ
     agree = {i: agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i])
              for i, rc in enumerate(plan.bits) if differ >> i & 1}
@@ -384,7 +405,7 @@ def _best_versions(
         f"""INSERT INTO _jj_best
             WITH slow AS (
                 SELECT p._line, p._key, p._valid_from, ({amask})::BIGINT AS _amask, ({cmask})::BIGINT AS _cmask
-                FROM (SELECT * FROM _jj_pairs WHERE _e <> _h) p
+                FROM (SELECT * FROM _jj_pairs WHERE _h & ~_e & ~_n <> 0) p
                 JOIN {versions_table} v ON v._key = p._key AND v._valid_from = p._valid_from
                 JOIN {leak.name} l ON l._line = p._line),
             masked AS (
