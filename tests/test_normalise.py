@@ -74,3 +74,40 @@ def test_the_amount_shortcut_decides_as_the_general_comparison(a: str, b: str) -
 ])
 def test_a_marked_timestamp_agrees_within_the_release_shift_and_the_same_day(a: str, b: str, agree: bool) -> None:
     assert _both(Role.TIMESTAMP, a, b) == (agree, agree)
+
+
+_phone = st.one_of(st.from_regex(r"(0|62|\+62 ?)8[1-9][0-9]{7,9}", fullmatch=True),
+                   st.sampled_from(["0812-3456-7890", "+62 812 3456 7890", "12345", "", "abc"]))
+_email = st.one_of(st.emails(), st.sampled_from(["A@B.CO", " a@b.co ", "", "x"]))
+_carrier_values = {
+    Role.TIMESTAMP: _ts_text,
+    Role.AMOUNT: _amount,
+    Role.PHONE: _phone,
+    Role.EMAIL: _email,
+}
+
+
+def _moved(value: str, by: int) -> str:
+    """``value`` moved as a release or a leaker moves it: a timestamp by seconds, an amount by rupiah."""
+    try:
+        when = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return str(int(value) + by % 19 - 9) if value.isdigit() else value
+    return (when + timedelta(seconds=by)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), role=st.sampled_from(sorted(_carrier_values, key=str)))
+def test_a_carrier_number_decides_as_the_text_comparison_where_both_sides_have_one(data, role: Role) -> None:
+    """verify._best_versions trusts these numbers instead of re-reading a marked leak's text."""
+    from jejak.normalise import carrier_agree_sql, carrier_key_sql
+
+    a = data.draw(_carrier_values[role])
+    b = data.draw(st.one_of(_carrier_values[role], st.just(a), st.integers(-3000, 3000).map(lambda d: _moved(a, d))))
+    ka, kb, text = _CON.execute(
+        f"SELECT {carrier_key_sql(role, '$1')}, {carrier_key_sql(role, '$2')}, {agree_sql(role, '$1', '$2')}",
+        [a, b]).fetchone()
+    if ka is None or kb is None:
+        return  # undecided: the text comparison runs
+    (by_number,) = _CON.execute(f"SELECT {carrier_agree_sql(role, '$1', '$2')}", [ka, kb]).fetchone()
+    assert by_number == text
