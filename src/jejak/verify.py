@@ -374,19 +374,23 @@ def _best_versions(
     eq = _mask(f"h.h{i} = hash({r})" for i, r in enumerate(rcol))
     rnn = _mask(f"{r} IS NOT NULL" for r in rcol)
     # A carrier cell whose hash differs is decided by its number when both sides have one: ``_n``
-    # has the bits so decided, ``_e`` gains those that agree.
-    vkey = {i: carrier_key_sql(role, rcol[i]) for i, role in carriers.items()}
-    decided = " + ".join([f"(CASE WHEN h.k{i} IS NOT NULL AND ({vkey[i]}) IS NOT NULL THEN {1 << i} ELSE 0 END)"
-                          for i in carriers] or ["0"])
-    near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'h.k{i}', f'({vkey[i]})')}, false) "
+    # has the bits so decided, ``_e`` gains those that agree. The registry's number is computed
+    # once per pair (``_b``), and only where the hashes differ.
+    a = {i: f"h.k{i}" for i in carriers}
+    b = {i: f"CASE WHEN h.k{i} IS NOT NULL AND h.h{i} IS DISTINCT FROM hash({rcol[i]}) "
+            f"THEN {carrier_key_sql(role, rcol[i])} END" for i, role in carriers.items()}
+    numbers = "".join(f", {a[i]} AS _a{i}, {b[i]} AS _b{i}" for i in carriers)
+    decided = " + ".join([f"(CASE WHEN _b{i} IS NOT NULL THEN {1 << i} ELSE 0 END)" for i in carriers] or ["0"])
+    near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'_a{i}', f'_b{i}')}, false) "
                        f"THEN {1 << i} ELSE 0 END)" for i, role in carriers.items()] or ["0"])
+    scratch = ", ".join(["_near", "_e", *(f"_a{i}, _b{i}" for i in carriers)])
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
-            SELECT * EXCLUDE (_near, _e), _e | _near AS _e FROM (
+            SELECT * EXCLUDE ({scratch}), _e | _near AS _e FROM (
+            SELECT *, ({decided})::BIGINT AS _n, ({near})::BIGINT AS _near FROM (
             SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
-                   {eq} & h._lval AS _e, h._lnn | {rnn} AS _h, h._lval,
-                   ({decided})::BIGINT AS _n, ({near})::BIGINT AS _near
-            FROM _jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line)"""
+                   {eq} & h._lval AS _e, h._lnn | {rnn} AS _h, h._lval{numbers}
+            FROM _jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line))"""
     )
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
     # Only the columns where some pair's cells differ undecided are compared as text; in every
