@@ -340,13 +340,15 @@ class _Marking:
 
 def _build(reg: Registry, master: bytes, entry: Any, reader: _Reader, policy: Policy,
            fmt: str) -> tuple[int, _Marking, list[dict[str, Any]]]:
-    """Define the marked release as the view ``_jj_release``, in release order; return its facts.
+    """Define the marked release as the view ``_jj_release``, in release order; return the rows
+    selected, the marking (whose counts are complete once the view has been written) and the
+    canaries' ledger rows.
 
     While the reader streams the rows, the canaries (drawn from the release secret) are made and
-    marked; then the rows are marked batch by batch as they arrive (numpy and AES give every
-    cell's symbol, a function of its row alone). The canaries are spliced in between real rows
-    without copying, and the view renders the marked values from the symbols as the caller's
-    COPY writes them. Nothing is sorted or joined twice and no table is updated.
+    marked; then, as the caller's COPY asks for them, the rows are marked batch by batch (numpy and
+    AES give every cell's symbol, a function of its row alone), the canaries spliced in between
+    real rows without copying, and the view renders the marked values from the symbols. Nothing is
+    sorted or joined twice, no table is written, and the view can be read once.
     """
     info = reg.dataset(entry.dataset)
     con = reg.con
