@@ -128,3 +128,51 @@ def test_the_default_limit_is_at_most_3_gib_and_the_environment_and_option_overr
         assert limit.replace(" ", "") == "300.0MiB"
     finally:
         resources.use_memory_limit(None)
+
+
+@pytest.fixture
+def main_side_effects() -> Iterator[None]:
+    """cli.main sets the umask and signal handlers of the process: put them back for the other tests."""
+    import signal
+
+    umask = os.umask(0o077)
+    os.umask(umask)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    os.umask(umask)
+    for s, h in handlers.items():
+        signal.signal(s, h)
+
+
+@pytest.mark.usefixtures("main_side_effects")
+@pytest.mark.parametrize(("exc", "says"), [
+    (duckdb.IOException('IO Error: Could not write file "/ws/tmp/spill/duckdb_temp_1.tmp": No space left on device'),
+     "the disk holding the workspace is full"),
+    (duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate"), "out of memory"),
+])
+def test_running_out_of_disk_or_memory_is_one_line_without_a_traceback(
+    exc: Exception, says: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from jejak import cli
+
+    def fail() -> None:
+        raise exc
+
+    monkeypatch.setattr(cli, "app", fail)
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err and "nothing changed" in err and "Traceback" not in err
+
+
+@pytest.mark.usefixtures("main_side_effects")
+def test_any_other_failure_is_not_dressed_up_as_a_resource_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jejak import cli
+
+    def fail() -> None:
+        raise duckdb.IOException("IO Error: Cannot open file: permission denied")
+
+    monkeypatch.setattr(cli, "app", fail)
+    with pytest.raises(duckdb.IOException):
+        cli.main()

@@ -816,7 +816,27 @@ def main() -> None:
     except BaseException as exc:
         if signals.received() or signals.is_interruption(exc):
             _interrupted()
-        raise
+        message = _resource_error(exc)
+        if message is None:
+            raise
+        remove_owned()
+        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+
+
+def _resource_error(exc: BaseException) -> str | None:
+    """One line for a run that ran out of disk or memory (every writer commits at its end, so nothing
+    changed); None for anything else. DuckDB's own message names only its temporary file."""
+    import duckdb
+
+    text = str(exc)
+    if isinstance(exc, duckdb.IOException | OSError) and "No space left on device" in text:
+        return ("the disk holding the workspace is full (DuckDB spills what exceeds its memory limit there); "
+                "free space, or allow more memory with --memory-limit; nothing changed")
+    if isinstance(exc, duckdb.OutOfMemoryException | MemoryError):
+        return ("out of memory; lower --memory-limit (DuckDB then spills to the workspace) or run on a machine "
+                "with more memory; nothing changed")
+    return None
 
 
 def _interrupted() -> None:
