@@ -148,7 +148,6 @@ def _statements(bar: Progress) -> Iterator[None]:
         yield
     finally:
         progress.listen(None)
-        progress.set_rows(None)
 
 
 def _print_json(data: Any) -> None:
@@ -193,10 +192,10 @@ def registry_import(
     """Import a dated snapshot; changed rows get new versions, vanished rows are closed."""
     from jejak import resources
     from jejak.files import check_input
-
-    resources.use_memory_limit(memory_limit)
     from jejak.registry import Registry
     from jejak.roles import parse_role_overrides
+
+    resources.use_memory_limit(memory_limit)
 
     ws = _workspace()
     check_input(file)
@@ -366,9 +365,9 @@ def release_create(
 ) -> None:
     """Make a marked extract for a recipient and record it in the ledger."""
     from jejak import resources
+    from jejak.release import ReleaseRequest, create_release
 
     resources.use_memory_limit(memory_limit)
-    from jejak.release import ReleaseRequest, create_release
 
     if not purpose.strip():
         raise JejakError("--purpose is required: the ledger records why the recipient receives the data")

@@ -163,7 +163,7 @@ def _run(
     with Registry(ws.registry_path, read_only=True) as reg:
         con = reg.con
         if memory_limit:
-            con.execute(f"SET memory_limit = '{resources.parse_size(memory_limit) // 2**20}MiB'")
+            resources.configure(con, memory_limit)
         con.execute(f"SET temp_directory = '{_lit(str(tmp / 'spill'))}'")
         say = _say(report)
         report(STAGES[0], 0, n)

@@ -12,6 +12,7 @@ Everything a release contains is a function of (registry, ledger entry, master s
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import getpass
 import logging
@@ -135,8 +136,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
             try:
                 rows, marking, canaries = _build(reg, ws.master_secret(), entry, reader, policy, fmt)
                 say(f"marking and writing {rows:,} rows as {fmt}")
-                query_progress.set_rows(rows)
-                with ws.tmpdir("release") as scratch:
+                with ws.tmpdir("release") as scratch, query_progress.rows(rows):
                     digest = write_table(reg.con, _TABLE, columns, tmp, fmt, created,
                                          parquet_required=policy.version < 2, scratch=scratch)
                 _check_rows(rows, marking)
@@ -323,8 +323,8 @@ class _Marking:
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         table, self._first = self._first, None
-        while table is not None:
-            yield from table.cast(self.schema).to_batches()
+        while table is not None:  # every batch has the query's schema (canaries are cast to it in _splice)
+            yield from table.to_batches()
             table = self._next()
         if self._canaries is not None and (rest := self._canaries.rest()) is not None:
             yield from rest.cast(self.schema).to_batches()
@@ -430,13 +430,7 @@ class _Canaries:
             last = real[n - 1].as_py() if n else None
             lo = 0
             while (i := self.next + len(cuts)) < len(self.keys) and last is not None and self.keys[i] <= last:
-                k, hi = self.keys[i], n
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if real[mid].as_py() < k:
-                        lo = mid + 1
-                    else:
-                        hi = mid
+                lo = bisect.bisect_left(real, self.keys[i], lo=lo, key=lambda s: s.as_py())
                 cuts.append(lo)
         else:
             while self.next + len(cuts) < len(self.after) and self.after[self.next + len(cuts)] <= before + n:

@@ -86,9 +86,9 @@ def threads() -> int | None:
     return int(env)
 
 
-def configure(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply the memory limit and thread count to ``con``."""
-    con.execute(f"SET memory_limit = '{memory_limit() // 2**20}MiB'")
+def configure(con: duckdb.DuckDBPyConnection, limit: str | None = None) -> None:
+    """Apply the memory limit (``limit``, else :func:`memory_limit`) and thread count to ``con``."""
+    con.execute(f"SET memory_limit = '{(parse_size(limit) if limit else memory_limit()) // 2**20}MiB'")
     n = threads()
     if n is not None:
         con.execute(f"SET threads = {n}")
