@@ -41,6 +41,8 @@ release_app = typer.Typer(help="Make, list, reproduce and register traceable rel
 app.add_typer(release_app, name="release")
 audit_app = typer.Typer(help="The audit log: what was done, by whom, hash-chained and signed.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+user_app = typer.Typer(help="Accounts of the service (jejak serve).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 out = Console()
 err = Console(stderr=True)
@@ -550,6 +552,88 @@ def audit_checkpoint() -> None:
 
     cp = audit.checkpoint(_workspace())
     out.print(f"Checkpoint signed at entry {cp.seq} (hash {cp.hash}).", highlight=False, soft_wrap=True)
+
+
+# -- the service -----------------------------------------------------------------------------------
+
+
+def _service_db(ws: Workspace) -> Any:
+    from jejak.ledger import Ledger
+    from jejak.service.db import Database
+
+    return Database(Ledger.open(ws.ledger_url).engine)
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="requester, approver, investigator, auditor, admin or external.")],
+) -> None:
+    """Create an account; its password is printed once."""
+    from jejak import audit
+    from jejak.service import auth
+
+    ws = _workspace()
+    user, password = auth.add_user(_service_db(ws), name, role)
+    audit.record(ws, "user.add", user.name, {"role": user.role})
+    out.print(f"Account [bold]{user.name}[/] ({user.role}). Password, shown once: [bold]{password}[/]",
+              highlight=False)
+
+
+@user_app.command("list")
+def user_list(as_json: JsonFlag = False) -> None:
+    """Accounts of the service."""
+    from jejak.service import auth
+
+    items = auth.list_users(_service_db(_workspace()))
+    if as_json:
+        _print_json([{k: v for k, v in u.items() if k != "id"} for u in items])
+        return
+    t = RichTable("name", "role", "state", "created")
+    for u in items:
+        t.add_row(str(u["name"]), str(u["role"]), "active" if u["active"] else "disabled",
+                  f"{u['created_at']:%Y-%m-%d %H:%M}")
+    out.print(t)
+
+
+@user_app.command("token")
+def user_token(
+    name: str,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "script",
+    days: Annotated[int, typer.Option(help="Days until it expires.", min=1)] = 90,
+) -> None:
+    """Issue an API token for NAME (printed once; stored as a hash)."""
+    from jejak import audit
+    from jejak.service import auth
+
+    ws = _workspace()
+    db = _service_db(ws)
+    user = auth.user_by_name(db, name)
+    if user is None:
+        raise JejakError(f"no account {name!r}")
+    token = auth.new_token(db, user.id, label, days)
+    audit.record(ws, "token.create", user.name, {"id": token.split("_")[1]})
+    out.print(token, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Background jobs (releases, investigations) run at once.",
+                                         min=1)] = 2,
+    max_upload: Annotated[int, typer.Option(help="Largest leaked file accepted, in MiB.", min=1)] = 2048,
+) -> None:
+    """Run the service: releases requested and approved, cases worked, in a browser."""
+    import uvicorn
+
+    from jejak.service.app import create_app
+    from jejak.service.core import Service, Settings
+
+    service = Service(_workspace(), Settings(workers=workers, max_upload=max_upload * 1024 * 1024))
+    out.print(f"jejak serving {service.ws.home} on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", proxy_headers=True,
+                server_header=False)
 
 
 # -- synthetic data --------------------------------------------------------------------------------

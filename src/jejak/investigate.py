@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -119,6 +120,9 @@ class Verdict:
         }
 
 
+_CASE_ID_RE = re.compile(r"C-\d{8}-\d{6}-[0-9A-Z]{4}")
+
+
 def new_case_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"C-{stamp}-{''.join(secrets.choice(_CROCKFORD) for _ in range(4))}"
@@ -127,15 +131,22 @@ def new_case_id() -> str:
 def investigate(
     ws: Workspace, path: Path, *, dataset: str | None = None, threshold: float = 1e-6,
     linkage_threshold: float = 0.9, progress: Progress | None = None, memory_limit: str | None = None,
+    case_id: str | None = None,
 ) -> Verdict:
     """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict.
 
     ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default :func:`jejak.resources.memory_limit`.
-    Beyond it DuckDB spills to the case folder.
+    Beyond it DuckDB spills to the case folder. ``case_id`` (default: a new one) lets a caller
+    that must know the id before the case exists (the service's job queue) choose it; an id whose
+    case already exists is refused, so a case is never overwritten.
     """
     path = check_input(Path(path))
     report = progress or (lambda _s, _d, _t: None)
-    case_id = new_case_id()
+    case_id = case_id or new_case_id()
+    if not _CASE_ID_RE.fullmatch(case_id):
+        raise JejakError("a case id is C-YYYYMMDD-HHMMSS-XXXX")
+    if (ws.cases_dir / case_id).exists():
+        raise JejakError(f"case {case_id} already exists")
     private_dir(ws.cases_dir, parents=True)
     final = ws.cases_dir / case_id
     # The case is built beside its final place (same file system, so the rename is atomic) in a

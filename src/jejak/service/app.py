@@ -1,0 +1,178 @@
+"""``jejak serve``: the FastAPI application.
+
+The routes are thin: they check who is asking (``web.guard`` and the role matrix in
+``access``), call the library, record what was done in the audit log, and render a template.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jejak.errors import JejakError
+from jejak.service import access, auth, cases, releases, web
+from jejak.service.core import Service
+from jejak.service.db import aware, now, tokens
+from jejak.service.jobs import JobQueue, Workers
+from jejak.service.web import Caller, guard, redirect, render
+
+log = logging.getLogger(__name__)
+_STATIC = Path(__file__).parent / "static"
+
+
+def create_app(service: Service, *, workers: bool = True) -> FastAPI:
+    """The application over ``service``; ``workers=False`` leaves the job queue to the caller
+    (tests run jobs one at a time with ``app.state.queue.run_one()``)."""
+    queue = JobQueue(service.db, service.worker_id, timedelta(seconds=service.settings.lease_seconds))
+    releases.register(queue, service)
+    cases.register(queue, service)
+    pool = Workers(queue, service.settings.workers, service.settings.poll_seconds) if workers else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if pool is not None:
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    app = FastAPI(title="jejak", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.service = service
+    app.state.queue = queue
+    app.state.templates = web.environment()
+    app.mount("/static", StaticFiles(directory=str(_STATIC)), name="static")
+    _handlers(app)
+    app.include_router(_pages())
+    app.include_router(releases.router)
+    app.include_router(cases.router)
+    app.include_router(_oversight())
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", web.CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(web.SignIn)
+    async def _sign_in(_request: Request, exc: web.SignIn) -> Response:
+        return redirect(web.login_url(exc.next_url))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if "text/html" in request.headers.get("accept", "") and exc.status_code in (400, 403, 404, 409, 413, 410):
+            return render(request, "error.html", None, status=exc.status_code, status_code=exc.status_code,
+                          message=str(exc.detail))
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(JejakError)
+    async def _jejak(request: Request, exc: JejakError) -> Response:
+        return render(request, "error.html", None, status=400, status_code=400, message=str(exc))
+
+
+# -- signing in, the start page, one's own account ---------------------------------------------------
+
+
+def _pages() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, next: str = "/") -> Response:
+        pre = secrets.token_urlsafe(32)
+        response = render(request, "login.html", None, next=web.login_url(next).split("=", 1)[1], pre=pre,
+                          error=None)
+        response.set_cookie(web.PRE_COOKIE, pre, httponly=True, samesite="strict",
+                            secure=web.secure_cookie(request), path="/login", max_age=3600)
+        return response
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        data = await web.form(request)
+        pre = request.cookies.get(web.PRE_COOKIE) or ""
+        if not web.same_origin(request) or not pre or not secrets.compare_digest(pre, data.get("csrf", "")):
+            raise HTTPException(403, "the sign-in form expired; reload the page and try again")
+        service = web.svc(request)
+        name = data.get("name", "").strip()[:64]
+        try:
+            sess = auth.sign_in(service.db, name, data.get("password", ""))
+        except auth.AuthError as exc:
+            known = auth.user_by_name(service.db, name) is not None
+            # The name is written only when it is an account: a mistyped password in the name
+            # field must not land in the log.
+            service.record(name if known else "unknown", "auth.signin_failed", name if known else None,
+                           {"from": web.client(request), "locked": exc.locked})
+            pre = secrets.token_urlsafe(32)
+            response = render(request, "login.html", None, status=401, next=data.get("next", "/"), pre=pre,
+                              error="Wrong name or password, or the account is locked for a while.")
+            response.set_cookie(web.PRE_COOKIE, pre, httponly=True, samesite="strict",
+                                secure=web.secure_cookie(request), path="/login", max_age=3600)
+            return response
+        old = request.cookies.get(web.COOKIE)
+        if old:  # a cookie set before sign-in (fixation) is ended, never promoted
+            auth.sign_out(service.db, old)
+        service.record(sess.user.name, "auth.signin", sess.user.name, {"from": web.client(request)})
+        target = data.get("next", "/")
+        done = redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+        web.set_session_cookie(done, request, sess.token)
+        done.delete_cookie(web.PRE_COOKIE, path="/login")
+        return done
+
+    @router.post("/signout")
+    async def signout(request: Request, caller: Annotated[Caller, Depends(guard("signout"))]) -> Response:
+        if caller.token:
+            auth.sign_out(web.svc(request).db, caller.token)
+        web.svc(request).record(caller.user.name, "auth.signout", caller.user.name)
+        response = redirect("/login")
+        response.delete_cookie(web.COOKIE, path="/")
+        return response
+
+    @router.get("/", response_class=HTMLResponse)
+    async def home(request: Request, caller: Annotated[Caller, Depends(guard("home"))]) -> Response:
+        return render(request, "home.html", caller, routes=access.ROUTES)
+
+    @router.get("/account", response_class=HTMLResponse)
+    async def account(request: Request, caller: Annotated[Caller, Depends(guard("account"))]) -> Response:
+        with web.svc(request).db.connect() as conn:
+            rows = conn.execute(sa.select(tokens.c.id, tokens.c.label, tokens.c.created_at, tokens.c.expires_at,
+                                          tokens.c.revoked).where(tokens.c.user_id == caller.user.id)
+                                .order_by(tokens.c.created_at)).all()
+        return render(request, "account.html", caller, tokens=rows, new_token=None, now=now(), aware=aware)
+
+    @router.post("/account/tokens", response_class=HTMLResponse)
+    async def new_token(request: Request, caller: Annotated[Caller, Depends(guard("account.token"))]) -> Response:
+        data = await web.form(request)
+        service = web.svc(request)
+        label = data.get("label", "").strip()[:64] or "script"
+        token = auth.new_token(service.db, caller.user.id, label)
+        service.record(caller.user.name, "token.create", caller.user.name, {"id": token.split("_")[1]})
+        return render(request, "account.html", caller, tokens=[], new_token=token, now=now(), aware=aware)
+
+    return router
+
+
+def _oversight() -> APIRouter:
+    from jejak.service import oversight
+
+    return oversight.router
