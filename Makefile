@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-scale bench-paths lock clean
+.PHONY: install demo serve test lint bench bench-scale bench-paths lock clean
 
 install: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/jejak --home demo-home demo --fresh
+
+# The service over the demo workspace (run `make demo` first), one account per role.
+serve: $(STAMP)
+	@test -f demo-home/jejak.json || { echo "run 'make demo' first: it makes the demo workspace"; exit 1; }
+	$(BIN)/jejak --home demo-home serve --demo-accounts
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -580,6 +580,40 @@ def user_add(
               highlight=False)
 
 
+@user_app.command("reset")
+def user_reset(name: str) -> None:
+    """Give NAME a new password (printed once), lift a lock-out and end their sessions."""
+    from jejak import audit
+    from jejak.service import auth
+
+    ws = _workspace()
+    password = auth.reset_password(_service_db(ws), name)
+    audit.record(ws, "user.reset", name)
+    out.print(f"New password for [bold]{name}[/], shown once: [bold]{password}[/]", highlight=False)
+
+
+def _demo_accounts(ws: Workspace) -> None:
+    from jejak import audit
+    from jejak.service import auth
+
+    db = _service_db(ws)
+    made = []
+    for role in auth.ROLES:
+        name = f"demo-{role}"
+        if auth.user_by_name(db, name) is None:
+            user, password = auth.add_user(db, name, role)
+            audit.record(ws, "user.add", user.name, {"role": role})
+            made.append((name, role, password))
+    if not made:
+        out.print("Demo accounts demo-<role> exist; their passwords were printed when they were made "
+                  "('jejak user reset NAME' gives a new one).")
+        return
+    t = RichTable("account", "role", "password (shown once)", title="Demo accounts")
+    for name, role, password in made:
+        t.add_row(name, role, password)
+    out.print(t)
+
+
 @user_app.command("list")
 def user_list(as_json: JsonFlag = False) -> None:
     """Accounts of the service."""
@@ -623,6 +657,9 @@ def serve(
     workers: Annotated[int, typer.Option(help="Background jobs (releases, investigations) run at once.",
                                          min=1)] = 2,
     max_upload: Annotated[int, typer.Option(help="Largest leaked file accepted, in MiB.", min=1)] = 2048,
+    demo_accounts: Annotated[bool, typer.Option("--demo-accounts", help="Create one account per role "
+                                                "(demo-<role>) if missing and print their passwords once.")]
+    = False,
 ) -> None:
     """Run the service: releases requested and approved, cases worked, in a browser."""
     import uvicorn
@@ -630,7 +667,10 @@ def serve(
     from jejak.service.app import create_app
     from jejak.service.core import Service, Settings
 
-    service = Service(_workspace(), Settings(workers=workers, max_upload=max_upload * 1024 * 1024))
+    ws = _workspace()
+    if demo_accounts:
+        _demo_accounts(ws)
+    service = Service(ws, Settings(workers=workers, max_upload=max_upload * 1024 * 1024))
     out.print(f"jejak serving {service.ws.home} on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning", proxy_headers=True,
                 server_header=False)

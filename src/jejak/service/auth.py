@@ -114,6 +114,19 @@ def set_active(db: Database, user_id: int, active: bool) -> None:
             conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
 
 
+def reset_password(db: Database, name: str) -> str:
+    """A new generated password for ``name``; lifts a lock-out and ends the user's sessions."""
+    password = new_password()
+    with db.begin() as conn:
+        uid = conn.scalar(sa.select(users.c.id).where(users.c.name == name))
+        if uid is None:
+            raise JejakError(f"no account {name!r}")
+        conn.execute(sa.update(users).where(users.c.id == uid).values(
+            password_hash=_hasher.hash(password), failed=0, locked_until=None))
+        conn.execute(sa.delete(sessions).where(sessions.c.user_id == uid))
+    return password
+
+
 def list_users(db: Database) -> list[dict[str, object]]:
     with db.connect() as conn:
         rows = conn.execute(sa.select(users.c.id, users.c.name, users.c.role, users.c.active, users.c.failed,
@@ -129,29 +142,32 @@ def user_by_name(db: Database, name: str) -> User | None:
 
 def sign_in(db: Database, name: str, password: str) -> Session:
     """A new session for ``name``, or :class:`AuthError` (also while the account is locked)."""
-    with db.begin() as conn:
+    failure: AuthError | None = None
+    with db.begin() as conn:  # the failure count commits; the error is raised after the block
         row = conn.execute(sa.select(users).where(users.c.name == name)).first()
-        if row is None:
+        locked = aware(row.locked_until) if row is not None else None
+        if row is None or (locked is not None and locked > now()):
             _verify(_DUMMY, password)
-            raise AuthError("wrong name or password")
-        locked = aware(row.locked_until)
-        if locked is not None and locked > now():
-            _verify(_DUMMY, password)
-            raise AuthError("wrong name or password")
-        if not row.active or not _verify(row.password_hash, password):
+            failure = AuthError("wrong name or password")
+        elif not row.active or not _verify(row.password_hash, password):
             failed = row.failed + 1
             values: dict[str, object] = {"failed": failed}
             if failed >= MAX_FAILURES:
                 values.update(failed=0, locked_until=now() + LOCKOUT)
             conn.execute(sa.update(users).where(users.c.id == row.id).values(**values))
-            raise AuthError("wrong name or password", locked=failed >= MAX_FAILURES)
-        conn.execute(sa.update(users).where(users.c.id == row.id).values(failed=0, locked_until=None))
-        if _hasher.check_needs_rehash(row.password_hash):
-            conn.execute(sa.update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password)))
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        t = now()
-        conn.execute(sa.insert(sessions).values(token_hash=digest(token), user_id=row.id, csrf=csrf,
-                                                created_at=t, last_seen=t))
+            failure = AuthError("wrong name or password", locked=failed >= MAX_FAILURES)
+        else:
+            values = {"failed": 0, "locked_until": None}
+            if _hasher.check_needs_rehash(row.password_hash):
+                values["password_hash"] = _hasher.hash(password)
+            conn.execute(sa.update(users).where(users.c.id == row.id).values(**values))
+            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            t = now()
+            conn.execute(sa.insert(sessions).values(token_hash=digest(token), user_id=row.id, csrf=csrf,
+                                                    created_at=t, last_seen=t))
+    if failure is not None:
+        raise failure
+    assert row is not None
     return Session(token, csrf, User(row.id, row.name, row.role, row.active))
 
 
