@@ -65,7 +65,8 @@ def create_app(service: Service, *, workers: bool = True) -> FastAPI:
         response: Response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", web.CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own forms.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
