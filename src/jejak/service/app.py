@@ -41,6 +41,7 @@ def create_app(service: Service, *, workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        queue.recover_dead_local()
         if pool is not None:
             pool.start()
         try:
