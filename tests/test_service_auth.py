@@ -250,3 +250,14 @@ def _error(html: str) -> str:
     m = re.search(r'id="error">([^<]*)<', html)
     assert m
     return m.group(1)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example", "/ok?x=//e"])
+def test_sign_in_never_sends_anyone_to_another_site(served: tuple[Any, Any], target: str) -> None:
+    service, app = served
+    auth.add_user(service.db, "alice", "requester", PASSWORD)
+    client = TestClient(app, base_url=BASE)
+    pre = _login_form(client)
+    r = client.post("/login", data={"csrf": pre, "name": "alice", "password": PASSWORD, "next": target},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"

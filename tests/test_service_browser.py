@@ -42,6 +42,7 @@ def test_sign_in_in_a_browser_and_the_pages_are_drawn(driver: Any, tmp_path: Pat
         cookie = driver.get_cookie("jejak_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         driver.get(f"{base}/audit")
+        driver.find_element(By.ID, "verify").click()
         wait_for(lambda: driver.find_elements(By.ID, "verification"), 20)
         assert "auth.signin_failed" in driver.page_source and "auth.signin" in driver.page_source
         assert_not_blank(driver.get_screenshot_as_png(), tmp_path / "audit.png")

@@ -337,9 +337,11 @@ class AuditLog:
         except SQLAlchemyError as exc:
             raise AuditError(f"the audit log could not be read: {_reason(exc)}") from exc
 
-    def entries(self, limit: int | None = None) -> list[AuditEntry]:
-        """Entries oldest first; with ``limit``, only the newest ``limit``."""
+    def entries(self, limit: int | None = None, before: int | None = None) -> list[AuditEntry]:
+        """Entries oldest first; with ``limit``, only the newest ``limit`` (of those before entry ``before``)."""
         query = sa.select(*_columns()).order_by(AuditEntryRow.seq.desc())
+        if before is not None:
+            query = query.where(AuditEntryRow.seq < before)
         if limit is not None:
             query = query.limit(limit)
         with self._connection() as conn:

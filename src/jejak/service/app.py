@@ -103,7 +103,7 @@ def _pages() -> APIRouter:
     @router.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "/") -> Response:
         pre = secrets.token_urlsafe(32)
-        response = render(request, "login.html", None, next=web.login_url(next).split("=", 1)[1], pre=pre,
+        response = render(request, "login.html", None, next=web.local_path(next), pre=pre,
                           error=None)
         response.set_cookie(web.PRE_COOKIE, pre, httponly=True, samesite="strict",
                             secure=web.secure_cookie(request), path="/login", max_age=3600)
@@ -136,7 +136,7 @@ def _pages() -> APIRouter:
             auth.sign_out(service.db, old)
         service.record(sess.user.name, "auth.signin", sess.user.name, {"from": web.client(request)})
         target = data.get("next", "/")
-        done = redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+        done = redirect(web.local_path(target))
         web.set_session_cookie(done, request, sess.token)
         done.delete_cookie(web.PRE_COOKIE, path="/login")
         return done

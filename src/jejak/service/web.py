@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,8 +155,17 @@ def set_session_cookie(response: Response, request: Request, token: str) -> None
                         path="/", max_age=int(auth.ABSOLUTE.total_seconds()))
 
 
+_LOCAL_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
+
+
+def local_path(url: str) -> str:
+    """``url`` when it is a path on this site, else ``/``: after sign-in we never send anyone elsewhere
+    (``//evil.example`` and ``/\\evil.example`` are other sites to a browser)."""
+    return url if _LOCAL_PATH.fullmatch(url) and not url.startswith("//") else "/"
+
+
 def login_url(next_url: str) -> str:
-    return "/login?next=" + quote(next_url if next_url.startswith("/") and not next_url.startswith("//") else "/")
+    return "/login?next=" + quote(local_path(next_url))
 
 
 async def form(request: Request) -> dict[str, str]:
