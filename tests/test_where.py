@@ -46,3 +46,10 @@ def test_allowed_filters_select_the_expected_rows(text: str, expected_keys: set[
 def test_disallowed_filters_are_refused(text: str, message: str) -> None:
     with pytest.raises(FilterError, match=message):
         compile_filter(text, COLS)
+
+
+def test_an_unclosed_quote_is_refused_without_quoting_the_filter() -> None:
+    # sqlglot's tokenizer error quotes the whole filter, and a filter may quote a person's NIK.
+    with pytest.raises(FilterError, match="not closed") as refused:
+        compile_filter("NIK = '3171010101900001", COLS)
+    assert "3171010101900001" not in str(refused.value)

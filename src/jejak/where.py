@@ -37,10 +37,13 @@ def compile_filter(text: str, columns: list[str]) -> str:
     """Validate ``text`` against ``columns`` and return the SQL to run (DuckDB dialect)."""
     import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
+    from sqlglot.errors import ParseError, TokenError
 
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
+    except TokenError:
+        # sqlglot's message quotes the filter, which may quote a person's NIK: never passed on.
+        raise FilterError("--where is not a valid expression: a quote or bracket is not closed") from None
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         raise FilterError(

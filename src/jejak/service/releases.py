@@ -169,8 +169,8 @@ def _check_filter(where: str, info: DatasetInfo, problems: _Problems) -> None:
         compile_filter(where, info.columns)
     except FilterError as exc:
         problems.add(scrub(str(exc), where, info.columns))
-    except Exception:  # the tokenizer's own error (an unclosed quote) quotes the filter: never shown
-        problems.add("The filter is not a valid expression: check that every quote and bracket is closed.")
+    except Exception:  # anything else sqlglot raises: its messages may quote the filter, so none is shown
+        problems.add("The filter is not a valid expression.")
 
 
 def _as_of(text: str, info: DatasetInfo, problems: _Problems) -> date | None:
