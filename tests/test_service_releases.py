@@ -149,8 +149,9 @@ def test_request_approve_make_and_download_once_as_the_cli_would(served: Served,
         dataset="peserta", recipient=RECIPIENT, out=tmp_path / "direct.csv", columns=COLUMNS, where=FILTER,
         as_of=date.fromisoformat(AS_OF), purpose=PURPOSE, fmt="csv"))
     for f in ("recipient", "dataset", "as_of", "registry_version", "columns", "filter", "rows", "purpose",
-              "policy", "kind", "file_format", "operator"):
+              "policy", "kind", "file_format"):
         assert getattr(rec, f) == getattr(direct, f), f
+    assert rec.operator == f"web:{bob.name}"  # the ledger names the approving account
     assert set(rec.channels) == set(direct.channels) and rec.file_name == out.name
     # ... and `jejak release reproduce` rebuilds the downloaded file byte for byte.
     again = tmp_path / "again.csv"

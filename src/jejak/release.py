@@ -67,6 +67,7 @@ class ReleaseRequest:
     purpose: str | None = None
     fmt: str | None = None  # default: from the file extension, else csv
     policy: Policy | None = None
+    operator: str | None = None  # who made it, for the ledger (default: the OS user; the service: web:<approver>)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
                 release_id=release_id, recipient=recipient.name, dataset=info.name, as_of=as_of,
                 registry_version=_registry_version(info.snapshots, as_of), columns=columns, filter=req.where,
                 rows=0, channels={}, policy=policy.to_dict(), canaries=0, created_at=created,
-                operator=_operator(), purpose=req.purpose, file_name=out.name, file_sha256=None,
+                operator=req.operator or _operator(), purpose=req.purpose, file_name=out.name, file_sha256=None,
                 file_format=fmt, kind="marked", extra={},
             )
             tmp = out.with_name(f".{out.name}.{release_id}.partial")
@@ -144,16 +145,17 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
                               file_sha256=digest)
                 say("recording the release in the ledger")
                 _commit(ledger, entry, canaries, tmp, out)
+                return ledger.release(release_id)
             finally:
                 tmp.unlink(missing_ok=True)
                 _drop(reg.con)
-    return ledger.release(release_id)
+                ledger.close()  # a long-running server makes many releases: no engine left behind
 
 
 def reproduce_release(ws: Workspace, release_id: str, out: Path, say: Say = lambda _m: None) -> Reproduction:
     """Regenerate a release from registry, ledger and master secret, and compare its hash."""
-    ledger = ws.ledger()
-    rec = ledger.release(release_id)
+    with ws.ledger() as ledger:
+        rec = ledger.release(release_id)
     if rec.kind != "marked":
         raise ReleaseError(f"{release_id} was registered without a file; there is nothing to reproduce")
     out = out.expanduser().resolve()

@@ -499,7 +499,8 @@ def make_release(service: Service, rid: str, progress: Callable[[str, int, int],
         if rec is None:
             _clear(out.parent)  # what a dead worker left: partial files, a file no ledger entry owns
             req = ReleaseRequest(dataset=row.dataset, recipient=row.recipient, out=out, columns=row.columns,
-                                 where=row.filter, as_of=row.as_of, purpose=row.purpose, fmt=row.format)
+                                 where=row.filter, as_of=row.as_of, purpose=row.purpose, fmt=row.format,
+                                 operator=f"web:{row.decider}")
             report("making the release", 0, 1)
             rec = create_release(service.ws, req, say=lambda message: report(message[:64], 0, 1))
         private_file(out)
