@@ -672,7 +672,8 @@ def serve(
         _demo_accounts(ws)
     service = Service(ws, Settings(workers=workers, max_upload=max_upload * 1024 * 1024))
     out.print(f"jejak serving {service.ws.home} on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", proxy_headers=True,
+    # No access log: a one-time download link carries its token in the path.
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False, proxy_headers=True,
                 server_header=False)
 
 
