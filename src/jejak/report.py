@@ -409,7 +409,7 @@ def install_helpers(env: jinja2.Environment) -> None:
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The report's template environment, shared by the process: add nothing to it.
+    """jejak's template environment (the report's, the notices'), shared by the process: add nothing to it.
 
     Autoescape is on for every template, whatever its extension, and an undefined name raises:
     a template that reads a key the context lacks fails loudly instead of printing nothing.
