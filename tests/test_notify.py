@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 from datetime import date, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,16 @@ import pytest
 from typer.testing import CliRunner
 
 from jejak.cli import app
-from jejak.notify import NotifyError, deadline, prepare_pack
+from jejak.notify import (
+    NotifyError,
+    SubjectCounts,
+    authority_blocks,
+    deadline,
+    facts_from,
+    prepare_pack,
+    suspect_blocks,
+    to_html,
+)
 from jejak.registry import Registry
 from jejak.roles import Role
 from jejak.workspace import Workspace
@@ -180,6 +190,41 @@ def test_the_suspect_summary_states_the_findings_and_processor_duties(pack: tupl
     text = summary.read_text()
     assert "PT Vendor Data Nusantara" in text and "R-20250114-021530-7K3Q9M2X" in text
     assert "Pasal 51" in text and "6 rekaman kanari" in text
+
+
+class Elements(HTMLParser):
+    """A page as the browser's parser reads it: its elements with their attributes, and its text."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.text: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_markup_in_the_names_a_notice_quotes_renders_as_text(lang: str) -> None:
+    evil = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
+    v = json.loads(FIXTURE.read_text())
+    v["case_id"] += evil[0]
+    v["evidence"]["member"] = "dump.jsonl" + evil[1]
+    v["attribution"]["releases"][0]["recipient"] += evil[1]
+    facts = facts_from(v, deadline("2026-11-23T08:00"), "Pengendali" + evil[0], lang)
+    counts = SubjectCounts(subjects=6, by_channel={"sms": 5, "letter-heirs": 1}, review=1, deceased=1)
+    for blocks in (authority_blocks(facts, counts, lang), suspect_blocks(facts, facts.suspects[0], 10, 8, lang)):
+        page = to_html(blocks, lang, blocks[0][1])
+        parsed = Elements(page)
+        assert not [tag for tag, _ in parsed.tags if tag in ("script", "img")]
+        assert not [name for _, attrs in parsed.tags for name, _ in attrs if name.startswith("on")]
+        text = "".join(parsed.text)
+        assert "Pengendali" + evil[0] in text and "dump.jsonl" + evil[1] in text
+        assert "Content-Security-Policy" in page
 
 
 def test_the_pack_is_readable_by_its_owner_only(pack: tuple[Workspace, Path]) -> None:

@@ -372,6 +372,8 @@ def test_terminal_report_and_notice_state_the_same_window_head_count_and_specifi
 
 
 def test_children_alone_make_the_data_specific_and_are_named(tmp_path: Path) -> None:
+    import html
+
     from jejak.notify import deadline, facts_from
     from jejak.report import verdict_paragraph
 
@@ -384,7 +386,7 @@ def test_children_alone_make_the_data_specific_and_are_named(tmp_path: Path) -> 
     }
     for lang, children in (("en", "children's data (3 people)"), ("id", "data anak (3 orang)")):
         text = verdict_paragraph(verdict, lang)
-        assert children in text.replace("&#x27;", "'") and "()" not in text
+        assert children in html.unescape(text) and "()" not in text
         facts = facts_from(verdict, deadline("2026-11-23T08:00"), "X", lang)
         assert children in facts.specific
     assert "on or after" in verdict_paragraph(verdict, "en")

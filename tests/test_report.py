@@ -7,16 +7,27 @@ import json
 import re
 import struct
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from jejak.browser import dump_dom, screenshot
 from jejak.cli import app
-from jejak.report import CSP, bound_in_words, render_html, render_pdf, write_html
+from jejak.report import (
+    CSP,
+    bound_in_words,
+    environment,
+    install_helpers,
+    render_html,
+    render_pdf,
+    report_context,
+    write_html,
+)
 
 FIXTURE = Path(__file__).parent / "data" / "verdict_example.json"
 
@@ -76,7 +87,9 @@ def test_every_section_is_present_in_both_languages() -> None:
 
 def test_the_page_loads_nothing_from_anywhere() -> None:
     page = render_html(verdict(), "en")
-    assert f'http-equiv="Content-Security-Policy" content="{CSP}"'.replace("'", "&#x27;") in page
+    [policy] = [a["content"] for tag, a in parse(page).tags if tag == "meta" and a.get("http-equiv")
+                == "Content-Security-Policy"]
+    assert policy == CSP  # as the browser reads the attribute, whichever entity escapes the quotes
     assert "default-src 'none'" in CSP and "script-src" not in CSP
     for pattern in (r"<script", r"<link", r"<img", r"<iframe", r"\bsrc=", r"url\(", r"@import", r"href="):
         assert not re.search(pattern, page, re.I), pattern
@@ -95,6 +108,129 @@ def test_every_value_from_the_verdict_is_escaped() -> None:
     page = render_html(v, "en")
     assert "<script" not in page
     assert page.count("&lt;script&gt;") >= 5
+
+
+class Page(HTMLParser):
+    """A rendered page as the browser's parser sees it: every element with its attributes, the
+    visible text (no <style>), and the text of each <section id=...>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.sections: dict[str, list[str]] = {}
+        self._style = False
+        self._section: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._style = tag == "style"
+        if tag == "section":
+            self._section = dict(attrs).get("id")
+            self.sections[str(self._section)] = []
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style = False
+        if tag == "section":
+            self._section = None
+
+    def handle_data(self, data: str) -> None:
+        if not self._style:
+            self.text.append(data)
+            if self._section:
+                self.sections[self._section].append(data)
+
+
+def parse(page: str) -> Page:
+    p = Page()
+    p.feed(page)
+    p.close()
+    return p
+
+
+EVIL = ('<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>")
+
+
+def hostile(v: Any, key: str = "", n: list[int] | None = None) -> Any:
+    """Every string of a verdict, and every column name used as a key, with a payload appended.
+
+    Verdict-kind words stay as they are, so each branch of the report is still taken.
+    """
+    n = n if n is not None else [0]
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            name = k + EVIL[len(k) % 3] if key in ("mapping", "columns", "linked_by") else k
+            out[name] = x if k in ("schema", "verdict", "kind", "role") else hostile(x, k, n)
+        return out
+    if isinstance(v, list):
+        return [hostile(x, key, n) for x in v]
+    if isinstance(v, str):
+        n[0] += 1
+        return v + EVIL[n[0] % 3]
+    return v
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+@pytest.mark.parametrize("kind", ["release", "altered", "inconclusive", "unreleased"])
+def test_markup_in_any_string_of_the_verdict_renders_as_text(lang: str, kind: str) -> None:
+    v = verdict()
+    v["evidence"]["notes"] = "curated by the seller"
+    for r in v["attribution"]["releases"]:
+        r["purpose"] = "claims processing"
+    v = hostile(v)
+    v["attribution"]["verdict"] = kind
+    v["attribution"]["candidates"] = [{"recipient": EVIL[0], "release_id": EVIL[1]}]
+    v["attribution"]["missing"] = EVIL[1]
+    page = parse(render_html(v, lang))
+    assert not [tag for tag, _ in page.tags if tag in ("script", "img", "iframe", "object")]
+    assert not [(tag, a) for tag, a in page.tags for name in a if name.startswith("on")]
+    assert [tag for tag, _ in page.tags].count("svg") == 5  # only the report's own charts
+    text = "".join(page.text)
+    # each value is shown to the reader as the characters it is, not dropped: the file and
+    # dataset names, a recipient, column names of the file and of the registry
+    for value in ("dijual_bpjs_sample.jsonl", "peserta", "PT Vendor Data Nusantara", "no_kartu", "NOKA"):
+        assert any(value + evil in text for evil in EVIL), value
+    if kind in ("altered", "inconclusive"):
+        assert EVIL[1] in text  # the candidates, the missing evidence
+
+
+def test_the_templates_escape_by_default_and_a_missing_key_fails_loudly() -> None:
+    env = environment()
+    assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
+    for name in ("report/report.html", "report/_content.html", "report/report.css", "notify/x.txt"):
+        assert env.autoescape(name) if callable(env.autoescape) else env.autoescape, name
+    header = env.get_template("report/_header.html").render(lang="en", case_id="<b>C-1</b>", created="", dataset="")
+    assert "&lt;b&gt;C-1&lt;/b&gt;" in header and "<b>" not in header
+    assert env.undefined is jinja2.StrictUndefined
+    context = report_context(verdict(), "en")
+    del context["cards"]
+    with pytest.raises(jinja2.UndefinedError, match="cards"):
+        env.get_template("report/report.html").render(context)
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ attribution.no_such_key }}").render(report_context(verdict(), "en"))
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_another_page_that_includes_the_content_shows_the_same_sections(lang: str) -> None:
+    """The web service's verdict page includes report/_content.html in a layout of its own."""
+    v = verdict()
+    offline = parse(render_html(v, lang))
+    page_source = '<html><body><nav>jejak</nav><div class="verdict-page">{% include "report/_content.html" %}</div>'
+    # the same environment, and an environment of the service's own that only adds our helpers
+    own = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.DictLoader({"verdict.html": page_source}),
+                                    jinja2.PackageLoader("jejak", "templates")]),
+        autoescape=True, undefined=jinja2.StrictUndefined)
+    install_helpers(own)
+    for template in (environment().from_string(page_source), own.get_template("verdict.html")):
+        served = parse(template.render(report_context(v, lang)))
+        assert list(served.sections) == ["verdict", "evidence", "verification", "dating", "attribution", "impact",
+                                         "appendix"]
+        for sid, words in offline.sections.items():
+            assert "".join(served.sections[sid]).split() == "".join(words).split(), sid
+        assert [t for t, _ in served.tags if t in ("svg", "table")] == \
+            [t for t, _ in offline.tags if t in ("svg", "table")]
 
 
 def test_the_report_holds_no_personal_identifiers() -> None:

@@ -561,31 +561,11 @@ def to_markdown(blocks: Sequence[Block]) -> str:
     return "\n".join(out)
 
 
-_NOTICE_CSS = """body{font-family:"DejaVu Sans",Arial,sans-serif;max-width:820px;margin:24px auto;padding:0 24px;
-line-height:1.5;color:#1a1a1a;font-size:15px}h1{color:#0d47a1;font-size:23px}h2{color:#0d47a1;font-size:18px;
-border-bottom:1px solid #ccd;margin-top:24px}table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccd;
-padding:4px 6px;text-align:left}th{background:#eef1f6}@page{size:A4;margin:16mm}
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}}"""
-
-
 def to_html(blocks: Sequence[Block], lang: str, title: str) -> str:
-    from jejak.report import CSP
+    """A notice as one offline HTML page (``templates/notify/notice.html``, autoescaped)."""
+    from jejak.report import CSP, environment
 
-    e = lambda s: html.escape(str(s), quote=True)  # noqa: E731
-    parts = []
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2", "p"):
-            parts.append(f"<{kind}>{e(b[1])}</{kind}>")
-        elif kind == "ul":
-            parts.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in b[1]) + "</ul>")
-        elif kind == "table":
-            parts.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in b[1]) + "</tr></thead><tbody>"
-                         + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in b[2])
-                         + "</tbody></table>")
-    return (f'<!DOCTYPE html>\n<html lang="{e(lang)}"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{e(CSP)}"><title>{e(title)}</title>'
-            f"<style>{_NOTICE_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+    return environment().get_template("notify/notice.html").render(blocks=blocks, lang=lang, title=title, csp=CSP)
 
 
 # -- the pack --------------------------------------------------------------------------------------
