@@ -51,6 +51,9 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["allowed"] = access.allowed
+    from jejak.report import install_helpers
+
+    install_helpers(env)  # the verdict page includes the report's own templates
     return env
 
 
