@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
 import os
 import random
@@ -169,7 +170,8 @@ def _upload(u: User, leak: Path, title: str) -> str:
 
 def _request_release(requester: User, approver: User) -> str:
     page = requester.http.get("/requests/new").text
-    recipient = re.search(r'<option value="([^"]+)"', page.split('name="recipient"')[1]).group(1)  # type: ignore[union-attr]
+    options = page.split('name="recipient"')[1].split("</select>")[0]
+    recipient = html.unescape(re.findall(r"<option[^>]*>([^<]+)</option>", options)[0])
     r = requester.post("/requests", {"dataset": "peserta", "recipient": recipient, "purpose": "load test",
                                      "format": "csv", "all": "1"})
     if r.status_code != 303:
@@ -273,7 +275,7 @@ def _compare(home: Path, leak: Path, clients: dict[str, User], inv: list[str], c
     release_ok = None
     if got is not None and got.status_code == 200:
         page = u.http.get(f"/requests/{rid}").text
-        release_id = re.search(r"(R-[0-9A-Za-z-]+)", page)
+        release_id = re.search(r'id="release">([^<]+)<', page)
         again = home.parent / "again.csv"
         if release_id:
             subprocess.run([JEJAK, "--home", str(home), "release", "reproduce", release_id.group(1), "--out",

@@ -177,7 +177,7 @@ def test_an_uploaded_leak_gets_the_verdict_the_library_gives_for_the_same_file(s
     assert got["attribution"]["suspects"] == library["attribution"]["suspects"] == [rec.release_id]
     assert {k: got["verification"][k] for k in COUNTS} == {k: library["verification"][k] for k in COUNTS}
     assert got["impact"]["people"] == library["impact"]["people"] and got["dataset"] == library["dataset"]
-    assert case_row(s, cid).headline == got["summary"][0]
+    assert case_row(s, cid).headline == got["summary"][1]
 
     page = alice.get(f"/cases/{cid}")
     assert "http-equiv" not in page.text and verdict_paragraph(got, "id") in page.text
@@ -510,7 +510,7 @@ def test_a_case_made_by_a_worker_that_died_before_saying_so_is_adopted_not_run_a
     before = (s.ws.cases_dir / cid / "verdict.json").stat().st_mtime_ns
     assert run_jobs(s.app) == 1
     assert (s.ws.cases_dir / cid / "verdict.json").stat().st_mtime_ns == before
-    assert case_row(s, cid).state == "done" and case_row(s, cid).headline == made.summary[0]
+    assert case_row(s, cid).state == "done" and case_row(s, cid).headline == made.summary[1]
     assert [d.get("adopted") for _a, action, d in audit_actions(s, cid) if action == "investigate"] == [True]
     assert alice.get(f"/cases/{cid}/verdict.json").json()["case_id"] == cid
 

@@ -361,8 +361,9 @@ def _done(service: Service, row: sa.Row[Any], verdict: dict[str, Any], *, adopte
         detail["adopted"] = True
     # The investigation is the uploader's act, done for them by the worker: recorded in their name.
     service.record(row.owner, "investigate", row.id, detail)
+    # The summary's first line describes the file; the second says whether it is ours and how much.
     summary = verdict.get("summary") or [""]
-    _set(service, row.id, state="done", headline=str(summary[0])[:2000], error=None)
+    _set(service, row.id, state="done", headline=str(summary[1 if len(summary) > 1 else 0])[:2000], error=None)
 
 
 def _set(service: Service, cid: str, **values: Any) -> None:
