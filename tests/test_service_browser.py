@@ -48,3 +48,62 @@ def test_sign_in_in_a_browser_and_the_pages_are_drawn(driver: Any, tmp_path: Pat
         assert_not_blank(driver.get_screenshot_as_png(), tmp_path / "audit.png")
         # The session cookie is not readable by a script on the page.
         assert "jejak_session" not in driver.execute_script("return document.cookie")
+
+
+def test_request_approve_and_download_a_release_in_a_browser(chromium: str, investigation_ws: Workspace,
+                                                            tmp_path: Path) -> None:
+    import hashlib
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from jejak.ledger import Ledger
+
+    with Ledger.open(investigation_ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor Data", "vendor")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    requester_driver = chrome(chromium, downloads)
+    approver_driver = chrome(chromium, tmp_path / "approver-downloads")
+    try:
+        with live_server(investigation_ws.home) as (base, service):
+            auth.add_user(service.db, "rina", "requester", PASSWORD)
+            auth.add_user(service.db, "budi", "approver", PASSWORD)
+            d = requester_driver
+            sign_in(d, base, "rina", PASSWORD)
+            d.get(f"{base}/requests/new")
+            Select(d.find_element(By.ID, "dataset")).select_by_value("peserta")
+            d.find_element(By.ID, "columns").send_keys("NOKA,NIK,NAMA")
+            d.find_element(By.ID, "filter").send_keys("KDKANTOR IN ('0901', '0907')")
+            Select(d.find_element(By.ID, "recipient")).select_by_visible_text("PT Vendor Data")
+            d.find_element(By.ID, "purpose").send_keys("verifikasi kepesertaan")
+            assert_not_blank(d.get_screenshot_as_png(), tmp_path / "request-form.png")
+            d.find_element(By.ID, "submit").click()
+            wait_for(lambda: d.find_elements(By.ID, "state"), 20)
+            assert d.find_element(By.ID, "state").text == "pending"
+            request_url = d.current_url
+
+            a = approver_driver
+            sign_in(a, base, "budi", PASSWORD)
+            a.get(request_url)
+            assert_not_blank(a.get_screenshot_as_png(), tmp_path / "approve.png")
+            a.find_element(By.ID, "approve").click()
+
+            def ready() -> bool:
+                d.get(request_url)
+                return d.find_element(By.ID, "state").text == "ready"
+
+            wait_for(ready, 120, every=1)
+            d.find_element(By.ID, "download").click()
+            got = wait_for(lambda: [p for p in downloads.iterdir() if not p.name.endswith(".crdownload")], 60)
+            rid = request_url.rsplit("/", 1)[1]
+            release_id = d.find_element(By.ID, "release").text if d.find_elements(By.ID, "release") else None
+            rec = service.ledger.release(release_id) if release_id else service.ledger.releases()[-1]
+            assert hashlib.sha256(got[0].read_bytes()).hexdigest() == rec.file_sha256
+            d.get(request_url)
+            wait_for(lambda: d.find_element(By.ID, "state").text == "downloaded", 20)
+            assert not d.find_elements(By.ID, "download")  # once
+            assert_not_blank(d.get_screenshot_as_png(), tmp_path / f"downloaded-{rid}.png")
+    finally:
+        requester_driver.quit()
+        approver_driver.quit()

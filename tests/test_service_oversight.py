@@ -39,9 +39,11 @@ def test_the_auditor_sees_the_log_ledger_and_requests_without_personal_data(serv
             recipient="Vendor Satu", purpose="p", format="csv", state="pending", created_at=now()))
     auditor = browser(app, service, "audrey", "auditor")
     pages = {url: auditor.get(url) for url in ("/audit", "/audit?verify=true", "/audit/ledger", "/audit/requests")}
+    secret = service.master.hex()
     for url, page in pages.items():
         assert page.status_code == 200, url
         assert NIK not in page.text, f"{url} shows a person's key"
+        assert secret not in page.text.lower(), f"{url} shows the master secret"
     assert "RQ-TEST000001" in pages["/audit/requests"].text
     assert "Vendor Satu" in pages["/audit/ledger"].text
     assert "auth.signin" in pages["/audit"].text and "intact" in pages["/audit?verify=true"].text.lower()
