@@ -1,7 +1,7 @@
 """A bounded load test of ``jejak serve`` on loopback: 50 signed-in users browse while two
 investigations and one release run; then the jobs' results are compared with the CLI's.
 
-    .venv/bin/python benchmarks/load.py                 # 50 users x 40 pages, demo registry of 50,000
+    .venv/bin/python benchmarks/load.py                 # 50 users x 40 pages, demo registry of 200,000
     .venv/bin/python benchmarks/load.py --users 10 --pages 10 --rows 20000
 
 Everything targets 127.0.0.1 only; the number of requests and the time are both bounded. It prints
@@ -34,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 JEJAK = str(Path(sys.executable).with_name("jejak"))
 PASSWORD = "load test password 0001"
+THINK = (1.0, 3.0)  # seconds between one person's clicks
 ROLES = ["investigator"] * 20 + ["requester"] * 12 + ["approver"] * 10 + ["auditor"] * 8
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=50)
     p.add_argument("--pages", type=int, default=40, help="pages each user opens")
-    p.add_argument("--rows", type=int, default=50_000, help="people in the demo registry")
+    p.add_argument("--rows", type=int, default=200_000, help="people in the demo registry (make demo's size)")
     p.add_argument("--limit", type=float, default=300, help="seconds the browsing may take at most")
     p.add_argument("--work", type=Path, help="scratch directory (default: a new one, removed after)")
     a = p.parse_args()
@@ -55,9 +56,10 @@ def main() -> None:
 
 def run(work: Path, users: int, pages: int, rows: int, limit: float) -> None:
     home = work / "ws"
-    print(f"making the demo workspace ({rows:,} people) ...", flush=True)
-    subprocess.run([JEJAK, "--home", str(home), "demo", "--rows", str(rows), "--fresh"], check=True,
-                   stdout=subprocess.DEVNULL)
+    if not (home / "jejak.json").exists():  # a --work directory of an earlier run is used again
+        print(f"making the demo workspace ({rows:,} people) ...", flush=True)
+        subprocess.run([JEJAK, "--home", str(home), "demo", "--rows", str(rows), "--fresh"], check=True,
+                       stdout=subprocess.DEVNULL)
     leak = next((home / "leak").glob("*")) if (home / "leak").is_dir() else _find_leak(home)
     accounts = _accounts(home, users)
     port = _free_port()
@@ -71,12 +73,16 @@ def run(work: Path, users: int, pages: int, rows: int, limit: float) -> None:
         for name, role in accounts:
             by_role.setdefault(role, []).append(name)
         inv = by_role["investigator"]
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch_jobs, args=(home, stop), daemon=True)
+        watcher.start()
         cases = [_upload(clients[inv[i]], leak, f"load test {i}") for i in range(2)]
         rid = _request_release(clients[by_role["requester"][0]], clients[by_role["approver"][0]])
         t0 = time.perf_counter()
         latencies, errors = _browse(clients, accounts, cases, rid, pages, limit)
         wall = time.perf_counter() - t0
         jobs_done = _wait_jobs(clients[inv[0]], clients[inv[1]], clients[by_role["requester"][0]], cases, rid)
+        stop.set()
         _report(latencies, errors, wall, users, jobs_done)
         _compare(home, leak, clients, inv, cases, by_role["requester"][0], rid)
     finally:
@@ -105,7 +111,8 @@ def _accounts(home: Path, users: int) -> list[tuple[str, str]]:
         for i in range(users):
             role = ROLES[i % len(ROLES)]
             name = f"load-{role[:3]}-{i:02d}"
-            auth.add_user(db, name, role, PASSWORD)
+            if auth.user_by_name(db, name) is None:
+                auth.add_user(db, name, role, PASSWORD)
             made.append((name, role))
     # Make sure every role the scenario needs exists even with few users.
     return made
@@ -171,11 +178,12 @@ def _upload(u: User, leak: Path, title: str) -> str:
 def _request_release(requester: User, approver: User) -> str:
     page = requester.http.get("/requests/new").text
     options = page.split('name="recipient"')[1].split("</select>")[0]
-    recipient = html.unescape(re.findall(r"<option[^>]*>([^<]+)</option>", options)[0])
+    recipient = html.unescape(re.findall(r"<option(?: selected)?>([^<]+)</option>", options)[0])
     r = requester.post("/requests", {"dataset": "peserta", "recipient": recipient, "purpose": "load test",
                                      "format": "csv", "all": "1"})
     if r.status_code != 303:
-        raise SystemExit(f"request refused ({r.status_code}): {r.text[:500]}")
+        errors = r.text.split('id="errors">')[-1].split("</ul>")[0]
+        raise SystemExit(f"request refused ({r.status_code}): {re.sub('<[^>]+>', ' ', errors)[:500]}")
     rid = r.headers["location"].rsplit("/", 1)[1]
     r = approver.post(f"/requests/{rid}/approve")
     if r.status_code != 303:
@@ -200,6 +208,7 @@ def _browse(clients: dict[str, User], accounts: list[tuple[str, str]], cases: li
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
+    by_page = PAGES
     stop_at = time.monotonic() + limit
 
     def browse(name: str, role: str) -> None:
@@ -221,9 +230,12 @@ def _browse(clients: dict[str, User], accounts: list[tuple[str, str]], cases: li
             dt = time.perf_counter() - t
             with lock:
                 latencies.append(dt)
+                if BUSY.is_set():
+                    during_jobs.append(dt)
+                by_page.setdefault(_pattern(url, cases, rid), []).append(dt)
                 if not ok:
                     errors.append(what)
-            time.sleep(rng.uniform(0.05, 0.3))  # a person reads the page before the next click
+            time.sleep(rng.uniform(*THINK))  # a person reads the page before the next click
 
     threads = [threading.Thread(target=browse, args=acc) for acc in accounts]
     for t in threads:
@@ -231,6 +243,34 @@ def _browse(clients: dict[str, User], accounts: list[tuple[str, str]], cases: li
     for t in threads:
         t.join()
     return latencies, errors
+
+
+PAGES: dict[str, list[float]] = {}
+BUSY = threading.Event()  # set while a job is queued or running
+during_jobs: list[float] = []
+
+
+def _watch_jobs(home: Path, stop: threading.Event) -> None:
+    """Mark the time while any job is queued or running (read from the service's own table)."""
+    import sqlalchemy as sa
+
+    from jejak.ledger import Ledger
+    from jejak.service.db import jobs
+    from jejak.workspace import Workspace
+
+    with Ledger.open(Workspace.open(home).ledger_url) as ledger:
+        while not stop.is_set():
+            with ledger.engine.connect() as conn:
+                busy = conn.scalar(sa.select(sa.func.count()).select_from(jobs)
+                                   .where(jobs.c.state.in_(("queued", "running"))))
+            BUSY.set() if busy else BUSY.clear()
+            stop.wait(0.5)
+
+
+def _pattern(url: str, cases: list[str], rid: str) -> str:
+    for c in cases:
+        url = url.replace(c, "{cid}")
+    return url.replace(rid, "{rid}")
 
 
 def _wait_jobs(a: User, b: User, requester: User, cases: list[str], rid: str) -> float:
@@ -255,13 +295,21 @@ def _report(latencies: list[float], errors: list[str], wall: float, users: int, 
         "users": users, "requests": len(lat), "seconds": round(wall, 1), "requests_per_s": round(len(lat) / wall, 1),
         "p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1), "max_ms": round(lat[-1] * 1000, 1),
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10],
+        "while_jobs_ran": {"requests": len(during_jobs), "p50_ms": _ms(statistics.median(during_jobs or [0])),
+                           "p95_ms": _ms(sorted(during_jobs or [0])[int(0.95 * (len(during_jobs or [0]) - 1))])},
         "jobs_finished_after_browsing_s": round(jobs_wait, 1),
+        "by_page_p50_p95_ms": {k: [_ms(statistics.median(v)), _ms(sorted(v)[int(0.95 * (len(v) - 1))])]
+                               for k, v in sorted(PAGES.items())},
     }, indent=2))
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
 
 
 def _compare(home: Path, leak: Path, clients: dict[str, User], inv: list[str], cases: list[str], requester: str,
              rid: str) -> None:
-    cli_json = home.parent / "cli-verdict.json"
+    cli_json = home.parent / f"cli-verdict-{cases[0]}.json"
     subprocess.run([JEJAK, "--home", str(home), "investigate", str(leak), "--json", str(cli_json)], check=True,
                    stdout=subprocess.DEVNULL)
     cli = json.loads(cli_json.read_text())
@@ -276,7 +324,7 @@ def _compare(home: Path, leak: Path, clients: dict[str, User], inv: list[str], c
     if got is not None and got.status_code == 200:
         page = u.http.get(f"/requests/{rid}").text
         release_id = re.search(r'id="release">([^<]+)<', page)
-        again = home.parent / "again.csv"
+        again = home.parent / f"again-{rid}.csv"
         if release_id:
             subprocess.run([JEJAK, "--home", str(home), "release", "reproduce", release_id.group(1), "--out",
                             str(again)], check=True, stdout=subprocess.DEVNULL)

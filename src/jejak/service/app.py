@@ -101,7 +101,7 @@ def _pages() -> APIRouter:
     router = APIRouter()
 
     @router.get("/login", response_class=HTMLResponse)
-    async def login_page(request: Request, next: str = "/") -> Response:
+    def login_page(request: Request, next: str = "/") -> Response:
         pre = secrets.token_urlsafe(32)
         response = render(request, "login.html", None, next=web.local_path(next), pre=pre,
                           error=None)
@@ -142,7 +142,7 @@ def _pages() -> APIRouter:
         return done
 
     @router.post("/signout")
-    async def signout(request: Request, caller: Annotated[Caller, Depends(guard("signout"))]) -> Response:
+    def signout(request: Request, caller: Annotated[Caller, Depends(guard("signout"))]) -> Response:
         if caller.token:
             auth.sign_out(web.svc(request).db, caller.token)
         web.svc(request).record(caller.user.name, "auth.signout", caller.user.name)
@@ -151,11 +151,11 @@ def _pages() -> APIRouter:
         return response
 
     @router.get("/", response_class=HTMLResponse)
-    async def home(request: Request, caller: Annotated[Caller, Depends(guard("home"))]) -> Response:
+    def home(request: Request, caller: Annotated[Caller, Depends(guard("home"))]) -> Response:
         return render(request, "home.html", caller, routes=access.ROUTES)
 
     @router.get("/account", response_class=HTMLResponse)
-    async def account(request: Request, caller: Annotated[Caller, Depends(guard("account"))]) -> Response:
+    def account(request: Request, caller: Annotated[Caller, Depends(guard("account"))]) -> Response:
         with web.svc(request).db.connect() as conn:
             rows = conn.execute(sa.select(tokens.c.id, tokens.c.label, tokens.c.created_at, tokens.c.expires_at,
                                           tokens.c.revoked).where(tokens.c.user_id == caller.user.id)

@@ -381,7 +381,7 @@ def _public(message: str, service: Service, upload: Path, name: str) -> str:
 
 
 @router.get("/cases", response_class=HTMLResponse)
-async def list_cases(request: Request, caller: Annotated[Caller, Depends(guard("cases.list"))]) -> Response:
+def list_cases(request: Request, caller: Annotated[Caller, Depends(guard("cases.list"))]) -> Response:
     with web.svc(request).db.connect() as conn:
         rows = conn.execute(
             sa.select(cases.c.id, cases.c.title, cases.c.state, cases.c.headline, cases.c.created_at,
@@ -393,7 +393,7 @@ async def list_cases(request: Request, caller: Annotated[Caller, Depends(guard("
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
-async def new_case(request: Request, caller: Annotated[Caller, Depends(guard("cases.new"))]) -> Response:
+def new_case(request: Request, caller: Annotated[Caller, Depends(guard("cases.new"))]) -> Response:
     return render(request, "cases/new.html", caller, max_upload=web.svc(request).settings.max_upload)
 
 
@@ -444,7 +444,7 @@ def _progress(row: sa.Row[Any], job: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @router.get("/cases/{cid}", response_class=HTMLResponse)
-async def show_case(request: Request, cid: str, caller: Annotated[Caller, Depends(guard("cases.show"))],
+def show_case(request: Request, cid: str, caller: Annotated[Caller, Depends(guard("cases.show"))],
                     lang: str = "id") -> Response:
     service = web.svc(request)
     row = _case(request, caller, cid)
@@ -466,14 +466,14 @@ async def show_case(request: Request, cid: str, caller: Annotated[Caller, Depend
 
 
 @router.get("/cases/{cid}/progress")
-async def case_progress(request: Request, cid: str,
+def case_progress(request: Request, cid: str,
                         caller: Annotated[Caller, Depends(guard("cases.progress"))]) -> Response:
     row = _case(request, caller, cid)
     return JSONResponse(_progress(row, request.app.state.queue.status(KIND, cid)))
 
 
 @router.get("/cases/{cid}/report.html")
-async def case_report(request: Request, cid: str, caller: Annotated[Caller, Depends(guard("cases.report"))],
+def case_report(request: Request, cid: str, caller: Annotated[Caller, Depends(guard("cases.report"))],
                       lang: str = "id") -> Response:
     service = web.svc(request)
     row = _case(request, caller, cid)
@@ -518,7 +518,7 @@ async def case_pdf(request: Request, cid: str, caller: Annotated[Caller, Depends
 
 
 @router.get("/cases/{cid}/verdict.json")
-async def case_verdict(request: Request, cid: str,
+def case_verdict(request: Request, cid: str,
                        caller: Annotated[Caller, Depends(guard("cases.verdict"))]) -> Response:
     service = web.svc(request)
     row = _case(request, caller, cid)

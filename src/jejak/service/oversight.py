@@ -23,7 +23,7 @@ PAGE = 200
 
 
 @router.get("/audit", response_class=HTMLResponse)
-async def audit_log(request: Request, caller: Annotated[Caller, Depends(guard("audit.log"))],
+def audit_log(request: Request, caller: Annotated[Caller, Depends(guard("audit.log"))],
                     before: int | None = None, verify: bool = False) -> Response:
     service = web.svc(request)
     log = service.audit_log
@@ -36,7 +36,7 @@ async def audit_log(request: Request, caller: Annotated[Caller, Depends(guard("a
 
 
 @router.get("/audit/ledger", response_class=HTMLResponse)
-async def audit_ledger(request: Request, caller: Annotated[Caller, Depends(guard("audit.ledger"))]) -> Response:
+def audit_ledger(request: Request, caller: Annotated[Caller, Depends(guard("audit.ledger"))]) -> Response:
     service = web.svc(request)
     releases = service.ledger.releases()
     service.record(caller.user.name, "audit.read", None, {"page": "ledger"})
@@ -44,7 +44,7 @@ async def audit_ledger(request: Request, caller: Annotated[Caller, Depends(guard
 
 
 @router.get("/audit/requests", response_class=HTMLResponse)
-async def audit_requests(request: Request, caller: Annotated[Caller, Depends(guard("audit.requests"))]) -> Response:
+def audit_requests(request: Request, caller: Annotated[Caller, Depends(guard("audit.requests"))]) -> Response:
     service = web.svc(request)
     requester = users.alias("requester")
     decider = users.alias("decider")
@@ -66,7 +66,7 @@ async def audit_requests(request: Request, caller: Annotated[Caller, Depends(gua
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
-async def admin_users(request: Request, caller: Annotated[Caller, Depends(guard("admin.users"))]) -> Response:
+def admin_users(request: Request, caller: Annotated[Caller, Depends(guard("admin.users"))]) -> Response:
     return render(request, "admin/users.html", caller, users=auth.list_users(web.svc(request).db),
                   roles=auth.ROLES, created=None, error=None)
 
@@ -122,7 +122,7 @@ async def admin_active(request: Request, uid: int,
 
 
 @router.get("/admin/recipients", response_class=HTMLResponse)
-async def admin_recipients(request: Request,
+def admin_recipients(request: Request,
                            caller: Annotated[Caller, Depends(guard("admin.recipients"))]) -> Response:
     return render(request, "admin/recipients.html", caller, recipients=web.svc(request).ledger.recipients(),
                   error=None)

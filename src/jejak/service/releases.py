@@ -216,10 +216,31 @@ def scrub(message: str, typed: str, columns: Sequence[str]) -> str:
 # -- pages -------------------------------------------------------------------------------------------
 
 
+_CATALOGUE: dict[Path, tuple[tuple[int, ...], dict[str, DatasetInfo]]] = {}
+
+
 def _catalogue(service: Service) -> dict[str, DatasetInfo]:
-    """The registry's datasets (read-only: releases and investigations read beside it)."""
-    with Registry(service.ws.registry_path, read_only=True, lock_timeout=REGISTRY_WAIT) as reg:
-        return {info.name: info for info in reg.datasets()}
+    """The registry's datasets (read-only: releases and investigations read beside it).
+
+    Kept until the registry's files change: opening DuckDB for every form costs more than the
+    page, and only an import (which rewrites the files) changes the answer."""
+    path = service.ws.registry_path
+    stamp = tuple(x for p in (path, path.with_name(path.name + ".wal")) for x in _stat(p))
+    cached = _CATALOGUE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    with Registry(path, read_only=True, lock_timeout=REGISTRY_WAIT) as reg:
+        found = {info.name: info for info in reg.datasets()}
+    _CATALOGUE[path] = (stamp, found)
+    return found
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
 
 
 def _form_page(request: Request, caller: Caller, datasets: Mapping[str, DatasetInfo], recipients: Sequence[str],
@@ -257,7 +278,7 @@ def _visible(service: Service, rid: str, caller: Caller) -> Any:
 
 
 @router.get("/requests", response_class=HTMLResponse)
-async def list_requests(request: Request, caller: Annotated[Caller, Depends(guard("requests.list"))]) -> Response:
+def list_requests(request: Request, caller: Annotated[Caller, Depends(guard("requests.list"))]) -> Response:
     query = _requests_query()
     if caller.role == access.APPROVER:  # what waits for a decision first
         query = query.order_by(sa.case((requests.c.state == PENDING, 0), else_=1), requests.c.created_at.desc())
@@ -306,7 +327,7 @@ def new_request_id() -> str:
 
 
 @router.get("/requests/{rid}", response_class=HTMLResponse)
-async def show_request(request: Request, rid: str,
+def show_request(request: Request, rid: str,
                        caller: Annotated[Caller, Depends(guard("requests.show"))]) -> Response:
     row = _visible(web.svc(request), rid, caller)
     job = request.app.state.queue.status(JOB_KIND, rid)
@@ -356,7 +377,7 @@ async def _decide(request: Request, rid: str, caller: Caller, state: str) -> Res
 
 
 @router.post("/requests/{rid}/link")
-async def make_link(request: Request, rid: str,
+def make_link(request: Request, rid: str,
                     caller: Annotated[Caller, Depends(guard("requests.link"))]) -> Response:
     service = web.svc(request)
     row = _visible(service, rid, caller)
@@ -378,7 +399,7 @@ async def make_link(request: Request, rid: str,
 
 
 @router.get("/requests/{rid}/download/{token}")
-async def download(request: Request, rid: str, token: str,
+def download(request: Request, rid: str, token: str,
                    caller: Annotated[Caller, Depends(guard("requests.download"))]) -> Response:
     service = web.svc(request)
     with service.db.connect() as conn:

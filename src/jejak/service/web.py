@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import jinja2
 from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jejak.service import access, auth
@@ -102,7 +103,9 @@ def guard(route: str) -> Callable[[Request], Awaitable[Caller]]:
     method = access.ROUTES[route][0]
 
     async def dependency(request: Request) -> Caller:
-        caller = identify(request)
+        # The session lookup touches the database: off the event loop, so one slow commit does
+        # not hold up every other request.
+        caller = await run_in_threadpool(identify, request)
         if caller is None:
             if method == "GET" and "application/json" not in request.headers.get("accept", ""):
                 raise SignIn(request.url.path)
