@@ -11,6 +11,7 @@ worker that died just before saying so adopts it instead of making a second one.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,6 +157,19 @@ class JobQueue:
                 log.warning("could not renew the lease of job %d", job.id)
 
 
+JOB_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this worker thread (and the DuckDB threads it starts, which inherit it) at a lower
+    priority than the threads answering pages: on a small server an investigation then takes
+    the CPU the pages leave, rather than the other way round. Linux sets niceness per thread."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        log.info("job threads run at normal priority")
+
+
 class Workers:
     """Threads that run queued jobs until stopped."""
 
@@ -170,6 +184,7 @@ class Workers:
             t.start()
 
     def _loop(self) -> None:
+        _lower_priority()
         while not self.stop.is_set():
             try:
                 job = self.queue.run_one()
