@@ -173,6 +173,7 @@ def test_an_uploaded_leak_gets_the_verdict_the_library_gives_for_the_same_file(s
     got = alice.get(f"/cases/{cid}/verdict.json").json()
     library = investigate(s.ws, leak).to_json()
     assert got["case_id"] == cid and got["evidence"]["sha256"] == row.upload_sha256
+    assert got["evidence"]["path"] == "vendor.csv"  # the report names the file as the investigator did
     assert got["attribution"]["verdict"] == library["attribution"]["verdict"] == "release"
     assert got["attribution"]["suspects"] == library["attribution"]["suspects"] == [rec.release_id]
     assert {k: got["verification"][k] for k in COUNTS} == {k: library["verification"][k] for k in COUNTS}

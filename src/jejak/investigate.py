@@ -14,6 +14,7 @@ read-only; all work lives in TEMP tables of that one DuckDB connection.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -131,14 +132,16 @@ def new_case_id() -> str:
 def investigate(
     ws: Workspace, path: Path, *, dataset: str | None = None, threshold: float = 1e-6,
     linkage_threshold: float = 0.9, progress: Progress | None = None, memory_limit: str | None = None,
-    case_id: str | None = None,
+    case_id: str | None = None, source_name: str | None = None,
 ) -> Verdict:
     """Investigate the leaked file ``path`` against ``ws``'s registry; store and return the verdict.
 
     ``memory_limit`` bounds DuckDB (e.g. ``"8GB"``); by default :func:`jejak.resources.memory_limit`.
     Beyond it DuckDB spills to the case folder. ``case_id`` (default: a new one) lets a caller
     that must know the id before the case exists (the service's job queue) choose it; an id whose
-    case already exists is refused, so a case is never overwritten.
+    case already exists is refused, so a case is never overwritten. ``source_name`` is what the
+    verdict and report call the file (default: its path), for a caller that stored it under
+    another name (the service keeps uploads by case id).
     """
     path = check_input(Path(path))
     report = progress or (lambda _s, _d, _t: None)
@@ -153,7 +156,8 @@ def investigate(
     # folder that records our PID: if this run is killed, the next command sweeps it away.
     with ws.tmpdir(case_id, parent=ws.cases_dir) as tmp:
         with query_progress.rows(None):  # (the row count _run sets ends with it)
-            verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report, memory_limit)
+            verdict = _run(ws, path, tmp, case_id, dataset, threshold, linkage_threshold, report, memory_limit,
+                           source_name)
         report(STAGES[7], 7, len(STAGES))
         write_private(tmp / "verdict.json", json.dumps(verdict.to_json(), indent=2, default=str) + "\n")
         shutil.rmtree(tmp / "spill", ignore_errors=True)
@@ -168,7 +172,7 @@ def investigate(
 
 def _run(
     ws: Workspace, path: Path, tmp: Path, case_id: str, dataset: str | None, threshold: float,
-    linkage_threshold: float, report: Progress, memory_limit: str | None,
+    linkage_threshold: float, report: Progress, memory_limit: str | None, source_name: str | None = None,
 ) -> Verdict:
     n = len(STAGES)
     with Registry(ws.registry_path, read_only=True) as reg:
@@ -179,6 +183,8 @@ def _run(
         say = _say(report)
         report(STAGES[0], 0, n)
         evidence, leak = _intake(con, path, tmp)
+        if source_name:
+            evidence = dataclasses.replace(evidence, path=source_name)
         query_progress.set_rows(leak.rows)  # every later stage works through the leak's rows
         report(STAGES[1], 1, n)
         info, mapping = _choose_dataset(con, reg, leak, dataset)

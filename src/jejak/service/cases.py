@@ -341,7 +341,8 @@ def run_case(service: Service, cid: str, progress: Progress | None = None) -> No
     try:
         if not upload.resolve().is_relative_to(service.uploads_dir.resolve()):
             raise JejakError("the case's upload is not in the service's upload folder")
-        verdict = investigate(service.ws, upload, dataset=row.dataset, progress=progress, case_id=cid)
+        verdict = investigate(service.ws, upload, dataset=row.dataset, progress=progress, case_id=cid,
+                              source_name=row.upload_name)
     except JejakError as exc:
         message = _public(str(exc), service, upload, row.upload_name)
         _set(service, cid, state="failed", error=message)
