@@ -94,3 +94,20 @@ def test_an_admin_can_neither_approve_nor_read_cases() -> None:
 def test_the_documented_matrix_is_the_one_enforced() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "service.md").read_text()
     assert access.matrix_markdown() in doc
+
+
+def test_the_library_never_imports_the_service() -> None:
+    """Only the command line (a shell, like the service) may import jejak.service."""
+    import ast
+
+    src = Path(__file__).parent.parent / "src" / "jejak"
+    offenders = []
+    for path in src.rglob("*.py"):
+        if "service" in path.relative_to(src).parts or path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "jejak.service" or n.startswith("jejak.service.") for n in names):
+                offenders.append(str(path.relative_to(src)))
+    assert offenders == []
