@@ -16,12 +16,13 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jejak.errors import JejakError
-from jejak.service import access, auth, cases, releases, web
+from jejak.service import access, auth, cases, oversight, releases, web
 from jejak.service.core import Service
 from jejak.service.db import aware, now, tokens
 from jejak.service.jobs import JobQueue, Workers
@@ -59,7 +60,7 @@ def create_app(service: Service, *, workers: bool = True) -> FastAPI:
     app.include_router(_pages())
     app.include_router(releases.router)
     app.include_router(cases.router)
-    app.include_router(_oversight())
+    app.include_router(oversight.router)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
@@ -100,14 +101,18 @@ def _handlers(app: FastAPI) -> None:
 def _pages() -> APIRouter:
     router = APIRouter()
 
-    @router.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request, next: str = "/") -> Response:
+    def login_form(request: Request, next_url: str, error: str | None = None, status: int = 200) -> Response:
+        """The sign-in form with a fresh token of its own, set in a cookie the form must match."""
         pre = secrets.token_urlsafe(32)
-        response = render(request, "login.html", None, next=web.local_path(next), pre=pre,
-                          error=None)
+        response = render(request, "login.html", None, status=status, next=web.local_path(next_url), pre=pre,
+                          error=error)
         response.set_cookie(web.PRE_COOKIE, pre, httponly=True, samesite="strict",
                             secure=web.secure_cookie(request), path="/login", max_age=3600)
         return response
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str = "/") -> Response:
+        return login_form(request, next)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
@@ -118,19 +123,15 @@ def _pages() -> APIRouter:
         service = web.svc(request)
         name = data.get("name", "").strip()[:64]
         try:
-            sess = auth.sign_in(service.db, name, data.get("password", ""))
+            # argon2 takes tens of milliseconds on purpose: off the event loop, not in every page's way.
+            sess = await run_in_threadpool(auth.sign_in, service.db, name, data.get("password", ""))
         except auth.AuthError as exc:
-            known = auth.user_by_name(service.db, name) is not None
             # The name is written only when it is an account: a mistyped password in the name
             # field must not land in the log.
-            service.record(name if known else "unknown", "auth.signin_failed", name if known else None,
+            service.record(name if exc.known else "unknown", "auth.signin_failed", name if exc.known else None,
                            {"from": web.client(request), "locked": exc.locked})
-            pre = secrets.token_urlsafe(32)
-            response = render(request, "login.html", None, status=401, next=data.get("next", "/"), pre=pre,
+            return login_form(request, data.get("next", "/"), status=401,
                               error="Wrong name or password, or the account is locked for a while.")
-            response.set_cookie(web.PRE_COOKIE, pre, httponly=True, samesite="strict",
-                                secure=web.secure_cookie(request), path="/login", max_age=3600)
-            return response
         old = request.cookies.get(web.COOKIE)
         if old:  # a cookie set before sign-in (fixation) is ended, never promoted
             auth.sign_out(service.db, old)
@@ -173,8 +174,3 @@ def _pages() -> APIRouter:
 
     return router
 
-
-def _oversight() -> APIRouter:
-    from jejak.service import oversight
-
-    return oversight.router

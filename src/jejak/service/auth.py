@@ -40,11 +40,12 @@ _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
 class AuthError(JejakError):
     """A sign-in or token that is not accepted (the message never says which part was wrong).
 
-    ``locked`` says (to the server's audit log, not to the page) that this failure locked the account."""
+    ``known`` and ``locked`` say (to the server's audit log, not to the page) whether the name is an
+    account and whether this failure locked it."""
 
-    def __init__(self, message: str, *, locked: bool = False) -> None:
+    def __init__(self, message: str, *, known: bool = False, locked: bool = False) -> None:
         super().__init__(message)
-        self.locked = locked
+        self.known, self.locked = known, locked
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,14 @@ def sign_in(db: Database, name: str, password: str) -> Session:
         locked = aware(row.locked_until) if row is not None else None
         if row is None or (locked is not None and locked > now()):
             _verify(_DUMMY, password)
-            failure = AuthError("wrong name or password")
+            failure = AuthError("wrong name or password", known=row is not None)
         elif not row.active or not _verify(row.password_hash, password):
             failed = row.failed + 1
             values: dict[str, object] = {"failed": failed}
             if failed >= MAX_FAILURES:
                 values.update(failed=0, locked_until=now() + LOCKOUT)
             conn.execute(sa.update(users).where(users.c.id == row.id).values(**values))
-            failure = AuthError("wrong name or password", locked=failed >= MAX_FAILURES)
+            failure = AuthError("wrong name or password", known=True, locked=failed >= MAX_FAILURES)
         else:
             values = {"failed": 0, "locked_until": None}
             if _hasher.check_needs_rehash(row.password_hash):

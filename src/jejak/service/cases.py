@@ -597,16 +597,22 @@ def _share(service: Service, cid: str, user: auth.User, kind: str, until: dateti
                                                    granted_by=by.user.id, granted_at=now()))
 
 
+def _account(service: Service, data: dict[str, str], role: str, refusal: str) -> auth.User:
+    """The active account of ``role`` named in the form's ``user`` field, else 400 with ``refusal``."""
+    target = auth.user_by_name(service.db, data.get("user", "").strip()[:64])
+    if target is None or target.role != role or not target.active:
+        raise HTTPException(400, refusal)
+    return target
+
+
 @router.post("/cases/{cid}/assign")
 async def case_assign(request: Request, cid: str,
                       caller: Annotated[Caller, Depends(guard("cases.assign"))]) -> Response:
     service = web.svc(request)
     data = await web.form(request)
     _owned(request, caller, cid)
-    name = data.get("user", "").strip()[:64]
-    target = auth.user_by_name(service.db, name)
-    if target is None or target.role != INVESTIGATOR or not target.active:
-        raise HTTPException(400, "a case is assigned to an active investigator's account; there is none by that name")
+    target = _account(service, data, INVESTIGATOR,
+                      "a case is assigned to an active investigator's account; there is none by that name")
     if target.id == caller.user.id:
         raise HTTPException(400, "the case is already yours")
     _share(service, cid, target, "assigned", None, caller)
@@ -620,10 +626,8 @@ async def case_grant(request: Request, cid: str,
     service = web.svc(request)
     data = await web.form(request)
     _owned(request, caller, cid)
-    name = data.get("user", "").strip()[:64]
-    target = auth.user_by_name(service.db, name)
-    if target is None or target.role != EXTERNAL or not target.active:
-        raise HTTPException(400, "a case is granted to an active external account; there is none by that name")
+    target = _account(service, data, EXTERNAL,
+                      "a case is granted to an active external account; there is none by that name")
     try:
         last = date.fromisoformat(data.get("until", "").strip())
     except ValueError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,8 +46,6 @@ class Progress:
         self._last = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        import time
-
         t = time.monotonic()
         if t - self._last < 0.5 and done < total:
             return

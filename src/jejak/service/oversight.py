@@ -87,11 +87,14 @@ async def admin_create_user(request: Request,
                   created=(user.name, password), error=None)
 
 
-def _target(request: Request, uid: int) -> str:
+def _target(request: Request, uid: int, caller: Caller, own: str) -> str:
+    """The name of account ``uid``; 404 when there is none, 409 with ``own`` when it is the caller's."""
     with web.svc(request).db.connect() as conn:
         name = conn.scalar(sa.select(users.c.name).where(users.c.id == uid))
     if name is None:
         raise HTTPException(404, "no such account")
+    if uid == caller.user.id:
+        raise HTTPException(409, own)
     return str(name)
 
 
@@ -99,9 +102,7 @@ def _target(request: Request, uid: int) -> str:
 async def admin_role(request: Request, uid: int,
                      caller: Annotated[Caller, Depends(guard("admin.users.role"))]) -> Response:
     data = await web.form(request)
-    name = _target(request, uid)
-    if uid == caller.user.id:
-        raise HTTPException(409, "an admin cannot change their own role")
+    name = _target(request, uid, caller, "an admin cannot change their own role")
     role = auth.check_role(data.get("role", ""))
     auth.set_role(web.svc(request).db, uid, role)
     web.svc(request).record(caller.user.name, "user.role", name, {"role": role})
@@ -112,9 +113,7 @@ async def admin_role(request: Request, uid: int,
 async def admin_active(request: Request, uid: int,
                        caller: Annotated[Caller, Depends(guard("admin.users.active"))]) -> Response:
     data = await web.form(request)
-    name = _target(request, uid)
-    if uid == caller.user.id:
-        raise HTTPException(409, "an admin cannot disable their own account")
+    name = _target(request, uid, caller, "an admin cannot disable their own account")
     active = data.get("active") == "1"
     auth.set_active(web.svc(request).db, uid, active)
     web.svc(request).record(caller.user.name, "user.enable" if active else "user.disable", name)
