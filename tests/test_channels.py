@@ -93,6 +93,18 @@ def test_a_normalised_leak_flattens_the_address_channel() -> None:
     assert flat is None
 
 
+def test_an_rt_rw_written_in_no_style_of_ours_is_unreadable_not_an_error() -> None:
+    """``Rt. 007/RW 008`` has the registry value's normal form but is none of the channel's writings:
+    reading it used to cast an empty RT number and abort the whole investigation."""
+    v = "Jl. Merdeka No. 5, RT 007/RW 008, Kel. Sukapura"
+    leaked = ["Jl. Merdeka No. 5, Rt. 007/RW 008, Kel. Sukapura", "JL MERDEKA NO 5 RT 7 RW 8 KEL SUKAPURA", v]
+    con = table_of({"v": [v] * 3, "l": leaked})
+    ch = channels()["address_format"]
+    policy = Policy(channels=("address_format",))
+    got = [r[0] for r in con.execute(f"SELECT {ch.observe_sql('l', 'v', policy)} FROM orig ORDER BY _rid").fetchall()]
+    assert got[0] is None and got[1] is None and got[2] is not None
+
+
 # -- joint timestamp jitter ----------------------------------------------------------------------------
 
 CLOCKS = st.one_of(

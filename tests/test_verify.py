@@ -147,3 +147,62 @@ def test_a_canary_row_is_classed_canary_with_its_key_tag_as_an_opaque_key(invest
     assert len(got) == rec.canaries
     assert {k for k, _ in got} == {c["key"] for c in canaries} and {v for _, v in got} == {"canary"}
     assert not {k for k, _ in got} & values  # an opaque id: no value of the file
+
+
+def test_marked_rows_settled_in_the_key_step_match_the_general_path(
+    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A marked release's rows agree with their open version up to the marks and are settled without
+    the per-version comparison; rows that differ anywhere else must still get the general answer."""
+    from jejak.ledger import Ledger
+    from jejak.release import ReleaseRequest, create_release
+
+    with Ledger.open(investigation_ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    out = tmp_path / "r.csv"
+    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", out))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE r AS SELECT * FROM read_csv('{out}', all_varchar=true)")
+    cols = ", ".join(f'"{c}"' for c in con.execute("SELECT * FROM r LIMIT 0").fetchnumpy())
+    con.execute(
+        """CREATE TABLE leak AS
+           SELECT * FROM (SELECT * FROM r ORDER BY hash(NOKA) LIMIT 400)                          -- marked
+           UNION ALL SELECT * REPLACE ('' AS EMAIL) FROM (SELECT * FROM r ORDER BY hash(NOKA, 1) LIMIT 40)
+           UNION ALL SELECT * REPLACE ('   ' AS NAMA) FROM (SELECT * FROM r ORDER BY hash(NOKA, 2) LIMIT 40)
+           UNION ALL SELECT * REPLACE ('JL. LAIN NO. 9' AS ALAMAT)
+                     FROM (SELECT * FROM r ORDER BY hash(NOKA, 3) LIMIT 40)
+           UNION ALL SELECT * REPLACE (strftime(TSUPDATE::TIMESTAMP - INTERVAL 3 DAY, '%Y-%m-%d %H:%M:%S') AS TSUPDATE)
+                     FROM (SELECT * FROM r WHERE TSUPDATE IS NOT NULL ORDER BY hash(NOKA, 4) LIMIT 40)
+           UNION ALL SELECT * REPLACE ((GAJI::BIGINT + 500000)::VARCHAR AS GAJI)
+                     FROM (SELECT * FROM r WHERE GAJI IS NOT NULL ORDER BY hash(NOKA, 5) LIMIT 40)
+           UNION ALL SELECT * REPLACE (NULL AS NOHP) FROM (SELECT * FROM r ORDER BY hash(NOKA, 6) LIMIT 40)"""
+    )
+    # Older versions of people who changed: as they were, and with the release's marked carriers.
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        old = reg.con.sql(f"SELECT {cols} FROM rows_peserta WHERE _valid_to IS NOT NULL ORDER BY _key LIMIT 80")
+        con.register("old", old.to_arrow_table())
+    carriers = "TSINPUT, TSUPDATE, GAJI, NOHP, EMAIL"
+    con.execute(f"""INSERT INTO leak SELECT * FROM (SELECT * FROM old LIMIT 40)
+                    UNION ALL SELECT o.* REPLACE ({', '.join(f'r.{c} AS {c}' for c in carriers.split(', '))})
+                    FROM (SELECT * FROM old OFFSET 40) o JOIN r USING (NOKA)""")
+    path = tmp_path / "leak.csv"
+    pacsv.write_csv(con.sql(f"SELECT {cols} FROM leak ORDER BY hash(NOKA, NAMA, EMAIL)").to_arrow_table(), path)
+
+    settled: list[int] = []
+    settle = verify._settle_marked
+
+    def spy(con: Any, *args: Any) -> None:
+        before = con.execute("SELECT count(*) FROM _jj_best").fetchall()[0][0]
+        settle(con, *args)
+        settled.append(con.execute("SELECT count(*) FROM _jj_best").fetchall()[0][0] - before)
+
+    monkeypatch.setattr(verify, "_settle_marked", spy)
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        fast = _link(reg, path)
+    monkeypatch.setattr(verify, "_settle_marked", lambda *a: None)
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        general = _link(reg, path)
+    assert len(fast) == len(general) > 680
+    assert settled[0] >= 380  # the marked rows took the shortcut (canaries and changed rows did not)
+    assert sum(r[4] == "outdated" for r in general) > 20  # and older versions still won where they fit
+    assert fast == general

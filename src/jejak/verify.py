@@ -357,47 +357,30 @@ def _best_versions(
                   _lnn AS _amask, _lnn AS _cmask, _status, _lval
            FROM _jj_keyhit WHERE _exact"""
     )
+    _settle_marked(con, leak, plan, versions_table)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS
-           SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p FROM _jj_keyhit WHERE NOT _exact
+           SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p FROM _jj_keyhit
+           WHERE NOT _exact AND _line NOT IN (SELECT _line FROM _jj_best)
            UNION ALL SELECT * FROM _jj_cand"""
     )
-    lcol = [quote(plan.columns[rc]) for rc in plan.bits]
-    rcol = [f"v.{quote(rc)}" for rc in plan.bits]
-    carriers = {i: plan.roles[rc] for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES}
-    hashes = "".join(f", hash(l.{c}) AS h{i}" for i, c in enumerate(lcol))
-    keys = "".join(f", {carrier_key_sql(role, f'l.{lcol[i]}')} AS k{i}" for i, role in carriers.items())
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT i._line{hashes}{keys}, i._lval, i._lnn
+        f"""CREATE OR REPLACE TEMP TABLE _jj_lh AS SELECT i._line{_cell_hashes(plan)}, i._lval, i._lnn
             FROM {leak.name} l JOIN _jj_ids i USING (_line) WHERE i._line IN (SELECT _line FROM _jj_slow_cand)"""
     )
-    eq = _mask(f"h.h{i} = hash({r})" for i, r in enumerate(rcol))
-    rnn = _mask(f"{r} IS NOT NULL" for r in rcol)
-    # A carrier cell whose hash differs is decided by its number when both sides have one: ``_n``
-    # has the bits so decided, ``_e`` gains those that agree. The registry's number is computed
-    # once per pair (``_b``), and only where the hashes differ.
-    a = {i: f"h.k{i}" for i in carriers}
-    b = {i: f"CASE WHEN h.k{i} IS NOT NULL AND h.h{i} IS DISTINCT FROM hash({rcol[i]}) "
-            f"THEN {carrier_key_sql(role, rcol[i])} END" for i, role in carriers.items()}
-    numbers = "".join(f", {a[i]} AS _a{i}, {b[i]} AS _b{i}" for i in carriers)
-    decided = " + ".join([f"(CASE WHEN _b{i} IS NOT NULL THEN {1 << i} ELSE 0 END)" for i in carriers] or ["0"])
-    near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'_a{i}', f'_b{i}')}, false) "
-                       f"THEN {1 << i} ELSE 0 END)" for i, role in carriers.items()] or ["0"])
-    scratch = ", ".join(["_near", "_e", *(f"_a{i}, _b{i}" for i in carriers)])
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jj_pairs AS
-            SELECT * EXCLUDE ({scratch}), _e | _near AS _e FROM (
-            SELECT *, ({decided})::BIGINT AS _n, ({near})::BIGINT AS _near FROM (
-            SELECT c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status,
-                   {eq} & h._lval AS _e, h._lnn | {rnn} AS _h, h._lval{numbers}
-            FROM _jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line))"""
-    )
+    pairs = _cell_masks(
+        plan, f"c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status",
+        f"_jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line",
+        lval="h._lval", lnn="h._lnn")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_pairs AS {pairs}")
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
     # Only the columns where some pair's cells differ undecided are compared as text; in every
     # other column the bits already are the answer (equal with a value, or decided by a number:
     # agree; NULL on both sides: not compared). A marked release differs in its carrier columns,
     # which the numbers decide, so its text is never fetched again.
     differ = int(con.execute("SELECT coalesce(bit_or(_h & ~_e & ~_n), 0) FROM _jj_pairs").fetchall()[0][0])
+    lcol = [quote(plan.columns[rc]) for rc in plan.bits]
+    rcol = [f"v.{quote(rc)}" for rc in plan.bits]
     same = (1 << len(plan.bits)) - 1 & ~differ
     agree = {i: agree_sql(plan.roles[rc], f"l.{lcol[i]}", rcol[i])
              for i, rc in enumerate(plan.bits) if differ >> i & 1}
@@ -424,6 +407,70 @@ def _best_versions(
             FROM masked GROUP BY _line"""
     )
     con.execute("DROP TABLE IF EXISTS _jj_pairs")
+
+
+def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str) -> None:
+    """Key-linked rows that agree with their key's open version on every cell holding a value, a
+    carrier cell up to its mark, go straight to ``_jj_best`` with that version.
+
+    This is a marked release's row: its carriers moved by a few seconds or rupiah, every other cell
+    as the registry holds it. Like an identical row it needs no other version: no version can agree
+    on more cells than all those with a value (a blank cell never agrees), and on a tie the open,
+    newest version wins. Its masks are what :func:`_best_versions` would give the open version, so
+    the verdict is the same as by the general path, which a marked leak otherwise paid for with a
+    join against every version and a choice per row. A row with any cell undecided by hash or
+    number, or disagreeing, takes the general path.
+    """
+    if not con.execute("SELECT count(*) FROM _jj_keyhit WHERE NOT _exact").fetchall()[0][0]:
+        return
+    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    # The open version's status is already in _jj_keyhit (_status), read there by the key step.
+    pairs = _cell_masks(
+        plan, "h._line, h._key, h._via, h._valid_from, h._valid_to, h._status",
+        f"""(SELECT k.*{_cell_hashes(plan)} FROM _jj_keyhit k JOIN {leak.name} l ON l._line = k._line
+             WHERE NOT k._exact) h
+            JOIN {versions_table} v ON v._key = h._key AND v._valid_to IS NULL""",
+        lval="h._lval", lnn="h._lnn")
+    con.execute(
+        f"""INSERT INTO _jj_best
+            SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM ({pairs})
+            WHERE _h & ~_e & ~_n = 0 AND _e & {nonid} = _lval & {nonid}"""
+    )
+
+
+def _cell_hashes(plan: LinkPlan) -> str:
+    """SQL list ``, h0, h1, …, kI, …`` over a leaked row ``l``: each cell's hash, and each carrier
+    cell's number (``normalise.carrier_key_sql``), as :func:`_cell_masks` compares them."""
+    lcol = [f"l.{quote(plan.columns[rc])}" for rc in plan.bits]
+    return "".join(f", hash({c}) AS h{i}" for i, c in enumerate(lcol)) + "".join(
+        f", {carrier_key_sql(plan.roles[rc], lcol[i])} AS k{i}"
+        for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES)
+
+
+def _cell_masks(plan: LinkPlan, cols: str, source: str, *, lval: str, lnn: str) -> str:
+    """``SELECT cols, _e, _n, _h, _lval FROM source``: the leaked row ``h`` (with :func:`_cell_hashes`)
+    against the registry version ``v``, as bits of :attr:`LinkPlan.bits`.
+
+    ``_e``: the cells that agree (equal with a value, or a carrier cell decided near by the
+    numbers); ``_n``: the carrier cells decided by the numbers; ``_h``: the cells with a value on
+    either side. Cells in ``_h & ~_e & ~_n`` are undecided: only their text can tell. The
+    registry's number is computed once per pair, and only where the hashes differ.
+    """
+    rcol = [f"v.{quote(rc)}" for rc in plan.bits]
+    carriers = {i: plan.roles[rc] for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES}
+    eq = _mask(f"h.h{i} = hash({r})" for i, r in enumerate(rcol))
+    rnn = _mask(f"{r} IS NOT NULL" for r in rcol)
+    numbers = "".join(
+        f", h.k{i} AS _a{i}, CASE WHEN h.k{i} IS NOT NULL AND h.h{i} IS DISTINCT FROM hash({rcol[i]}) "
+        f"THEN {carrier_key_sql(role, rcol[i])} END AS _b{i}" for i, role in carriers.items())
+    decided = " + ".join([f"(CASE WHEN _b{i} IS NOT NULL THEN {1 << i} ELSE 0 END)" for i in carriers] or ["0"])
+    near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'_a{i}', f'_b{i}')}, false) "
+                       f"THEN {1 << i} ELSE 0 END)" for i, role in carriers.items()] or ["0"])
+    scratch = ", ".join(["_near", "_e", *(f"_a{i}, _b{i}" for i in carriers)])
+    return f"""SELECT * EXCLUDE ({scratch}), _e | _near AS _e FROM (
+        SELECT *, ({decided})::BIGINT AS _n, ({near})::BIGINT AS _near FROM (
+        SELECT {cols}, {eq} & {lval} AS _e, {lnn} | {rnn} AS _h, {lval} AS _lval{numbers}
+        FROM {source}))"""
 
 
 def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
