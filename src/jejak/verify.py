@@ -186,7 +186,12 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
 
 def _mask(conditions: Iterable[str]) -> str:
     """SQL BIGINT with bit *i* set where the *i*-th condition holds (the plan's column order)."""
-    return "(" + (" + ".join(f"(({c})::BIGINT << {i})" for i, c in enumerate(conditions)) or "0") + ")::BIGINT"
+    return _mask_at(dict(enumerate(conditions)))
+
+
+def _mask_at(conditions: dict[int, str]) -> str:
+    """SQL BIGINT with bit *i* set where condition ``conditions[i]`` holds."""
+    return "(" + (" + ".join(f"(({c})::BIGINT << {i})" for i, c in conditions.items()) or "0") + ")::BIGINT"
 
 
 def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
@@ -424,42 +429,56 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     if not con.execute("SELECT count(*) FROM _jj_keyhit WHERE NOT _exact").fetchall()[0][0]:
         return
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    carriers = [i for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES]
+    others = [i for i in range(len(plan.bits)) if i not in carriers]
+    rest = sum(1 << i for i in others)
+    # Every cell but the carriers is compared at once, by one hash of them all on each side: equal
+    # (and with no empty-string cell, which never agrees) means each agrees where it holds a value
+    # and is NULL on both sides where it does not. Only the carriers are compared cell by cell.
+    lrest = ", ".join(f"l.{quote(plan.columns[plan.bits[i]])}" for i in others) or "NULL"
+    rrest = ", ".join(f"v.{quote(plan.bits[i])}" for i in others) or "NULL"
     # The open version's status is already in _jj_keyhit (_status), read there by the key step.
     pairs = _cell_masks(
-        plan, "h._line, h._key, h._via, h._valid_from, h._valid_to, h._status",
-        f"""(SELECT k.*{_cell_hashes(plan)} FROM _jj_keyhit k JOIN {leak.name} l ON l._line = k._line
-             WHERE NOT k._exact) h
-            JOIN {versions_table} v ON v._key = h._key AND v._valid_to IS NULL""",
-        lval="h._lval", lnn="h._lnn")
+        plan, "h._line, h._key, h._via, h._valid_from, h._valid_to, h._status, h._lnn",
+        f"""(SELECT k.*, hash({lrest}) AS _rest{_cell_hashes(plan, carriers)}
+             FROM _jj_keyhit k JOIN {leak.name} l ON l._line = k._line
+             WHERE NOT k._exact AND (k._lval & {rest}) = (k._lnn & {rest})) h
+            JOIN {versions_table} v ON v._key = h._key AND v._valid_to IS NULL AND hash({rrest}) = h._rest""",
+        lval="h._lval", lnn="h._lnn", bits=carriers)
     con.execute(
         f"""INSERT INTO _jj_best
-            SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM ({pairs})
-            WHERE _h & ~_e & ~_n = 0 AND _e & {nonid} = _lval & {nonid}"""
+            SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
+                SELECT * REPLACE (_e | (_lval & {rest}) AS _e, _h | (_lnn & {rest}) AS _h) FROM ({pairs}))
+            WHERE (_h & ~_e & ~_n) = 0 AND (_e & {nonid}) = (_lval & {nonid})"""
     )
 
 
-def _cell_hashes(plan: LinkPlan) -> str:
+def _cell_hashes(plan: LinkPlan, bits: list[int] | None = None) -> str:
     """SQL list ``, h0, h1, …, kI, …`` over a leaked row ``l``: each cell's hash, and each carrier
-    cell's number (``normalise.carrier_key_sql``), as :func:`_cell_masks` compares them."""
-    lcol = [f"l.{quote(plan.columns[rc])}" for rc in plan.bits]
-    return "".join(f", hash({c}) AS h{i}" for i, c in enumerate(lcol)) + "".join(
-        f", {carrier_key_sql(plan.roles[rc], lcol[i])} AS k{i}"
-        for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES)
+    cell's number (``normalise.carrier_key_sql``), as :func:`_cell_masks` compares them (for
+    ``bits`` only, when given)."""
+    bits = list(range(len(plan.bits))) if bits is None else bits
+    lcol = {i: f"l.{quote(plan.columns[plan.bits[i]])}" for i in bits}
+    return "".join(f", hash({c}) AS h{i}" for i, c in lcol.items()) + "".join(
+        f", {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS k{i}"
+        for i, c in lcol.items() if plan.roles[plan.bits[i]] in CARRIER_ROLES)
 
 
-def _cell_masks(plan: LinkPlan, cols: str, source: str, *, lval: str, lnn: str) -> str:
+def _cell_masks(plan: LinkPlan, cols: str, source: str, *, lval: str, lnn: str, bits: list[int] | None = None) -> str:
     """``SELECT cols, _e, _n, _h, _lval FROM source``: the leaked row ``h`` (with :func:`_cell_hashes`)
     against the registry version ``v``, as bits of :attr:`LinkPlan.bits`.
 
     ``_e``: the cells that agree (equal with a value, or a carrier cell decided near by the
     numbers); ``_n``: the carrier cells decided by the numbers; ``_h``: the cells with a value on
     either side. Cells in ``_h & ~_e & ~_n`` are undecided: only their text can tell. The
-    registry's number is computed once per pair, and only where the hashes differ.
+    registry's number is computed once per pair, and only where the hashes differ. With ``bits``,
+    only those cells are compared (the others' bits are 0).
     """
-    rcol = [f"v.{quote(rc)}" for rc in plan.bits]
-    carriers = {i: plan.roles[rc] for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES}
-    eq = _mask(f"h.h{i} = hash({r})" for i, r in enumerate(rcol))
-    rnn = _mask(f"{r} IS NOT NULL" for r in rcol)
+    bits = list(range(len(plan.bits))) if bits is None else bits
+    rcol = {i: f"v.{quote(plan.bits[i])}" for i in bits}
+    carriers = {i: plan.roles[plan.bits[i]] for i in bits if plan.roles[plan.bits[i]] in CARRIER_ROLES}
+    eq = _mask_at({i: f"h.h{i} = hash({r})" for i, r in rcol.items()})
+    rnn = _mask_at({i: f"{r} IS NOT NULL" for i, r in rcol.items()})
     numbers = "".join(
         f", h.k{i} AS _a{i}, CASE WHEN h.k{i} IS NOT NULL AND h.h{i} IS DISTINCT FROM hash({rcol[i]}) "
         f"THEN {carrier_key_sql(role, rcol[i])} END AS _b{i}" for i, role in carriers.items())
