@@ -14,7 +14,8 @@ view of the leaked text, so the leak is never copied:
 4. **Best version**: every candidate row version is compared with the leaked row column by
    column (:mod:`jejak.normalise`); the version agreeing on most non-identifier cells wins, the
    newest on a tie — so a row is ``outdated`` only when an older version fits it strictly better.
-   A row byte-identical to its key's open version is settled by one hash (:func:`_best_versions`).
+   A row byte-identical to its key's open version is settled by one hash, and one equal to it up to
+   a release's marks by one hash of its other cells and its carriers' numbers (:func:`_best_versions`).
 5. **Classes and repeats**: ``current``/``outdated`` for linked rows; otherwise ``canary``, then
    ``invalid`` (an impossible NIK, or without a NIK an impossible card number), ``fabricated`` (a
    well-formed identifier the registry never held), ``unlinked`` (no identifier at all). ``_dup``
@@ -338,13 +339,16 @@ def _best_versions(
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
     version's membership status, which for a current row is the person's status now).
 
-    Most rows of a leak are byte-identical to a registry version, so three paths, cheapest first:
+    Most rows of a leak are byte-identical to a registry version, or to one up to a release's marks,
+    so four paths, cheapest first:
 
     1. **Identical rows**, found by the key step (``_jj_keyhit._exact``, only when the leak has
        every registry column): the row's hash, computed as the registry computes ``_hash``,
        equals its key's open version's, and no cell is the empty string. It agrees on every cell
        holding a value; no other version can agree on more, and on a tie the open (newest) one
        wins anyway. Its masks are its non-NULL cells.
+    1′. **Marked rows** (:func:`_settle_marked`): a key-linked row equal to its open version up to
+       the marks, settled against that version alone for the same reason.
     2. **Cell hashes**: the other rows' cells are reduced to 64-bit hashes, candidate versions are
        compared hash against hash; a cell of a carrier role (timestamp, amount, phone, e-mail),
        which a release moves or re-formats, also to a number that decides "equal up to a mark"
