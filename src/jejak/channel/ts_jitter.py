@@ -37,8 +37,12 @@ _SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
 
 
 def _secs(v: str) -> str:
-    # Seconds since midnight from the clock fields: epoch arithmetic goes wrong before 1970.
-    t = f"try_strptime({v}, '{FMT}')"
+    # Seconds since midnight from the clock fields: epoch arithmetic goes wrong before 1970. The
+    # value is parsed once (the lambda), not once per field: parsing is most of this channel's SQL.
+    return f"list_transform([try_strptime({v}, '{FMT}')], lambda jj_c: {_clock('jj_c')})[1]"
+
+
+def _clock(t: str) -> str:
     return f"(hour({t}) * 3600 + minute({t}) * 60 + second({t}))"
 
 
@@ -91,9 +95,11 @@ class TsJitter(Channel):
         return f"second(try_strptime({v}, '{FMT}'))"
 
     def markable_sql(self, v: str, policy: Policy) -> str:
-        j = policy.jitter_seconds
-        return (f"CASE WHEN regexp_full_match({v}, '{_SHAPE}') AND try_strptime({v}, '{FMT}') IS NOT NULL "
-                f"THEN -{_lo(v, j)} + {_hi(v, j)} ELSE 0 END")
+        # -_lo + _hi, the value parsed once (a registry-wide prior evaluates this on every row).
+        j, secs = policy.jitter_seconds, _clock("jj_m")
+        return (f"list_transform([try_strptime({v}, '{FMT}')], lambda jj_m: CASE WHEN jj_m IS NOT NULL "
+                f"AND regexp_full_match({v}, '{_SHAPE}') THEN least({j}, {secs}) + least({j}, 86399 - {secs}) "
+                "ELSE 0 END)[1]")
 
     def _delta(self, v: str, s: str, j: int) -> str:
         return f"CASE WHEN {_lo(v, j)} + ({s}) < 0 THEN {_lo(v, j)} + ({s}) ELSE {_lo(v, j)} + ({s}) + 1 END"
