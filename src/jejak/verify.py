@@ -168,7 +168,9 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     In the same scan: which cells hold a value (``_lval``: non-empty, ``_lnn``: non-NULL, one bit
     per column of ``plan.bits``) and, when the leak has every registry column (``exact``), the
     row's hash computed as the registry computes ``_hash`` — so a byte-identical row is found by
-    comparing one number (see :func:`_best_versions`).
+    comparing one number (see :func:`_best_versions`); and for :func:`_settle_marked`, the hash of
+    the cells other than the carriers (``_rest``) and each carrier cell's (``_chI``), while the
+    leak is being read anyway.
     """
     cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
     sel = "".join(
@@ -179,10 +181,19 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     val = _mask(f"{c} IS NOT NULL AND {c} <> ''" for c in lcol)
     nn = _mask(f"{c} IS NOT NULL" for c in lcol)
     rh = f"hash({', '.join(lcol)})" if exact else "NULL::UBIGINT"
+    carriers, others = _split(plan)
+    marks = f", hash({', '.join(lcol[i] for i in others) or 'NULL'}) AS _rest" + "".join(
+        f", hash({lcol[i]}) AS _ch{i}" for i in carriers)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
-            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh FROM {leak.name}"""
+            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh{marks} FROM {leak.name}"""
     )
+
+
+def _split(plan: LinkPlan) -> tuple[list[int], list[int]]:
+    """Bits of the carrier columns (those a release marks: compared up to a mark) and of the others."""
+    carriers = [i for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES]
+    return carriers, [i for i in range(len(plan.bits)) if i not in carriers]
 
 
 def _mask(conditions: Iterable[str]) -> str:
@@ -378,9 +389,9 @@ def _best_versions(
             FROM {leak.name} l JOIN _jj_ids i USING (_line) WHERE i._line IN (SELECT _line FROM _jj_slow_cand)"""
     )
     pairs = _cell_masks(
-        plan, f"c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status",
+        f"c._line, c._key, c._via, c._match_p, v._valid_from, v._valid_to, {status_sql} AS _status",
         f"_jj_slow_cand c JOIN {versions_table} v ON v._key = c._key JOIN _jj_lh h ON h._line = c._line",
-        lval="h._lval", lnn="h._lnn")
+        lval="h._lval", lnn="h._lnn", cells=_text_cells(plan))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_pairs AS {pairs}")
     con.execute("DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_slow_cand")
     # Only the columns where some pair's cells differ undecided are compared as text; in every
@@ -429,66 +440,105 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     the verdict is the same as by the general path, which a marked leak otherwise paid for with a
     join against every version and a choice per row. A row with any cell undecided by hash or
     number, or disagreeing, takes the general path.
+
+    Every cell but the carriers is compared at once, by one hash of them all on each side (the
+    leak's, ``_rest``, made when it was first read): equal, with no empty-string cell (which never
+    agrees), means each agrees where it holds a value and is NULL on both sides where it does not.
+    Only the carriers are compared cell by cell. Both sides are first reduced to numbers in narrow
+    tables, so the final join holds no text: at ten million rows a join carrying the text of both
+    sides spilled most of its input under the default memory limit.
     """
-    if not con.execute("SELECT count(*) FROM _jj_keyhit WHERE NOT _exact").fetchall()[0][0]:
-        return
-    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
-    carriers = [i for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES]
-    others = [i for i in range(len(plan.bits)) if i not in carriers]
+    carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
-    # Every cell but the carriers is compared at once, by one hash of them all on each side: equal
-    # (and with no empty-string cell, which never agrees) means each agrees where it holds a value
-    # and is NULL on both sides where it does not. Only the carriers are compared cell by cell.
-    lrest = ", ".join(f"l.{quote(plan.columns[plan.bits[i]])}" for i in others) or "NULL"
+    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    cand = f"NOT k._exact AND (k._lval & {rest}) = (k._lnn & {rest})"
+    if not con.execute(f"SELECT count(*) FROM _jj_keyhit k WHERE {cand}").fetchall()[0][0]:
+        return
+    lcol = {i: f"l.{quote(plan.columns[plan.bits[i]])}" for i in carriers}
+    rcol = {i: f"v.{quote(plan.bits[i])}" for i in carriers}
+    role = {i: plan.roles[plan.bits[i]] for i in carriers}
+    lkeys = "".join(f", {carrier_key_sql(role[i], c)} AS k{i}" for i, c in lcol.items())
+    rkeys = "".join(f", hash({c}) AS r{i}, {c} IS NOT NULL AS n{i}, {carrier_key_sql(role[i], c)} AS q{i}"
+                    for i, c in rcol.items())
     rrest = ", ".join(f"v.{quote(plan.bits[i])}" for i in others) or "NULL"
-    # The open version's status is already in _jj_keyhit (_status), read there by the key step.
-    pairs = _cell_masks(
-        plan, "h._line, h._key, h._via, h._valid_from, h._valid_to, h._status, h._lnn",
-        f"""(SELECT k.*, hash({lrest}) AS _rest{_cell_hashes(plan, carriers)}
-             FROM _jj_keyhit k JOIN {leak.name} l ON l._line = k._line
-             WHERE NOT k._exact AND (k._lval & {rest}) = (k._lnn & {rest})) h
-            JOIN {versions_table} v ON v._key = h._key AND v._valid_to IS NULL AND hash({rrest}) = h._rest""",
-        lval="h._lval", lnn="h._lnn", bits=carriers)
-    con.execute(
-        f"""INSERT INTO _jj_best
-            SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
-                SELECT * REPLACE (_e | (_lval & {rest}) AS _e, _h | (_lnn & {rest}) AS _h) FROM ({pairs}))
-            WHERE (_h & ~_e & ~_n) = 0 AND (_e & {nonid}) = (_lval & {nonid})"""
-    )
+    try:
+        lhash = "".join(f", i._ch{i}" for i in carriers)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_ml AS
+                        SELECT k._line, k._key, k._via, k._valid_from, k._valid_to, k._status, k._lnn, k._lval,
+                               i._rest{lhash}{lkeys}
+                        FROM _jj_keyhit k JOIN _jj_ids i ON i._line = k._line JOIN {leak.name} l ON l._line = k._line
+                        WHERE {cand}""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mr AS SELECT v._key, hash({rrest}) AS _rest{rkeys}
+                        FROM {versions_table} v WHERE v._valid_to IS NULL
+                        AND v._key IN (SELECT _key FROM _jj_ml)""")
+        cells = {i: _Cell(f"m._ch{i}", f"v.r{i}", f"v.n{i}", role[i], f"m.k{i}", f"v.q{i}") for i in carriers}
+        # The open version's status is already in _jj_keyhit (_status), read there by the key step.
+        pairs = _cell_masks(
+            "m._line, m._key, m._via, m._valid_from, m._valid_to, m._status, m._lnn",
+            "_jj_ml m JOIN _jj_mr v ON v._key = m._key AND v._rest = m._rest",
+            lval="m._lval", lnn="m._lnn", cells=cells)
+        con.execute(
+            f"""INSERT INTO _jj_best
+                SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
+                    SELECT * REPLACE (_e | (_lval & {rest}) AS _e, _h | (_lnn & {rest}) AS _h) FROM ({pairs}))
+                WHERE (_h & ~_e & ~_n) = 0 AND (_e & {nonid}) = (_lval & {nonid})"""
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _jj_ml; DROP TABLE IF EXISTS _jj_mr")
 
 
-def _cell_hashes(plan: LinkPlan, bits: list[int] | None = None) -> str:
+def _cell_hashes(plan: LinkPlan) -> str:
     """SQL list ``, h0, h1, …, kI, …`` over a leaked row ``l``: each cell's hash, and each carrier
-    cell's number (``normalise.carrier_key_sql``), as :func:`_cell_masks` compares them (for
-    ``bits`` only, when given)."""
-    bits = list(range(len(plan.bits))) if bits is None else bits
-    lcol = {i: f"l.{quote(plan.columns[plan.bits[i]])}" for i in bits}
-    return "".join(f", hash({c}) AS h{i}" for i, c in lcol.items()) + "".join(
-        f", {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS k{i}"
-        for i, c in lcol.items() if plan.roles[plan.bits[i]] in CARRIER_ROLES)
+    cell's number (``normalise.carrier_key_sql``), as :func:`_text_cells` compares them."""
+    lcol = [f"l.{quote(plan.columns[rc])}" for rc in plan.bits]
+    return "".join(f", hash({c}) AS h{i}" for i, c in enumerate(lcol)) + "".join(
+        f", {carrier_key_sql(plan.roles[rc], lcol[i])} AS k{i}"
+        for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES)
 
 
-def _cell_masks(plan: LinkPlan, cols: str, source: str, *, lval: str, lnn: str, bits: list[int] | None = None) -> str:
-    """``SELECT cols, _e, _n, _h, _lval FROM source``: the leaked row ``h`` (with :func:`_cell_hashes`)
-    against the registry version ``v``, as bits of :attr:`LinkPlan.bits`.
+@dataclass(frozen=True)
+class _Cell:
+    """SQL of one cell's comparison: the leaked and registry hashes, whether the registry holds a
+    value, and (carriers) both sides' numbers (``normalise.carrier_key_sql``)."""
+
+    lhash: str
+    rhash: str
+    rnn: str
+    role: Role | None = None  # a carrier's role, with its numbers:
+    lkey: str | None = None
+    rkey: str | None = None
+
+
+def _text_cells(plan: LinkPlan) -> dict[int, _Cell]:
+    """Every cell: the leaked row ``h`` (with :func:`_cell_hashes`) against the registry version ``v``'s text."""
+    out = {}
+    for i, rc in enumerate(plan.bits):
+        r = f"v.{quote(rc)}"
+        carrier = plan.roles[rc] in CARRIER_ROLES
+        out[i] = _Cell(f"h.h{i}", f"hash({r})", f"{r} IS NOT NULL", *(
+            (plan.roles[rc], f"h.k{i}", carrier_key_sql(plan.roles[rc], r)) if carrier else ()))
+    return out
+
+
+def _cell_masks(cols: str, source: str, *, lval: str, lnn: str, cells: dict[int, _Cell]) -> str:
+    """``SELECT cols, _e, _n, _h, _lval FROM source``, comparing ``cells`` (bits of :attr:`LinkPlan.bits`).
 
     ``_e``: the cells that agree (equal with a value, or a carrier cell decided near by the
     numbers); ``_n``: the carrier cells decided by the numbers; ``_h``: the cells with a value on
-    either side. Cells in ``_h & ~_e & ~_n`` are undecided: only their text can tell. The
-    registry's number is computed once per pair, and only where the hashes differ. With ``bits``,
-    only those cells are compared (the others' bits are 0).
+    either side. Cells in ``_h & ~_e & ~_n`` are undecided: only their text can tell. Bits not in
+    ``cells`` are 0. The registry's number is used only where the hashes differ.
     """
-    bits = list(range(len(plan.bits))) if bits is None else bits
-    rcol = {i: f"v.{quote(plan.bits[i])}" for i in bits}
-    carriers = {i: plan.roles[plan.bits[i]] for i in bits if plan.roles[plan.bits[i]] in CARRIER_ROLES}
-    eq = _mask_at({i: f"h.h{i} = hash({r})" for i, r in rcol.items()})
-    rnn = _mask_at({i: f"{r} IS NOT NULL" for i, r in rcol.items()})
-    numbers = "".join(
-        f", h.k{i} AS _a{i}, CASE WHEN h.k{i} IS NOT NULL AND h.h{i} IS DISTINCT FROM hash({rcol[i]}) "
-        f"THEN {carrier_key_sql(role, rcol[i])} END AS _b{i}" for i, role in carriers.items())
-    decided = " + ".join([f"(CASE WHEN _b{i} IS NOT NULL THEN {1 << i} ELSE 0 END)" for i in carriers] or ["0"])
+    carriers = {i: (c, c.role) for i, c in cells.items() if c.role is not None}
+    eq = _mask_at({i: f"{c.lhash} = {c.rhash}" for i, c in cells.items()})
+    rnn = _mask_at({i: c.rnn for i, c in cells.items()})
+    numbers = "".join(f", {c.lkey} AS _a{i}, CASE WHEN {c.lhash} IS DISTINCT FROM {c.rhash} THEN {c.rkey} END AS _b{i}"
+                      for i, (c, _) in carriers.items())
+    # (_b alone would do for the pairs path, whose _a is the leaked number computed beforehand; the
+    # condition on _a keeps "decided" right where _b is computed without looking at _a.)
+    decided = " + ".join([f"(CASE WHEN _a{i} IS NOT NULL AND _b{i} IS NOT NULL THEN {1 << i} ELSE 0 END)"
+                          for i in carriers] or ["0"])
     near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'_a{i}', f'_b{i}')}, false) "
-                       f"THEN {1 << i} ELSE 0 END)" for i, role in carriers.items()] or ["0"])
+                       f"THEN {1 << i} ELSE 0 END)" for i, (_, role) in carriers.items()] or ["0"])
     scratch = ", ".join(["_near", "_e", *(f"_a{i}, _b{i}" for i in carriers)])
     return f"""SELECT * EXCLUDE ({scratch}), _e | _near AS _e FROM (
         SELECT *, ({decided})::BIGINT AS _n, ({near})::BIGINT AS _near FROM (
