@@ -162,11 +162,17 @@ def test_a_canary_names_its_release_even_without_readable_marks(world: World) ->
     both = attack.Leak(pa.concat_tables([leak.table, genuine.table]), leak.origin, leak.roles)
     flat = attack.truncate(attack.normalise(both), "dates")  # no marks left but the canaries
     result = world.leak(flat.table.drop_columns(["GAJI"]))
-    assert result.verdict == "release" and suspects(result, world) == {"B"}
-    top = result.releases[0]
-    assert top.canary_hits == len(canaries) and top.named_by == ["canary"]
+    top = next(r for r in result.to_json()["releases"] if r["release_id"] == rec.release_id)
+    assert top["canary_hits"] == len(canaries)
+    # The canaries name B exactly when their own bound says so. A release of 900 rows plants a few;
+    # about one world in twenty-five (the secret is random) plants them all in one family, whose
+    # members are not independent evidence, and then nobody is named (never another release).
+    strong = top["canary"]["log10_bound"] <= -6
+    assert result.verdict == ("release" if strong else "inconclusive")
+    assert suspects(result, world) == ({"B"} if strong else set())
+    assert top["named_by"] == (["canary"] if strong else [])
     only = world.leak(attack.normalise(leak).table)  # canaries alone: no genuine row in common
-    assert suspects(only, world) == {"B"} and only.releases[0].rows_in_common == 0
+    assert suspects(only, world) == ({"B"} if strong else set()) and only.releases[0].rows_in_common == 0
 
 
 # -- other verdicts --------------------------------------------------------------------------------
