@@ -168,9 +168,7 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     In the same scan: which cells hold a value (``_lval``: non-empty, ``_lnn``: non-NULL, one bit
     per column of ``plan.bits``) and, when the leak has every registry column (``exact``), the
     row's hash computed as the registry computes ``_hash`` — so a byte-identical row is found by
-    comparing one number (see :func:`_best_versions`); and for :func:`_settle_marked`, the hash of
-    the cells other than the carriers (``_rest``) and each carrier cell's (``_chI``), while the
-    leak is being read anyway.
+    comparing one number (see :func:`_best_versions`).
     """
     cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
     sel = "".join(
@@ -181,12 +179,9 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     val = _mask(f"{c} IS NOT NULL AND {c} <> ''" for c in lcol)
     nn = _mask(f"{c} IS NOT NULL" for c in lcol)
     rh = f"hash({', '.join(lcol)})" if exact else "NULL::UBIGINT"
-    carriers, others = _split(plan)
-    marks = f", hash({', '.join(lcol[i] for i in others) or 'NULL'}) AS _rest" + "".join(
-        f", hash({lcol[i]}) AS _ch{i}" for i in carriers)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
-            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh{marks} FROM {leak.name}"""
+            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh FROM {leak.name}"""
     )
 
 
@@ -441,9 +436,9 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     join against every version and a choice per row. A row with any cell undecided by hash or
     number, or disagreeing, takes the general path.
 
-    Every cell but the carriers is compared at once, by one hash of them all on each side (the
-    leak's, ``_rest``, made when it was first read): equal, with no empty-string cell (which never
-    agrees), means each agrees where it holds a value and is NULL on both sides where it does not.
+    Every cell but the carriers is compared at once, by one hash of them all on each side: equal,
+    with no empty-string cell (which never agrees), means each agrees where it holds a value and is
+    NULL on both sides where it does not.
     Only the carriers are compared cell by cell. Both sides are first reduced to numbers in narrow
     tables, so the final join holds no text: at ten million rows a join carrying the text of both
     sides spilled most of its input under the default memory limit.
@@ -457,26 +452,26 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     lcol = {i: f"l.{quote(plan.columns[plan.bits[i]])}" for i in carriers}
     rcol = {i: f"v.{quote(plan.bits[i])}" for i in carriers}
     role = {i: plan.roles[plan.bits[i]] for i in carriers}
-    lkeys = "".join(f", {carrier_key_sql(role[i], c)} AS k{i}" for i, c in lcol.items())
+    lrest = ", ".join(f"l.{quote(plan.columns[plan.bits[i]])}" for i in others) or "NULL"
+    lkeys = "".join(f", hash({c}) AS h{i}, {carrier_key_sql(role[i], c)} AS k{i}" for i, c in lcol.items())
+    rrest = ", ".join(f"v.{quote(plan.bits[i])}" for i in others) or "NULL"
     rkeys = "".join(f", hash({c}) AS r{i}, {c} IS NOT NULL AS n{i}, {carrier_key_sql(role[i], c)} AS q{i}"
                     for i, c in rcol.items())
-    rrest = ", ".join(f"v.{quote(plan.bits[i])}" for i in others) or "NULL"
     try:
-        lhash = "".join(f", i._ch{i}" for i in carriers)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_ml AS
-                        SELECT k._line, k._key, k._via, k._valid_from, k._valid_to, k._status, k._lnn, k._lval,
-                               i._rest{lhash}{lkeys}
-                        FROM _jj_keyhit k JOIN _jj_ids i ON i._line = k._line JOIN {leak.name} l ON l._line = k._line
-                        WHERE {cand}""")
+        # Each side reduced to numbers by a scan filtered by a semi-join (its build side is the
+        # candidates' line numbers or keys), so neither table's text enters a join.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_ml AS SELECT l._line, hash({lrest}) AS _rest{lkeys}
+                        FROM {leak.name} l WHERE l._line IN (SELECT _line FROM _jj_keyhit k WHERE {cand})""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mr AS SELECT v._key, hash({rrest}) AS _rest{rkeys}
                         FROM {versions_table} v WHERE v._valid_to IS NULL
-                        AND v._key IN (SELECT _key FROM _jj_ml)""")
-        cells = {i: _Cell(f"m._ch{i}", f"v.r{i}", f"v.n{i}", role[i], f"m.k{i}", f"v.q{i}") for i in carriers}
+                        AND v._key IN (SELECT _key FROM _jj_keyhit k WHERE {cand})""")
+        cells = {i: _Cell(f"m.h{i}", f"v.r{i}", f"v.n{i}", role[i], f"m.k{i}", f"v.q{i}") for i in carriers}
         # The open version's status is already in _jj_keyhit (_status), read there by the key step.
         pairs = _cell_masks(
-            "m._line, m._key, m._via, m._valid_from, m._valid_to, m._status, m._lnn",
-            "_jj_ml m JOIN _jj_mr v ON v._key = m._key AND v._rest = m._rest",
-            lval="m._lval", lnn="m._lnn", cells=cells)
+            "k._line, k._key, k._via, k._valid_from, k._valid_to, k._status, k._lnn",
+            f"""_jj_keyhit k JOIN _jj_ml m ON m._line = k._line
+                JOIN _jj_mr v ON v._key = k._key AND v._rest = m._rest WHERE {cand}""",
+            lval="k._lval", lnn="k._lnn", cells=cells)
         con.execute(
             f"""INSERT INTO _jj_best
                 SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
