@@ -528,8 +528,7 @@ def _cell_masks(cols: str, source: str, *, lval: str, lnn: str, cells: dict[int,
     rnn = _mask_at({i: c.rnn for i, c in cells.items()})
     numbers = "".join(f", {c.lkey} AS _a{i}, CASE WHEN {c.lhash} IS DISTINCT FROM {c.rhash} THEN {c.rkey} END AS _b{i}"
                       for i, (c, _) in carriers.items())
-    # (_b alone would do for the pairs path, whose _a is the leaked number computed beforehand; the
-    # condition on _a keeps "decided" right where _b is computed without looking at _a.)
+    # A cell is decided by the numbers only where both sides have one (_b is computed without _a).
     decided = " + ".join([f"(CASE WHEN _a{i} IS NOT NULL AND _b{i} IS NOT NULL THEN {1 << i} ELSE 0 END)"
                           for i in carriers] or ["0"])
     near = " + ".join([f"(CASE WHEN coalesce({carrier_agree_sql(role, f'_a{i}', f'_b{i}')}, false) "
