@@ -244,3 +244,36 @@ def test_three_genuine_rows_are_ours_though_too_few_to_name_anyone(world: World)
     result = world.leak(leak.table.drop_columns(["GAJI"]))
     assert result.verdict == "inconclusive" and result.suspects == []
     assert result.missing
+
+
+def test_the_restoration_priors_of_one_scan_equal_each_columns_own_count(world: World) -> None:
+    from jejak.attribution import Scorer
+    from jejak.channel.base import Policy, channels
+    from jejak.linkbykey import link_by_key
+    from jejak.registry import Registry
+
+    table = world.registry_copy()
+    ledger = Ledger.open(world.ws.ledger_url)
+    with Registry(world.ws.registry_path, read_only=True) as reg:
+        reg.con.register("_src", table)
+        reg.con.execute("CREATE TEMP TABLE _leak AS SELECT *, row_number() OVER () + 1 AS _line FROM _src")
+        info = reg.dataset("peserta")
+        linked = link_by_key(reg.con, "_leak", {c: c for c in table.column_names}, info, ledger,
+                             index_key=keys.canary_index_key(world.ws.master_secret()))
+        scorer = Scorer(reg.con, registry=reg, dataset=info, linked=linked, master=world.ws.master_secret())
+        try:
+            checked = 0
+            for col in scorer.leak_columns:
+                for ch in channels().values():
+                    if not (ch.robust and info.roles.get(col) in ch.roles):
+                        continue
+                    residue, markable = ch.residue_sql(f'"{col}"'), ch.markable_sql(f'"{col}"', Policy())
+                    rows = reg.con.execute(
+                        f"SELECT ({residue}), count(*) FROM ({reg.as_of_sql('peserta')}) "
+                        f"WHERE coalesce(({markable}), 0) >= 2 AND ({residue}) IS NOT NULL GROUP BY 1").fetchall()
+                    prior = scorer._prior(ch, col)
+                    assert dict(rows) == {r: n for r, n in enumerate(prior.counts) if n}
+                    checked += 1
+            assert checked >= 3  # timestamps and amounts of the synthetic registry
+        finally:
+            scorer.close()

@@ -149,11 +149,13 @@ def test_a_canary_row_is_classed_canary_with_its_key_tag_as_an_opaque_key(invest
     assert not {k for k, _ in got} & values  # an opaque id: no value of the file
 
 
+@pytest.mark.parametrize("filtered", [True, False], ids=["open-versions-filtered", "every-open-version"])
 def test_marked_rows_settled_in_the_key_step_match_the_general_path(
-    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool
 ) -> None:
     """A marked release's rows agree with their open version up to the marks and are settled without
     the per-version comparison; rows that differ anywhere else must still get the general answer."""
+    monkeypatch.setattr(verify, "FILTER_SHARE", 1e9 if filtered else 0.0)
     from jejak.ledger import Ledger
     from jejak.release import ReleaseRequest, create_release
 

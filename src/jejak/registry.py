@@ -453,37 +453,42 @@ class Registry:
         )
         self._read(src, f"INSERT INTO {t} SELECT {quote(job.key)}, {d}, NULL, hash({cols}), {cols} FROM {src.sql}")
         rows, distinct, empty = self.con.execute(
-            f"SELECT count(*), count(DISTINCT _key), count(*) FILTER (WHERE _key IS NULL OR trim(_key) = '') FROM {t}"
+            f"""SELECT count(*), count(DISTINCT {_distinct_key(src)}),
+                       count(*) FILTER (WHERE _key IS NULL OR trim(_key) = '') FROM {t}"""
         ).fetchall()[0]
         if rows == 0 or empty or distinct != rows:
             raise _Declined  # only the located read can name the lines
         return _Counts(rows=rows, added=rows, changed=0, closed=0)
 
     def _load_next(self, job: _Job, src: _Source, columns: list[str], existing: DatasetInfo) -> _Counts:
-        """A later snapshot: one pass over the source joined to the open versions by key.
+        """A later snapshot: one pass over the source, fully joined to the open versions by key.
 
-        ``_jj_new`` keeps every key and hash, but the full row only where it differs from the open
-        version (a new or changed row), so a re-import with few changes holds little in memory.
+        ``_jj_new`` keeps every new key and hash, but the full row only where it differs from the
+        open version (a new or changed row), so a re-import with few changes holds little in
+        memory; an open version no new row matched (a person removed) leaves its key in ``_gone``.
+        The versions table is then updated once, for the changed and removed keys: a join whose
+        build side is those few keys, not every key of the snapshot (at 50M rows the anti-join with
+        every new key spilled under the default memory limit).
         """
         t, cols, d = table_name(job.dataset), _cols(columns), _date(job.as_of)
         # The open versions' keys and hashes are the join's build side (see _BULK_SETTINGS).
         self._read(
             src,
             f"""CREATE OR REPLACE TEMP TABLE _jj_new AS
-                SELECT n._key, n._hash, o._hash AS _old,
-                       CASE WHEN o._hash IS DISTINCT FROM n._hash THEN [{cols}] END AS _row
+                SELECT n._key, n._hash, o._hash AS _old, CASE WHEN n._hash IS NULL THEN o._key END AS _gone,
+                       CASE WHEN o._hash IS DISTINCT FROM n._hash AND n._hash IS NOT NULL THEN [{cols}] END AS _row
                 FROM (SELECT {quote(job.key)} AS _key, hash({cols}) AS _hash, {cols} FROM {src.sql}) n
-                LEFT JOIN (SELECT _key, _hash FROM {t} WHERE _valid_to IS NULL) o ON n._key = o._key""",
+                FULL JOIN (SELECT _key, _hash FROM {t} WHERE _valid_to IS NULL) o ON n._key = o._key""",
         )
-        rows, distinct, empty, added, changed = self.con.execute(
-            """SELECT count(*), count(DISTINCT _key), count(*) FILTER (WHERE _key IS NULL OR trim(_key) = ''),
-                      count(*) FILTER (WHERE _old IS NULL), count(*) FILTER (WHERE _old <> _hash)
-               FROM _jj_new"""
+        rows, distinct, empty, added, changed, closed = self.con.execute(
+            f"""SELECT count(_hash), count(DISTINCT {_distinct_key(src)}) FILTER (WHERE _hash IS NOT NULL),
+                       count(*) FILTER (WHERE _hash IS NOT NULL AND (_key IS NULL OR trim(_key) = '')),
+                       count(*) FILTER (WHERE _hash IS NOT NULL AND _old IS NULL),
+                       count(*) FILTER (WHERE _old <> _hash), count(_gone)
+                FROM _jj_new"""
         ).fetchall()[0]
         if rows == 0 or empty or distinct != rows:
             raise _Declined
-        # Keys are unique on both sides, so every open version not matched by a new row is closed.
-        closed = existing.rows - (rows - added)
         counts = _Counts(rows=rows, added=added, changed=changed, closed=closed)
         if existing.snapshots and existing.snapshots[-1] == job.as_of:
             if added or changed or closed:
@@ -494,15 +499,11 @@ class Registry:
             return _Counts(rows=rows, added=0, changed=0, closed=0, already_imported=True)
         if changed and job.screen is not None:
             self._screen(job, columns)
-        if changed:
+        if changed or closed:
             self.con.execute(
-                f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL
-                    AND _key IN (SELECT _key FROM _jj_new WHERE _old <> _hash)"""
-            )
-        if closed:
-            self.con.execute(
-                f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL
-                    AND NOT EXISTS (SELECT 1 FROM _jj_new n WHERE n._key = {t}._key)"""
+                f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL AND _key IN (
+                        SELECT _key FROM _jj_new WHERE _old <> _hash UNION ALL SELECT _gone FROM _jj_new
+                        WHERE _gone IS NOT NULL)"""
             )
         if added or changed:
             unpack = ", ".join(f"_row[{i + 1}]" for i in range(len(columns)))
@@ -511,7 +512,6 @@ class Registry:
                 f"SELECT _key, {d}, NULL, _hash, {unpack} FROM _jj_new WHERE _row IS NOT NULL"
             )
         return counts
-
 
     def _screen(self, job: _Job, columns: list[str]) -> None:
         """Hand up to SCREEN_ROWS changed rows (an order fixed by their keys' hashes) to ``job.screen``."""
@@ -575,6 +575,14 @@ class _Job:
     hasher: _FileHasher
     say: Progress
     screen: Screen | None = None
+
+
+def _distinct_key(src: _Source) -> str:
+    """What a fast import counts distinct to prove its keys unique: their 64-bit hashes (a hash
+    table of every key's text spilled at 50M rows under the default memory limit). A collision can
+    only make distinct keys look duplicated, which declines to the located path, where keys are
+    compared as text (:meth:`Registry._check_keys`); it never lets a duplicate through."""
+    return "_key" if src.located else "hash(_key)"
 
 
 def _cols(columns: list[str]) -> str:

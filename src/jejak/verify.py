@@ -166,9 +166,12 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     few rows that reach their link step (phone normalisation is a regular expression).
 
     In the same scan: which cells hold a value (``_lval``: non-empty, ``_lnn``: non-NULL, one bit
-    per column of ``plan.bits``) and, when the leak has every registry column (``exact``), the
-    row's hash computed as the registry computes ``_hash`` — so a byte-identical row is found by
-    comparing one number (see :func:`_best_versions`).
+    per column of ``plan.bits``); when the leak has every registry column (``exact``), the row's
+    hash computed as the registry computes ``_hash``, so a byte-identical row is found by comparing
+    one number (see :func:`_best_versions`); and ``_oh``, one hash of every cell but the carriers,
+    which :func:`_settle_marked` compares with the open version's. It costs one more hash of cells
+    this scan reads anyway; computed later, it was a second read of the leak's text for every
+    marked leak, and at ten million rows that text had spilled to disk.
     """
     cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
     sel = "".join(
@@ -181,8 +184,17 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     rh = f"hash({', '.join(lcol)})" if exact else "NULL::UBIGINT"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
-            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh FROM {leak.name}"""
+            SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh, {_others_hash(plan, 'l')} AS _oh
+            FROM {leak.name} l"""
     )
+
+
+def _others_hash(plan: LinkPlan, alias: str, leaked: bool = True) -> str:
+    """SQL hash of the cells of every non-carrier column of ``plan.bits``, in that order, of the leaked
+    row (``leaked``) or registry version ``alias``; equal on both sides when every such cell is."""
+    _, others = _split(plan)
+    cols = [quote(plan.columns[plan.bits[i]] if leaked else plan.bits[i]) for i in others]
+    return f"hash({', '.join(f'{alias}.{c}' for c in cols) or 'NULL'})"
 
 
 def _split(plan: LinkPlan) -> tuple[list[int], list[int]]:
@@ -224,7 +236,7 @@ def _identifier_links(
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_keyhit (_line BIGINT, _key VARCHAR, _via VARCHAR, _valid_from DATE,
-           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN)"""
+           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT)"""
     )
     source = "_jj_ids"
     for via, rc in plan.steps:
@@ -269,7 +281,7 @@ def _key_links(
     con.execute(
         f"""INSERT INTO _jj_keyhit
             SELECT i._line, {col}, '{via}', v._valid_from, v._valid_to, {status_sql}, i._lnn, i._lval,
-                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false)
+                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh
             FROM {source} i JOIN {versions_table} v ON v._key = {col} AND v._valid_to IS NULL WHERE {cond}"""
     )
     con.execute(
@@ -424,6 +436,11 @@ def _best_versions(
     con.execute("DROP TABLE IF EXISTS _jj_pairs")
 
 
+#: :func:`_settle_marked` filters the open versions by its candidates' keys when these are fewer
+#: than this share of them.
+FILTER_SHARE = 0.5
+
+
 def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str) -> None:
     """Key-linked rows that agree with their key's open version on every cell holding a value, a
     carrier cell up to its mark, go straight to ``_jj_best`` with that version.
@@ -436,42 +453,47 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     join against every version and a choice per row. A row with any cell undecided by hash or
     number, or disagreeing, takes the general path.
 
-    Every cell but the carriers is compared at once, by one hash of them all on each side: equal,
-    with no empty-string cell (which never agrees), means each agrees where it holds a value and is
-    NULL on both sides where it does not.
-    Only the carriers are compared cell by cell. Both sides are first reduced to numbers in narrow
-    tables, so the final join holds no text: at ten million rows a join carrying the text of both
-    sides spilled most of its input under the default memory limit.
+    Every cell but the carriers is compared at once, by one hash of them all on each side (the
+    leak's, ``_oh``, made when its identifiers were read): equal, with no empty-string cell (which
+    never agrees), means each agrees where it holds a value and is NULL on both sides where it does
+    not. Only the carriers are compared cell by cell. The registry side is reduced to numbers
+    first, so the one join on the key carries no text; the leak's carrier columns (and no others)
+    are then read for the lines that matched, joined by line number. At ten million rows a join
+    carrying the text of both sides spilled most of its input under the default memory limit.
     """
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
     cand = f"NOT k._exact AND (k._lval & {rest}) = (k._lnn & {rest})"
-    if not con.execute(f"SELECT count(*) FROM _jj_keyhit k WHERE {cand}").fetchall()[0][0]:
+    n = con.execute(f"SELECT count(*) FROM _jj_keyhit k WHERE {cand}").fetchall()[0][0]
+    if not n:
         return
-    lcol = {i: f"l.{quote(plan.columns[plan.bits[i]])}" for i in carriers}
     rcol = {i: f"v.{quote(plan.bits[i])}" for i in carriers}
     role = {i: plan.roles[plan.bits[i]] for i in carriers}
-    lrest = ", ".join(f"l.{quote(plan.columns[plan.bits[i]])}" for i in others) or "NULL"
-    lkeys = "".join(f", hash({c}) AS h{i}, {carrier_key_sql(role[i], c)} AS k{i}" for i, c in lcol.items())
-    rrest = ", ".join(f"v.{quote(plan.bits[i])}" for i in others) or "NULL"
     rkeys = "".join(f", hash({c}) AS r{i}, {c} IS NOT NULL AS n{i}, {carrier_key_sql(role[i], c)} AS q{i}"
                     for i, c in rcol.items())
+    # Filtering the open versions by the candidates' keys pays for a hash table of those keys;
+    # worth it only when they are few (a sample of the registry), not when they are most of it.
+    opened = con.execute(f"SELECT count(*) FROM {versions_table} WHERE _valid_to IS NULL").fetchall()[0][0]
+    only = f"AND v._key IN (SELECT _key FROM _jj_keyhit k WHERE {cand})" if n < FILTER_SHARE * opened else ""
     try:
-        # Each side reduced to numbers by a scan filtered by a semi-join (its build side is the
-        # candidates' line numbers or keys), so neither table's text enters a join.
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_ml AS SELECT l._line, hash({lrest}) AS _rest{lkeys}
-                        FROM {leak.name} l WHERE l._line IN (SELECT _line FROM _jj_keyhit k WHERE {cand})""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mr AS SELECT v._key, hash({rrest}) AS _rest{rkeys}
-                        FROM {versions_table} v WHERE v._valid_to IS NULL
-                        AND v._key IN (SELECT _key FROM _jj_keyhit k WHERE {cand})""")
-        cells = {i: _Cell(f"m.h{i}", f"v.r{i}", f"v.n{i}", role[i], f"m.k{i}", f"v.q{i}") for i in carriers}
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mr AS
+                        SELECT v._key, {_others_hash(plan, "v", leaked=False)} AS _oh{rkeys}
+                        FROM {versions_table} v WHERE v._valid_to IS NULL {only}""")
+        # The candidates whose other cells all match their open version's, with its carriers' numbers.
+        carried = "".join(f", v.r{i}, v.n{i}, v.q{i}" for i in carriers)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mk AS
+                        SELECT k._line, k._key, k._via, k._valid_from, k._valid_to, k._status, k._lnn, k._lval{carried}
+                        FROM _jj_keyhit k JOIN _jj_mr v ON v._key = k._key AND v._oh = k._oh WHERE {cand}""")
+        con.execute("DROP TABLE _jj_mr")
+        cells = {}
+        for i in carriers:
+            c = f"l.{quote(plan.columns[plan.bits[i]])}"
+            cells[i] = _Cell(f"hash({c})", f"p.r{i}", f"p.n{i}", role[i], carrier_key_sql(role[i], c), f"p.q{i}")
         # The open version's status is already in _jj_keyhit (_status), read there by the key step.
-        pairs = _cell_masks(
-            "k._line, k._key, k._via, k._valid_from, k._valid_to, k._status, k._lnn",
-            f"""_jj_keyhit k JOIN _jj_ml m ON m._line = k._line
-                JOIN _jj_mr v ON v._key = k._key AND v._rest = m._rest WHERE {cand}""",
-            lval="k._lval", lnn="k._lnn", cells=cells)
+        pairs = _cell_masks("p._line, p._key, p._via, p._valid_from, p._valid_to, p._status, p._lnn",
+                            f"_jj_mk p JOIN {leak.name} l ON l._line = p._line",
+                            lval="p._lval", lnn="p._lnn", cells=cells)
         con.execute(
             f"""INSERT INTO _jj_best
                 SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
@@ -479,7 +501,7 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
                 WHERE (_h & ~_e & ~_n) = 0 AND (_e & {nonid}) = (_lval & {nonid})"""
         )
     finally:
-        con.execute("DROP TABLE IF EXISTS _jj_ml; DROP TABLE IF EXISTS _jj_mr")
+        con.execute("DROP TABLE IF EXISTS _jj_mk; DROP TABLE IF EXISTS _jj_mr")
 
 
 def _cell_hashes(plan: LinkPlan) -> str:
