@@ -66,9 +66,9 @@ def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
     shortcut: list[bool] = []
     ids = verify._ids
 
-    def spy(con: Any, leak: Any, plan: Any, exact: bool) -> None:
+    def spy(con: Any, leak: Any, plan: Any, exact: bool, *rest: Any) -> None:
         shortcut.append(exact)
-        ids(con, leak, plan, exact)
+        ids(con, leak, plan, exact, *rest)
 
     monkeypatch.setattr(verify, "_ids", spy)
     settled: list[int] = []
@@ -86,7 +86,7 @@ def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
             f"SELECT count(*) FROM _jj_leak l JOIN rows_peserta v ON v._key = l.NOKA AND v._valid_to IS NULL "
             f"WHERE v._hash = hash({cols})"
         ).fetchall()[0][0]
-    monkeypatch.setattr(verify, "_ids", lambda con, leak, plan, exact: ids(con, leak, plan, False))
+    monkeypatch.setattr(verify, "_ids", lambda con, leak, plan, exact, *rest: ids(con, leak, plan, False, *rest))
     with Registry(registry, read_only=True) as reg:
         general = _link(reg, path)
     assert shortcut == [True]  # the leak has every column: the shortcut was taken
@@ -149,13 +149,18 @@ def test_a_canary_row_is_classed_canary_with_its_key_tag_as_an_opaque_key(invest
     assert not {k for k, _ in got} & values  # an opaque id: no value of the file
 
 
-@pytest.mark.parametrize("filtered", [True, False], ids=["open-versions-filtered", "every-open-version"])
+@pytest.mark.parametrize(("filtered", "carried"), [(True, True), (True, False), (False, True), (False, False)],
+                         ids=["filtered-carried", "filtered-read-again", "every-open-version-carried",
+                              "every-open-version-read-again"])
 def test_marked_rows_settled_in_the_key_step_match_the_general_path(
-    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool
+    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool, carried: bool
 ) -> None:
     """A marked release's rows agree with their open version up to the marks and are settled without
-    the per-version comparison; rows that differ anywhere else must still get the general answer."""
+    the per-version comparison; rows that differ anywhere else must still get the general answer.
+    Either way of filtering the open versions, and of getting the leak's carrier numbers (in its
+    first scan, or read again), gives that answer."""
     monkeypatch.setattr(verify, "FILTER_SHARE", 1e9 if filtered else 0.0)
+    monkeypatch.setattr(verify, "_carry_carriers", lambda *_a: carried)
     from jejak.ledger import Ledger
     from jejak.release import ReleaseRequest, create_release
 
@@ -208,3 +213,32 @@ def test_marked_rows_settled_in_the_key_step_match_the_general_path(
     assert settled[0] >= 380  # the marked rows took the shortcut (canaries and changed rows did not)
     assert sum(r[4] == "outdated" for r in general) > 20  # and older versions still won where they fit
     assert fast == general
+
+
+def test_the_first_scan_carries_carrier_numbers_when_most_rows_will_differ(
+    investigation_ws: Any, tmp_path: Path
+) -> None:
+    """Only a cost decision (the test above shows the answer is the same either way), but it must
+    not cost an unmarked leak the numbers, and must give them to a marked one."""
+    from jejak.ledger import Ledger
+    from jejak.release import ReleaseRequest, create_release
+
+    with Ledger.open(investigation_ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    marked = tmp_path / "marked.csv"
+    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", marked))
+    unmarked, narrow = tmp_path / "unmarked.csv", tmp_path / "narrow.csv"
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        cols = ", ".join(f'"{c}"' for c in reg.dataset("peserta").columns)
+        table = reg.con.sql(f"SELECT {cols} FROM ({reg.as_of_sql('peserta')}) ORDER BY hash(_key)").to_arrow_table()
+        pacsv.write_csv(table, unmarked)
+        pacsv.write_csv(table.drop_columns(["ALAMAT"]), narrow)  # never byte-identical: no shortcut
+    decided = {}
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        info = reg.dataset("peserta")
+        for name, path in (("marked", marked), ("unmarked", unmarked), ("narrow", narrow)):
+            leak = read_table(reg.con, path, name=f"_jj_{name}", strict=False)
+            plan = verify.LinkPlan.of(map_columns(reg.con, leak, info, "SELECT * FROM rows_peserta"), info)
+            decided[name] = verify._carry_carriers(reg.con, leak, plan, info, "rows_peserta",
+                                                   plan.bits == list(info.columns))
+    assert decided == {"marked": True, "unmarked": False, "narrow": True}

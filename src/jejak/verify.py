@@ -118,16 +118,17 @@ def link(
         status = status_column(con, dataset, versions_table)  # samples rows: before order is let go
         say("normalising identifiers")
         exact = plan.bits == list(dataset.columns)
+        carried = _carry_carriers(con, leak, plan, dataset, versions_table, exact)
         with _unordered(con):
-            _ids(con, leak, plan, exact)
+            _ids(con, leak, plan, exact, carried)
         say("linking on identifiers")
         # (these sample registry rows to see whether its identifiers need normalising)
-        _identifier_links(con, plan, versions_table, dataset.key, status)
+        _identifier_links(con, plan, versions_table, dataset.key, status, carried)
         _canary_hits(con, leak, plan, dataset, canaries or [], index_key)
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)  # splink samples rows
         say("comparing with every registry version")
         with _unordered(con):
-            _best_versions(con, leak, plan, versions_table, status)
+            _best_versions(con, leak, plan, versions_table, status, carried)
             say("classifying rows")
             _linked_table(con, leak, plan)
     finally:
@@ -161,7 +162,56 @@ _SOFT = (Role.EMAIL, Role.PHONE)
 _LINKED_LINES = "(SELECT _line FROM _jj_keyhit UNION ALL SELECT _line FROM _jj_cand)"
 
 
-def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: bool) -> None:
+#: Leading lines of the leak that :func:`_carry_carriers` compares with the registry.
+PROBE_ROWS = 2_000
+
+
+def _carry_carriers(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo,
+                    versions_table: str, exact: bool) -> bool:
+    """Whether the leak's first scan should also reduce its carrier cells to numbers for
+    :func:`_settle_marked`: when most rows linked by the key will differ from their open version.
+
+    Rows of a marked release do (their carriers moved), and so does every row of a leak without
+    all the registry's columns (it is never byte-identical); rows of an unmarked copy do not, and
+    for those the numbers would be work for nothing. Decided on the first :data:`PROBE_ROWS` lines,
+    which fixes only the cost: the settled rows and their masks are the same either way (the
+    leak's carrier text is then read again for the rows that need it).
+    """
+    carriers, _ = _split(plan)
+    if not carriers or dataset.key not in plan.columns:
+        return False
+    if not exact:
+        return True
+    key = norm_sql(plan.roles[dataset.key], quote(plan.columns[dataset.key]))
+    cols = ", ".join(quote(plan.columns[rc]) for rc in plan.bits)
+    same, linked = con.execute(
+        f"""SELECT count(*) FILTER (WHERE v._hash = s._rh), count(*) FROM (
+                SELECT {key} AS _k, hash({cols}) AS _rh FROM {leak.name} ORDER BY _line LIMIT {PROBE_ROWS}) s
+            JOIN {versions_table} v ON v._key = s._k AND v._valid_to IS NULL"""
+    ).fetchall()[0]
+    return bool(linked) and 2 * same < linked
+
+
+def _carrier_numbers(plan: LinkPlan, alias: str = "") -> str:
+    """SQL list ``, hash(c) AS _chI, <number> AS _ckI`` of the leak's carrier cells (``carrier_key_sql``)."""
+    carriers, _ = _split(plan)
+    out = ""
+    for i in carriers:
+        c = f"{alias}{quote(plan.columns[plan.bits[i]])}"
+        out += f", hash({c}) AS _ch{i}, {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS _ck{i}"
+    return out
+
+
+def _carrier_ddl(plan: LinkPlan) -> str:
+    """Column definitions of :func:`_carrier_numbers` (a timestamp or amount is a BIGINT, a phone or
+    e-mail a hash)."""
+    carriers, _ = _split(plan)
+    big = (Role.TIMESTAMP, Role.AMOUNT)
+    return "".join(f", _ch{i} UBIGINT, _ck{i} {'BIGINT' if plan.roles[plan.bits[i]] in big else 'UBIGINT'}"
+                   for i in carriers)
+
+
+def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: bool, carried: bool = False) -> None:
     """The leak's identifiers: NIK and cards normalised; e-mail and phone raw, normalised only for the
     few rows that reach their link step (phone normalisation is a regular expression).
 
@@ -171,7 +221,8 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     one number (see :func:`_best_versions`); and ``_oh``, one hash of every cell but the carriers,
     which :func:`_settle_marked` compares with the open version's. It costs one more hash of cells
     this scan reads anyway; computed later, it was a second read of the leak's text for every
-    marked leak, and at ten million rows that text had spilled to disk.
+    marked leak, and at ten million rows that text had spilled to disk. With ``carried`` (see
+    :func:`_carry_carriers`), each carrier cell's hash and number too.
     """
     cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
     sel = "".join(
@@ -185,6 +236,7 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
             SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh, {_others_hash(plan, 'l')} AS _oh
+                   {_carrier_numbers(plan) if carried else ''}
             FROM {leak.name} l"""
     )
 
@@ -220,7 +272,8 @@ def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
 
 
 def _identifier_links(
-    con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, key: str, status: str | None
+    con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, key: str, status: str | None,
+    carried: bool = False,
 ) -> None:
     """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first: the key
     step's in ``_jj_keyhit``, the others' in ``_jj_cand``.
@@ -228,7 +281,7 @@ def _identifier_links(
     After each step only the rows still unlinked (``_jj_rest``) go on, so a leak that links on its
     first identifier pays for one join, not five. The key step also keeps, in ``_jj_keyhit``, each
     line's open version of its key and whether the line is byte-identical to it (``_exact``, see
-    :func:`_best_versions`).
+    :func:`_best_versions`), with the line's ``_oh`` and (``carried``) carrier numbers.
     """
     registry_sql = f"SELECT * FROM {versions_table}"
     con.execute(
@@ -236,7 +289,8 @@ def _identifier_links(
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_keyhit (_line BIGINT, _key VARCHAR, _via VARCHAR, _valid_from DATE,
-           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT)"""
+           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT"""
+        + (_carrier_ddl(plan) if carried else "") + ")"
     )
     source = "_jj_ids"
     for via, rc in plan.steps:
@@ -247,7 +301,8 @@ def _identifier_links(
             # (shared in families, easily guessed) belongs to someone of ours.
             cond += f" AND {_no_identifier(plan)}"
         if rc == key:
-            _key_links(con, source, col, cond, via, versions_table, status)
+            extra = "".join(f", i._ch{i}, i._ck{i}" for i in _split(plan)[0]) if carried else ""
+            _key_links(con, source, col, cond, via, versions_table, status, extra)
             source = "_jj_rest"
             continue
         reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
@@ -273,15 +328,16 @@ def _status_sql(status: str | None) -> str:
 
 def _key_links(
     con: duckdb.DuckDBPyConnection, source: str, col: str, cond: str, via: str, versions_table: str,
-    status: str | None,
+    status: str | None, extra: str = "",
 ) -> None:
     """The key names one row: a join with the open versions, then, for the lines left, a semi-join
-    with the keys of people since removed (all versions closed). Leaves the rest in ``_jj_rest``."""
+    with the keys of people since removed (all versions closed). Leaves the rest in ``_jj_rest``.
+    ``extra``: more of the line's columns for ``_jj_keyhit`` (``, i.col…``)."""
     status_sql = _status_sql(status)
     con.execute(
         f"""INSERT INTO _jj_keyhit
             SELECT i._line, {col}, '{via}', v._valid_from, v._valid_to, {status_sql}, i._lnn, i._lval,
-                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh
+                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh{extra}
             FROM {source} i JOIN {versions_table} v ON v._key = {col} AND v._valid_to IS NULL WHERE {cond}"""
     )
     con.execute(
@@ -352,7 +408,8 @@ def _probabilistic(
 
 
 def _best_versions(
-    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None,
+    carried: bool = False,
 ) -> None:
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
     version's membership status, which for a current row is the person's status now).
@@ -384,7 +441,7 @@ def _best_versions(
                   _lnn AS _amask, _lnn AS _cmask, _status, _lval
            FROM _jj_keyhit WHERE _exact"""
     )
-    _settle_marked(con, leak, plan, versions_table)
+    _settle_marked(con, leak, plan, versions_table, carried)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS
            SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p FROM _jj_keyhit
@@ -441,7 +498,8 @@ def _best_versions(
 FILTER_SHARE = 0.5
 
 
-def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str) -> None:
+def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str,
+                   carried: bool = False) -> None:
     """Key-linked rows that agree with their key's open version on every cell holding a value, a
     carrier cell up to its mark, go straight to ``_jj_best`` with that version.
 
@@ -457,15 +515,17 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     leak's, ``_oh``, made when its identifiers were read): equal, with no empty-string cell (which
     never agrees), means each agrees where it holds a value and is NULL on both sides where it does
     not. Only the carriers are compared cell by cell. The registry side is reduced to numbers
-    first, so the one join on the key carries no text; the leak's carrier columns (and no others)
-    are then read for the lines that matched, joined by line number. At ten million rows a join
-    carrying the text of both sides spilled most of its input under the default memory limit.
+    first, so the one join on the key carries no text. The leak's carrier numbers are in
+    ``_jj_keyhit`` when ``carried`` (:func:`_carry_carriers`); otherwise its carrier columns (and
+    no others) are read again for the lines that matched, joined by line number. At ten million
+    rows a join carrying the text of both sides spilled most of its input under the default
+    memory limit.
     """
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
     nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
-    cand = f"NOT k._exact AND (k._lval & {rest}) = (k._lnn & {rest})"
-    n = con.execute(f"SELECT count(*) FROM _jj_keyhit k WHERE {cand}").fetchall()[0][0]
+    cand = f"NOT p._exact AND (p._lval & {rest}) = (p._lnn & {rest})"  # over _jj_keyhit p
+    n = con.execute(f"SELECT count(*) FROM _jj_keyhit p WHERE {cand}").fetchall()[0][0]
     if not n:
         return
     rcol = {i: f"v.{quote(plan.bits[i])}" for i in carriers}
@@ -475,25 +535,28 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     # Filtering the open versions by the candidates' keys pays for a hash table of those keys;
     # worth it only when they are few (a sample of the registry), not when they are most of it.
     opened = con.execute(f"SELECT count(*) FROM {versions_table} WHERE _valid_to IS NULL").fetchall()[0][0]
-    only = f"AND v._key IN (SELECT _key FROM _jj_keyhit k WHERE {cand})" if n < FILTER_SHARE * opened else ""
+    only = f"AND v._key IN (SELECT _key FROM _jj_keyhit p WHERE {cand})" if n < FILTER_SHARE * opened else ""
+    # The candidates whose other cells all match their open version's, with its carriers' numbers.
+    matched = f"_jj_keyhit p JOIN _jj_mr v ON v._key = p._key AND v._oh = p._oh WHERE {cand}"
+    cols = "p._line, p._key, p._via, p._valid_from, p._valid_to, p._status, p._lnn"
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mr AS
                         SELECT v._key, {_others_hash(plan, "v", leaked=False)} AS _oh{rkeys}
                         FROM {versions_table} v WHERE v._valid_to IS NULL {only}""")
-        # The candidates whose other cells all match their open version's, with its carriers' numbers.
-        carried = "".join(f", v.r{i}, v.n{i}, v.q{i}" for i in carriers)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mk AS
-                        SELECT k._line, k._key, k._via, k._valid_from, k._valid_to, k._status, k._lnn, k._lval{carried}
-                        FROM _jj_keyhit k JOIN _jj_mr v ON v._key = k._key AND v._oh = k._oh WHERE {cand}""")
-        con.execute("DROP TABLE _jj_mr")
-        cells = {}
-        for i in carriers:
-            c = f"l.{quote(plan.columns[plan.bits[i]])}"
-            cells[i] = _Cell(f"hash({c})", f"p.r{i}", f"p.n{i}", role[i], carrier_key_sql(role[i], c), f"p.q{i}")
+        if carried:
+            source = matched
+            cells = {i: _Cell(f"p._ch{i}", f"v.r{i}", f"v.n{i}", role[i], f"p._ck{i}", f"v.q{i}") for i in carriers}
+        else:
+            carry = "".join(f", v.r{i}, v.n{i}, v.q{i}" for i in carriers)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mk AS SELECT {cols}, p._lval{carry} FROM {matched}")
+            con.execute("DROP TABLE _jj_mr")
+            source = f"_jj_mk p JOIN {leak.name} l ON l._line = p._line"
+            cells = {}
+            for i in carriers:
+                c = f"l.{quote(plan.columns[plan.bits[i]])}"
+                cells[i] = _Cell(f"hash({c})", f"p.r{i}", f"p.n{i}", role[i], carrier_key_sql(role[i], c), f"p.q{i}")
         # The open version's status is already in _jj_keyhit (_status), read there by the key step.
-        pairs = _cell_masks("p._line, p._key, p._via, p._valid_from, p._valid_to, p._status, p._lnn",
-                            f"_jj_mk p JOIN {leak.name} l ON l._line = p._line",
-                            lval="p._lval", lnn="p._lnn", cells=cells)
+        pairs = _cell_masks(cols, source, lval="p._lval", lnn="p._lnn", cells=cells)
         con.execute(
             f"""INSERT INTO _jj_best
                 SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
