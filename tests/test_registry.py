@@ -374,3 +374,41 @@ def test_a_first_line_of_values_is_never_listed_as_column_names(reg: Registry, t
         reg.import_snapshot(f, "peserta", "NOKA", date(2025, 1, 1))
     for value in ("0001000000840", "3512121106800001", "PANGERAN", "1980-06-11"):
         assert value not in str(info.value)
+
+
+# Distinct keys whose DuckDB hashes collide (found among 50M benchmark NIKs): an import counts keys
+# distinct by hash, and must still see these as two people, and a real repeat among them as one.
+COLLIDING = [("1696361206039945", "1696361506039940"), ("1576662207986357", "1576662507986352")]
+
+
+def _keyed(keys: list[str]) -> list[list[str]]:
+    return [[k, k, f"ORANG {i}", "", "AKTIF", "2024-01-02 10:11:12"] for i, k in enumerate(keys)]
+
+
+def test_keys_whose_hashes_collide_are_distinct_people_on_the_fast_path(
+    reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jejak.registry as registry_module
+
+    assert reg.con.execute(f"SELECT hash('{COLLIDING[0][0]}') = hash('{COLLIDING[0][1]}')").fetchall()[0][0]
+
+    def no_located_read(*_a: object, **_k: object) -> None:
+        raise AssertionError("the fast path declined")
+
+    monkeypatch.setattr(registry_module, "read_table", no_located_read)
+    first = _keyed([*COLLIDING[0], "0000000000009"])
+    res = reg.import_snapshot(write_csv(tmp_path / "a.csv", first), "peserta", "NOKA", date(2025, 1, 1))
+    assert (res.rows, res.added) == (3, 3)
+    later = first + _keyed(list(COLLIDING[1]))
+    res = reg.import_snapshot(write_csv(tmp_path / "b.csv", later), "peserta", "NOKA", date(2025, 7, 1))
+    assert (res.rows, res.added, res.changed, res.closed) == (5, 2, 0, 0)
+
+
+@pytest.mark.parametrize("snapshot", [0, 1], ids=["first-import", "re-import"])
+def test_a_repeated_key_among_colliding_hashes_is_still_refused(reg: Registry, tmp_path: Path, snapshot: int) -> None:
+    if snapshot:
+        reg.import_snapshot(write_csv(tmp_path / "a.csv", _keyed(["0000000000009"])), "peserta", "NOKA",
+                            date(2025, 1, 1))
+    rows = _keyed([*COLLIDING[0], COLLIDING[0][1]])
+    with pytest.raises(InputError, match="occur more than once"):
+        reg.import_snapshot(write_csv(tmp_path / "b.csv", rows), "peserta", "NOKA", date(2025, 7, 1))
