@@ -376,8 +376,9 @@ def test_a_first_line_of_values_is_never_listed_as_column_names(reg: Registry, t
         assert value not in str(info.value)
 
 
-# Distinct keys whose DuckDB hashes collide (found among 50M benchmark NIKs): an import counts keys
-# distinct by hash, and must still see these as two people, and a real repeat among them as one.
+# Distinct keys whose DuckDB hashes collide (found among 50M benchmark NIKs: DuckDB's string hash
+# is fast, not collision-free). An import that proved keys unique by their hashes would see these
+# as one person; they must stay two, and a real repeat among them one.
 COLLIDING = [("1696361206039945", "1696361506039940"), ("1576662207986357", "1576662507986352")]
 
 
