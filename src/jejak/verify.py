@@ -431,8 +431,9 @@ def _best_versions(
     3. only the (row, version) pairs where some cell with a value differs and no number decided
        it — re-formatted or changed — are compared again on the text, normalised by role.
 
-    A false agreement would need a 64-bit hash collision between a leaked row or cell and the
-    registry's for the same person.
+    A false agreement would need a hash collision between a leaked row or cell and the registry's
+    for the same person. DuckDB's ``hash`` is not collision-resistant (docs/investigation.md,
+    step 4): negligible by chance, but not proof against a leaker searching for one.
     """
     status_sql = _status_sql(status)
     con.execute(
