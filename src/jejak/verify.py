@@ -192,12 +192,12 @@ def _carry_carriers(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan,
     return bool(linked) and 2 * same < linked
 
 
-def _carrier_numbers(plan: LinkPlan, alias: str = "") -> str:
+def _carrier_numbers(plan: LinkPlan) -> str:
     """SQL list ``, hash(c) AS _chI, <number> AS _ckI`` of the leak's carrier cells (``carrier_key_sql``)."""
     carriers, _ = _split(plan)
     out = ""
     for i in carriers:
-        c = f"{alias}{quote(plan.columns[plan.bits[i]])}"
+        c = quote(plan.columns[plan.bits[i]])
         out += f", hash({c}) AS _ch{i}, {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS _ck{i}"
     return out
 
