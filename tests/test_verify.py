@@ -242,3 +242,33 @@ def test_the_first_scan_carries_carrier_numbers_when_most_rows_will_differ(
             decided[name] = verify._carry_carriers(reg.con, leak, plan, info, "rows_peserta",
                                                    plan.bits == list(info.columns))
     assert decided == {"marked": True, "unmarked": False, "narrow": True}
+
+
+@pytest.mark.parametrize("carried", [True, False], ids=["carried", "read-again"])
+def test_leaked_headers_named_like_sql_lambda_parameters_change_nothing(
+    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, carried: bool
+) -> None:
+    """The leaker names the columns: a timestamp called jj_t or an amount called jj_a (the names of
+    the carrier numbers' SQL lambda parameters) must be read as the columns, not as the parameters —
+    an unqualified reference once crashed every carried leak (jj_t) or rounded amounts (jj_a)."""
+    from jejak.ledger import Ledger
+    from jejak.release import ReleaseRequest, create_release
+
+    with Ledger.open(investigation_ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    out = tmp_path / "r.csv"
+    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", out))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE r AS SELECT * FROM read_csv('{out}', all_varchar=true)")
+    # Amounts with a fraction too: TRY_CAST would round '1000.4' to 1000, which the general path does not.
+    con.execute("""UPDATE r SET GAJI = GAJI || '.4' WHERE GAJI IS NOT NULL AND hash(NOKA) % 5 = 0""")
+    path = tmp_path / "leak.csv"
+    pacsv.write_csv(con.sql('SELECT * RENAME (TSUPDATE AS "JJ_T", GAJI AS jj_a) FROM r').to_arrow_table(), path)
+    monkeypatch.setattr(verify, "_carry_carriers", lambda *_a: carried)
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        fast = _link(reg, path)
+    monkeypatch.setattr(verify, "_settle_marked", lambda *a: None)
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        general = _link(reg, path)
+    assert len(fast) == len(general) > 400
+    assert fast == general

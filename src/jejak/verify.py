@@ -193,11 +193,12 @@ def _carry_carriers(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan,
 
 
 def _carrier_numbers(plan: LinkPlan) -> str:
-    """SQL list ``, hash(c) AS _chI, <number> AS _ckI`` of the leak's carrier cells (``carrier_key_sql``)."""
+    """SQL list ``, hash(l.c) AS _chI, <number> AS _ckI`` of the leak ``l``'s carrier cells (``carrier_key_sql``)."""
     carriers, _ = _split(plan)
     out = ""
     for i in carriers:
-        c = quote(plan.columns[plan.bits[i]])
+        # Qualified: a leaked column named like a lambda's parameter (jj_t, jj_a) would be read as it.
+        c = f"l.{quote(plan.columns[plan.bits[i]])}"
         out += f", hash({c}) AS _ch{i}, {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS _ck{i}"
     return out
 
