@@ -55,6 +55,26 @@ def _link(reg: Registry, path: Path) -> list[tuple[Any, ...]]:
     return con.execute(f"SELECT * FROM {verify.LINKED} ORDER BY _line").fetchall()
 
 
+def _release_every_row(ws: Any, out: Path) -> Path:
+    """A marked release of every person of ``ws``'s registry to a new recipient, written to ``out``."""
+    from jejak.ledger import Ledger
+    from jejak.release import ReleaseRequest, create_release
+
+    with Ledger.open(ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    create_release(ws, ReleaseRequest("peserta", "PT Vendor", out))
+    return out
+
+
+def _fast_and_general(ws: Any, path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
+    """The linked rows of ``path`` as linking gives them, then with marked rows never settled early."""
+    with Registry(ws.registry_path, read_only=True) as reg:
+        fast = _link(reg, path)
+    monkeypatch.setattr(verify, "_settle_marked", lambda *a: None)
+    with Registry(ws.registry_path, read_only=True) as reg:
+        return fast, _link(reg, path)
+
+
 def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
     investigation_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,13 +181,7 @@ def test_marked_rows_settled_in_the_key_step_match_the_general_path(
     first scan, or read again), gives that answer."""
     monkeypatch.setattr(verify, "FILTER_SHARE", 1e9 if filtered else 0.0)
     monkeypatch.setattr(verify, "_carry_carriers", lambda *_a: carried)
-    from jejak.ledger import Ledger
-    from jejak.release import ReleaseRequest, create_release
-
-    with Ledger.open(investigation_ws.ledger_url) as ledger:
-        ledger.add_recipient("PT Vendor", "vendor")
-    out = tmp_path / "r.csv"
-    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", out))
+    out = _release_every_row(investigation_ws, tmp_path / "r.csv")
     con = duckdb.connect()
     con.execute(f"CREATE TABLE r AS SELECT * FROM read_csv('{out}', all_varchar=true)")
     cols = ", ".join(f'"{c}"' for c in con.execute("SELECT * FROM r LIMIT 0").fetchnumpy())
@@ -204,11 +218,7 @@ def test_marked_rows_settled_in_the_key_step_match_the_general_path(
         settled.append(con.execute("SELECT count(*) FROM _jj_best").fetchall()[0][0] - before)
 
     monkeypatch.setattr(verify, "_settle_marked", spy)
-    with Registry(investigation_ws.registry_path, read_only=True) as reg:
-        fast = _link(reg, path)
-    monkeypatch.setattr(verify, "_settle_marked", lambda *a: None)
-    with Registry(investigation_ws.registry_path, read_only=True) as reg:
-        general = _link(reg, path)
+    fast, general = _fast_and_general(investigation_ws, path, monkeypatch)
     assert len(fast) == len(general) > 680
     assert settled[0] >= 380  # the marked rows took the shortcut (canaries and changed rows did not)
     assert sum(r[4] == "outdated" for r in general) > 20  # and older versions still won where they fit
@@ -220,13 +230,7 @@ def test_the_first_scan_carries_carrier_numbers_when_most_rows_will_differ(
 ) -> None:
     """Only a cost decision (the test above shows the answer is the same either way), but it must
     not cost an unmarked leak the numbers, and must give them to a marked one."""
-    from jejak.ledger import Ledger
-    from jejak.release import ReleaseRequest, create_release
-
-    with Ledger.open(investigation_ws.ledger_url) as ledger:
-        ledger.add_recipient("PT Vendor", "vendor")
-    marked = tmp_path / "marked.csv"
-    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", marked))
+    marked = _release_every_row(investigation_ws, tmp_path / "marked.csv")
     unmarked, narrow = tmp_path / "unmarked.csv", tmp_path / "narrow.csv"
     with Registry(investigation_ws.registry_path, read_only=True) as reg:
         cols = ", ".join(f'"{c}"' for c in reg.dataset("peserta").columns)
@@ -251,13 +255,7 @@ def test_leaked_headers_named_like_sql_lambda_parameters_change_nothing(
     """The leaker names the columns: a timestamp called jj_t or an amount called jj_a (the names of
     the carrier numbers' SQL lambda parameters) must be read as the columns, not as the parameters —
     an unqualified reference once crashed every carried leak (jj_t) or rounded amounts (jj_a)."""
-    from jejak.ledger import Ledger
-    from jejak.release import ReleaseRequest, create_release
-
-    with Ledger.open(investigation_ws.ledger_url) as ledger:
-        ledger.add_recipient("PT Vendor", "vendor")
-    out = tmp_path / "r.csv"
-    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", out))
+    out = _release_every_row(investigation_ws, tmp_path / "r.csv")
     con = duckdb.connect()
     con.execute(f"CREATE TABLE r AS SELECT * FROM read_csv('{out}', all_varchar=true)")
     # Amounts with a fraction too: TRY_CAST would round '1000.4' to 1000, which the general path does not.
@@ -265,10 +263,6 @@ def test_leaked_headers_named_like_sql_lambda_parameters_change_nothing(
     path = tmp_path / "leak.csv"
     pacsv.write_csv(con.sql('SELECT * RENAME (TSUPDATE AS "JJ_T", GAJI AS jj_a) FROM r').to_arrow_table(), path)
     monkeypatch.setattr(verify, "_carry_carriers", lambda *_a: carried)
-    with Registry(investigation_ws.registry_path, read_only=True) as reg:
-        fast = _link(reg, path)
-    monkeypatch.setattr(verify, "_settle_marked", lambda *a: None)
-    with Registry(investigation_ws.registry_path, read_only=True) as reg:
-        general = _link(reg, path)
+    fast, general = _fast_and_general(investigation_ws, path, monkeypatch)
     assert len(fast) == len(general) > 400
     assert fast == general
