@@ -183,13 +183,18 @@ def _carry_carriers(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan,
     if not exact:
         return True
     key = norm_sql(plan.roles[dataset.key], quote(plan.columns[dataset.key]))
-    cols = ", ".join(quote(plan.columns[rc]) for rc in plan.bits)
     same, linked = con.execute(
         f"""SELECT count(*) FILTER (WHERE v._hash = s._rh), count(*) FROM (
-                SELECT {key} AS _k, hash({cols}) AS _rh FROM {leak.name} ORDER BY _line LIMIT {PROBE_ROWS}) s
+                SELECT {key} AS _k, {_row_hash(plan)} AS _rh FROM {leak.name} ORDER BY _line LIMIT {PROBE_ROWS}) s
             JOIN {versions_table} v ON v._key = s._k AND v._valid_to IS NULL"""
     ).fetchall()[0]
     return bool(linked) and 2 * same < linked
+
+
+def _row_hash(plan: LinkPlan) -> str:
+    """SQL hash of a leaked row as the registry computes ``_hash`` (meaningful when the leak has
+    every registry column, in the registry's order: ``plan.bits``)."""
+    return f"hash({', '.join(quote(plan.columns[rc]) for rc in plan.bits)})"
 
 
 def _carrier_numbers(plan: LinkPlan) -> str:
@@ -233,7 +238,7 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
     val = _mask(f"{c} IS NOT NULL AND {c} <> ''" for c in lcol)
     nn = _mask(f"{c} IS NOT NULL" for c in lcol)
-    rh = f"hash({', '.join(lcol)})" if exact else "NULL::UBIGINT"
+    rh = _row_hash(plan) if exact else "NULL::UBIGINT"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
             SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh, {_others_hash(plan, 'l')} AS _oh
@@ -552,11 +557,9 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
             carry = "".join(f", v.r{i}, v.n{i}, v.q{i}" for i in carriers)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mk AS SELECT {cols}, p._lval{carry} FROM {matched}")
             con.execute("DROP TABLE _jj_mr")
-            source = f"_jj_mk p JOIN {leak.name} l ON l._line = p._line"
-            cells = {}
-            for i in carriers:
-                c = f"l.{quote(plan.columns[plan.bits[i]])}"
-                cells[i] = _Cell(f"hash({c})", f"p.r{i}", f"p.n{i}", role[i], carrier_key_sql(role[i], c), f"p.q{i}")
+            # The leak's carrier numbers as the first scan would have made them, for these lines only.
+            source = f"_jj_mk p JOIN (SELECT l._line{_carrier_numbers(plan)} FROM {leak.name} l) l ON l._line = p._line"
+            cells = {i: _Cell(f"l._ch{i}", f"p.r{i}", f"p.n{i}", role[i], f"l._ck{i}", f"p.q{i}") for i in carriers}
         # The open version's status is already in _jj_keyhit (_status), read there by the key step.
         pairs = _cell_masks(cols, source, lval="p._lval", lnn="p._lnn", cells=cells)
         con.execute(
