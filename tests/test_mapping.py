@@ -24,7 +24,7 @@ def _leak(investigation_registry: Any, tmp_path: Path, select: str, rows: int = 
 def _map(investigation_registry: Any, path: Path) -> dict[str, Any]:
     with Registry(investigation_registry.home / "registry.duckdb", read_only=True) as reg:
         leak = read_table(reg.con, path, name="_jj_leak", strict=False)
-        return map_columns(reg.con, leak, reg.dataset("peserta"), "SELECT * FROM rows_peserta").to_json()
+        return map_columns(reg.con, leak, reg.dataset("peserta"), "rows_peserta").to_json()
 
 
 def test_swapped_headers_of_look_alike_columns_are_mapped_by_their_values(investigation_registry: Any,

@@ -50,7 +50,7 @@ def _link(reg: Registry, path: Path) -> list[tuple[Any, ...]]:
     leak = read_table(con, path, name="_jj_leak", strict=False)
     info = reg.dataset("peserta")
     versions = table_name(info.name)
-    mapping = map_columns(con, leak, info, f"SELECT * FROM {versions}")
+    mapping = map_columns(con, leak, info, versions)
     verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table=versions)
     return con.execute(f"SELECT * FROM {verify.LINKED} ORDER BY _line").fetchall()
 
@@ -129,7 +129,7 @@ def test_the_linked_view_pairs_each_line_with_its_own_text_whatever_the_table_or
         leak = read_table(con, path, name="_jj_leak", strict=False)
         con.execute("CREATE OR REPLACE TEMP TABLE _jj_leak AS SELECT * FROM _jj_leak ORDER BY hash(_line)")
         info = reg.dataset("peserta")
-        mapping = map_columns(con, leak, info, "SELECT * FROM rows_peserta")
+        mapping = map_columns(con, leak, info, "rows_peserta")
         verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table="rows_peserta")
         wrong = con.execute(
             f"SELECT count(*) FROM {verify.LINKED} k JOIN _jj_leak l USING (_line) WHERE k.NAMA IS DISTINCT FROM l.NAMA"
@@ -157,7 +157,7 @@ def test_a_canary_row_is_classed_canary_with_its_key_tag_as_an_opaque_key(invest
         con = reg.con
         leak = read_table(con, out, name="_jj_leak", strict=False)
         info = reg.dataset("peserta")
-        mapping = map_columns(con, leak, info, "SELECT * FROM rows_peserta")
+        mapping = map_columns(con, leak, info, "rows_peserta")
         with pytest.raises(ValueError, match="index key"):
             verify.link(con, leak=leak, dataset=info, mapping=mapping, versions_table="rows_peserta",
                         canaries=canaries)
@@ -242,7 +242,7 @@ def test_the_first_scan_carries_carrier_numbers_when_most_rows_will_differ(
         info = reg.dataset("peserta")
         for name, path in (("marked", marked), ("unmarked", unmarked), ("narrow", narrow)):
             leak = read_table(reg.con, path, name=f"_jj_{name}", strict=False)
-            plan = verify.LinkPlan.of(map_columns(reg.con, leak, info, "SELECT * FROM rows_peserta"), info)
+            plan = verify.LinkPlan.of(map_columns(reg.con, leak, info, "rows_peserta"), info)
             decided[name] = verify._carry_carriers(reg.con, leak, plan, info, "rows_peserta",
                                                    plan.bits == list(info.columns))
     assert decided == {"marked": True, "unmarked": False, "narrow": True}

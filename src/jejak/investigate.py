@@ -294,13 +294,13 @@ def _choose_dataset(
     """``--dataset``, else the dataset whose column mapping fits the leak best."""
     if name is not None:
         info = reg.dataset(name)
-        return info, map_columns(con, leak, info, f"SELECT * FROM {table_name(info.name)}")
+        return info, map_columns(con, leak, info, table_name(info.name))
     infos = reg.datasets()
     if not infos:
         raise JejakError("the registry is empty: import a snapshot before investigating a leak")
     guesses = infer_roles(con, leak.name, leak.columns)
     scored = [
-        (map_columns(con, leak, i, f"SELECT * FROM {table_name(i.name)}", guesses=guesses), i) for i in infos
+        (map_columns(con, leak, i, table_name(i.name), guesses=guesses), i) for i in infos
     ]
     mapping, info = max(scored, key=lambda s: s[0].score)
     return info, mapping

@@ -95,12 +95,13 @@ class ColumnMapping:
 
 
 def map_columns(
-    con: duckdb.DuckDBPyConnection, leak: Table, dataset: DatasetInfo, registry_sql: str, *,
+    con: duckdb.DuckDBPyConnection, leak: Table, dataset: DatasetInfo, versions_table: str, *,
     sample: int = SAMPLE, guesses: dict[str, RoleGuess] | None = None,
 ) -> ColumnMapping:
-    """Map ``leak``'s columns to ``dataset``'s; ``registry_sql`` selects ``_key`` and data columns of
-    every version (e.g. ``SELECT * FROM rows_peserta``)."""
+    """Map ``leak``'s columns to ``dataset``'s, whose every version is a row of ``versions_table``
+    (``_key`` and the data columns, e.g. ``rows_peserta``)."""
     install(con)
+    registry_sql = f"SELECT * FROM {versions_table}"
     guesses = guesses or infer_roles(con, leak.name, leak.columns)
     cols = [c for c in leak.columns if c in guesses]
     # The sample's lines are chosen on the narrow _line column first: sorting whole rows to keep
@@ -115,7 +116,7 @@ def map_columns(
         matches: dict[str, ColumnMatch] = {}
         linked = 0
         if link is not None:
-            linked, rates = _row_agreement(con, cols, dataset, registry_sql, link)
+            linked, rates = _row_agreement(con, cols, dataset, versions_table, link)
             matches = _assign(rates, guesses, dataset, "rows", MIN_ROWS_AGREE)
         if not matches:
             rates = _value_overlap(con, cols, guesses, dataset, registry_sql)
@@ -201,14 +202,14 @@ def registry_norm_sql(
 
 
 def _row_agreement(
-    con: duckdb.DuckDBPyConnection, cols: list[str], dataset: DatasetInfo, registry_sql: str,
+    con: duckdb.DuckDBPyConnection, cols: list[str], dataset: DatasetInfo, versions_table: str,
     link: tuple[str, str],
 ) -> tuple[int, dict[tuple[str, str], tuple[float, float]]]:
     """For sample rows linked through ``link``: per (leaked, registry) column, the share of rows whose
     values agree with some version of the linked row (normalised, and exact as a tie-breaker)."""
     lc, rc = link
     role = dataset.roles[rc]
-    reg = registry_norm_sql(con, rc, role, registry_sql, with_key=True)
+    reg = registry_norm_sql(con, rc, role, f"SELECT * FROM {versions_table}", with_key=True)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_map_pairs AS
             SELECT DISTINCT s._line, r._key FROM _jj_map_s s
@@ -224,8 +225,11 @@ def _row_agreement(
             WHERE NOT jj_blank(raw) AND _line IN (SELECT _line FROM _jj_map_pairs)"""
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _jj_map_r AS SELECT * FROM ({registry_sql}) "
-        "WHERE _key IN (SELECT _key FROM _jj_map_pairs)"
+        # By row id: the semi-join reads the key column alone, then the few versions are fetched
+        # whole (probing it with every column of every version took seconds at ten million).
+        f"""CREATE OR REPLACE TEMP TABLE _jj_map_r AS SELECT *
+            FROM {versions_table} WHERE rowid IN (
+                SELECT rowid FROM {versions_table} WHERE _key IN (SELECT _key FROM _jj_map_pairs))"""
     )
     roles = [str(dataset.roles.get(c, Role.TEXT)) for c in dataset.columns]
     con.execute(
