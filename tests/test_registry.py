@@ -413,3 +413,62 @@ def test_a_repeated_key_among_colliding_hashes_is_still_refused(reg: Registry, t
     rows = _keyed([*COLLIDING[0], COLLIDING[0][1]])
     with pytest.raises(InputError, match="occur more than once"):
         reg.import_snapshot(write_csv(tmp_path / "b.csv", rows), "peserta", "NOKA", date(2025, 7, 1))
+
+
+# -- the residue priors counted at import (jejak.unreleased) ------------------------------------------
+
+
+def _paid(n: int, seed: int) -> list[list[str]]:
+    """People with an update time and a salary, whose low-order units (seconds, last digit) vary."""
+    import random
+
+    rnd = random.Random(seed)
+    return [[f"{i:013d}", f"31710145019{i:05d}", "SITI AMINAH", "081234567890", "AKTIF",
+             f"2024-01-02 10:{rnd.randrange(60):02d}:{rnd.randrange(60):02d}", str(rnd.randrange(1_000_000, 9_999_999))]
+            for i in range(1, n + 1)]
+
+
+def _priors(reg: Registry) -> tuple[dict[tuple[str, str], object], dict[tuple[str, str], object]]:
+    """The priors as the registry answers them, and as a scan counts them now."""
+    from jejak.unreleased import prior_specs
+
+    info = reg.dataset("peserta")
+    specs = prior_specs(info.roles, info.columns)
+    assert {(s.channel, s.column) for s in specs} == {("ts_jitter", "TSUPDATE"), ("amount_digits", "GAJI")}
+    return reg.priors("peserta", specs), {(s.channel, s.column): p for s, p in reg._count_priors("peserta", specs)}
+
+
+def test_the_residue_priors_are_stored_by_the_import_that_changed_the_rows(reg: Registry, tmp_path: Path) -> None:
+    header = [*HEADER, "GAJI"]
+    roles = {"GAJI": Role.AMOUNT}
+    reg.import_snapshot(write_csv(tmp_path / "a.csv", _paid(300, 1), header), "peserta", "NOKA", date(2025, 1, 1),
+                        roles=roles)
+    stored, counted = _priors(reg)
+    assert stored == counted and len(reg.con.execute("SELECT * FROM jj_priors").fetchall()) == 2
+    first = counted
+    # A later snapshot moves the seconds and salaries: its import counts them again, in its transaction.
+    reg.import_snapshot(write_csv(tmp_path / "b.csv", _paid(300, 2), header), "peserta", "NOKA", date(2025, 6, 1),
+                        roles=roles)
+    stored, counted = _priors(reg)
+    assert stored == counted != first
+    # A refused import leaves them as they were, with the rows.
+    before = reg.con.execute("SELECT * FROM jj_priors ORDER BY ALL").fetchall()
+    with pytest.raises(InputError):
+        reg.import_snapshot(write_csv(tmp_path / "c.csv", [*_paid(3, 3), ["x"]], header), "peserta", "NOKA",
+                            date(2025, 9, 1))
+    assert reg.con.execute("SELECT * FROM jj_priors ORDER BY ALL").fetchall() == before
+
+
+def test_priors_stored_by_other_sql_or_by_an_older_jejak_are_counted_again(tmp_path: Path) -> None:
+    path = tmp_path / "registry.duckdb"
+    with Registry(path) as reg:
+        reg.import_snapshot(write_csv(tmp_path / "a.csv", _paid(200, 4), [*HEADER, "GAJI"]), "peserta", "NOKA",
+                            date(2025, 1, 1), roles={"GAJI": Role.AMOUNT})
+        # Counts made by another channel SQL (the digest differs) are not this SQL's counts.
+        reg.con.execute("UPDATE jj_priors SET digest = 'other', counts = '[0,0,0,0,0,0,0,0,0,1]'")
+        stored, counted = _priors(reg)
+        assert stored == counted and all(sum(p.counts) > 1 for p in stored.values())
+        reg.con.execute("DROP TABLE jj_priors")  # a registry imported before the priors were stored
+    with Registry(path, read_only=True) as ro:
+        stored, counted = _priors(ro)
+        assert stored == counted

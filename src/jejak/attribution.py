@@ -917,25 +917,8 @@ class Scorer:
 
     def _all_priors(self) -> dict[tuple[str, str], unreleased.Prior]:
         """Every prior :meth:`restoration` may ask for (robust channels × the leak's columns of their
-        roles), from one scan of the registry's current snapshot: one scan per column cost about a
-        second each per ten million people."""
-        wanted = [(ch, col) for col in self.leak_columns for ch in channels().values()
-                  if ch.robust and self.dataset.roles.get(col) in ch.roles and ch.residue_sql(q(col)) is not None]
-        if not wanted:
-            return {}
-        hist = ", ".join(
-            f"histogram(CASE WHEN coalesce(({ch.markable_sql(q(col), Policy())}), 0) >= 2 "
-            f"THEN ({ch.residue_sql(q(col))}) END)" for ch, col in wanted)
-        row = self.con.execute(f"SELECT {hist} FROM ({self.registry.as_of_sql(self.dataset.name)})").fetchall()[0]
-        out = {}
-        for (ch, col), counted in zip(wanted, row, strict=True):
-            modulus = 60 if ch.name == "ts_jitter" else 10
-            counts = [0] * modulus
-            for r, n in (counted or {}).items():
-                if 0 <= int(r) < modulus:
-                    counts[int(r)] = int(n)
-            out[(ch.name, col)] = unreleased.Prior(modulus, tuple(counts))
-        return out
+        roles): counted by the registry when the snapshot was imported, else by one scan of it now."""
+        return self.registry.priors(self.dataset.name, unreleased.prior_specs(self.dataset.roles, self.leak_columns))
 
 
 def _inside(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

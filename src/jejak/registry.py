@@ -39,6 +39,7 @@ from jejak.files import owned_tempdir, private_file, remove_owned_dir
 from jejak.intake import delimited, detect_format, read_table
 from jejak.roles import Role, RoleGuess, infer_roles
 from jejak.sqltext import quote, unpivot
+from jejak.unreleased import Prior, PriorSpec
 
 log = logging.getLogger(__name__)
 lock_log = logging.getLogger("jejak.registry.lock")  # the CLI shows these as plain lines
@@ -54,6 +55,9 @@ CREATE TABLE IF NOT EXISTS jj_snapshots (
     dataset VARCHAR NOT NULL, as_of DATE NOT NULL, source VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
     rows BIGINT NOT NULL, added BIGINT NOT NULL, changed BIGINT NOT NULL, closed BIGINT NOT NULL,
     imported_at TIMESTAMP NOT NULL, PRIMARY KEY (dataset, as_of));
+CREATE TABLE IF NOT EXISTS jj_priors (
+    dataset VARCHAR NOT NULL, channel VARCHAR NOT NULL, column_name VARCHAR NOT NULL, digest VARCHAR NOT NULL,
+    counts VARCHAR NOT NULL, PRIMARY KEY (dataset, channel, column_name));
 """
 
 Progress = Callable[[str], None]
@@ -208,6 +212,52 @@ class Registry:
             d = when.isoformat()
             cond = f"_valid_from <= DATE '{d}' AND (_valid_to IS NULL OR _valid_to > DATE '{d}')"
         return f"SELECT _key, {cols} FROM {table_name(name)} WHERE {cond}"
+
+    def priors(self, name: str, specs: list[PriorSpec]) -> dict[tuple[str, str], Prior]:
+        """The newest snapshot's residue priors of ``specs`` (``jejak.unreleased``), by channel and column.
+
+        Counted at import, in the import's transaction, so a stored count is never older than the
+        rows it counts; a count stored by other SQL (the channel changed since) or not stored (a
+        registry imported by an older jejak) is counted now. Counting means parsing every
+        timestamp and amount of the registry: about 0.6 s per million people, which at national
+        scale was most of investigating a small sample.
+        """
+        stored: dict[tuple[str, str], tuple[str, str]] = {}
+        if self._has_table("jj_priors"):
+            stored = {(ch, col): (digest, counts) for ch, col, digest, counts in self.con.execute(
+                "SELECT channel, column_name, digest, counts FROM jj_priors WHERE dataset = ?", [name]).fetchall()}
+        out = {}
+        missing = []
+        for spec in specs:
+            digest, counts = stored.get((spec.channel, spec.column), ("", "[]"))
+            if digest == spec.digest:
+                out[(spec.channel, spec.column)] = Prior(spec.modulus, tuple(json.loads(counts)))
+            else:
+                missing.append(spec)
+        out.update({(sp.channel, sp.column): prior for sp, prior in self._count_priors(name, missing)})
+        return out
+
+    def _count_priors(self, name: str, specs: list[PriorSpec]) -> list[tuple[PriorSpec, Prior]]:
+        """Count ``specs`` in one scan of the newest snapshot."""
+        if not specs:
+            return []
+        counted = ", ".join(sp.sql for sp in specs)
+        row = self.con.execute(f"SELECT {counted} FROM ({self.as_of_sql(name)})").fetchall()[0]
+        return [(sp, sp.prior(hist)) for sp, hist in zip(specs, row, strict=True)]
+
+    def _store_priors(self, name: str) -> None:
+        """Count and store every prior the dataset's columns may be asked for (see :meth:`priors`)."""
+        from jejak.unreleased import prior_specs
+
+        info = self.dataset(name)
+        self.con.execute("DELETE FROM jj_priors WHERE dataset = ?", [name])
+        for spec, prior in self._count_priors(name, prior_specs(info.roles, info.columns)):
+            self.con.execute("INSERT INTO jj_priors VALUES (?, ?, ?, ?, ?)",
+                             [name, spec.channel, spec.column, spec.digest, json.dumps(list(prior.counts))])
+
+    def _has_table(self, table: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchall()[0][0])
 
     def history(self, name: str, key: str) -> list[dict[str, Any]]:
         """Every version of one row, oldest first."""
@@ -374,6 +424,8 @@ class Registry:
                     [job.dataset, job.as_of, src.name, job.hasher.result(), counts.rows, counts.added,
                      counts.changed, counts.closed, _now()],
                 )
+                job.say("counting the residue priors")
+                self._store_priors(job.dataset)
             with signals.committing(f"the snapshot of {job.dataset!r}"):
                 con.execute("COMMIT")
                 committed = True

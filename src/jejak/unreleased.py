@@ -29,14 +29,19 @@ Bernoulli(``q``) variables, and its exact tail (``jejak.tail``) is the bound.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jejak.tail import log10_tail
+
+if TYPE_CHECKING:
+    from jejak.roles import Role
 
 #: Coalition sizes the verdict is stated for: at least ``COALITION`` recipients pooling their
 #: copies must be excluded before the data holder is accused; the largest excluded is reported.
@@ -61,6 +66,47 @@ class Prior:
     def rho(self) -> float:
         seen = [self.counts[r] for r in self.non_round]
         return max(seen) / min(seen) if seen else math.inf
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """How one column's :class:`Prior` is counted over the registry: ``sql`` is one select-list
+    item, a DuckDB ``histogram`` of the residues of the column's markable values."""
+
+    channel: str
+    column: str
+    modulus: int
+    sql: str
+
+    @property
+    def digest(self) -> str:
+        """What a stored count was made by: a count stored under another digest (the channel's
+        SQL changed since the import) is not this one."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    def prior(self, histogram: dict[Any, int] | None) -> Prior:
+        counts = [0] * self.modulus
+        for r, n in (histogram or {}).items():
+            if 0 <= int(r) < self.modulus:
+                counts[int(r)] = int(n)
+        return Prior(self.modulus, tuple(counts))
+
+
+def prior_specs(roles: Mapping[str, Role], columns: Iterable[str]) -> list[PriorSpec]:
+    """The priors the restoration bound may ask for: each robust channel × each of ``columns``
+    of its roles. The registry counts them for all its columns at import (``Registry.priors``)."""
+    from jejak.channel.base import Policy, channels
+    from jejak.sqltext import quote
+
+    out = []
+    for col in columns:
+        for ch in channels().values():
+            residue = ch.residue_sql(quote(col))
+            if ch.robust and roles.get(col) in ch.roles and residue is not None:
+                sql = (f"histogram(CASE WHEN coalesce(({ch.markable_sql(quote(col), Policy())}), 0) >= 2 "
+                       f"THEN ({residue}) END)")
+                out.append(PriorSpec(ch.name, col, 60 if ch.name == "ts_jitter" else 10, sql))
+    return out
 
 
 def in_window(n: np.ndarray, prior: Prior) -> np.ndarray:
