@@ -208,6 +208,9 @@ def workspace(gen: str, n: int, snapshots: list[Path], env: dict[str, str],
         out.unlink(missing_ok=True)
         timings["release"] = measured(jejak(home, "release", "create", "--dataset", dataset, "--recipient", "Vendor",
                                             "--all", "--purpose", "benchmark", "--out", str(out)), env)
+        # The marked leak is this release shuffled: one made from an earlier workspace's release
+        # carries marks this ledger has never seen.
+        (CACHE / f"leak_{gen}_{n}_marked.csv").unlink(missing_ok=True)
     load_yardstick(home, snapshots[0], timings)
     return home, timings
 
