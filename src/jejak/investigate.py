@@ -14,6 +14,7 @@ read-only; all work lives in TEMP tables of that one DuckDB connection.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -178,8 +179,12 @@ def _preload_ledger() -> None:
     no jejak module of the pipeline are loaded here: two threads importing modules that import
     each other could each wait for the other.
     """
-    threading.Thread(target=importlib.import_module, args=("jejak.ledger.models",), name="jejak-preload",
-                     daemon=True).start()
+    def load() -> None:
+        # A failure is the main thread's to report, when it imports the ledger itself.
+        with contextlib.suppress(Exception):
+            importlib.import_module("jejak.ledger.models")
+
+    threading.Thread(target=load, name="jejak-preload", daemon=True).start()
 
 
 def _run(
