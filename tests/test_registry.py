@@ -472,3 +472,57 @@ def test_priors_stored_by_other_sql_or_by_an_older_jejak_are_counted_again(tmp_p
     with Registry(path, read_only=True) as ro:
         stored, counted = _priors(ro)
         assert stored == counted
+
+
+# -- the open versions reduced to numbers at import (verify.open_numbers_sql) -----------------------------
+
+
+def _open_numbers(reg: Registry) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The stored numbers (empty when not stored for this SQL) and the numbers computed now."""
+    from jejak.normalise import install_carrier_macros
+    from jejak.registry import stored_open_numbers
+    from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql
+
+    plan = every_column_plan(reg.dataset("peserta"))
+    assert plan is not None
+    install_carrier_macros(reg.con)
+    table = stored_open_numbers(reg.con, "peserta", open_numbers_digest(plan))
+    stored = reg.con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() if table else []
+    return stored, reg.con.execute(f"{open_numbers_sql(plan, 'rows_peserta')} ORDER BY ALL").fetchall()
+
+
+def test_the_open_versions_numbers_follow_every_import(reg: Registry, tmp_path: Path) -> None:
+    header = [*HEADER, "GAJI"]
+    roles = {"GAJI": Role.AMOUNT}
+    first = _paid(300, 1)
+    reg.import_snapshot(write_csv(tmp_path / "a.csv", first, header), "peserta", "NOKA", date(2025, 1, 1),
+                        roles=roles)
+    stored, computed = _open_numbers(reg)
+    assert stored == computed and len(stored) == 300
+    # A later snapshot changes most carriers, removes 20 people and adds 30: only those keys are replaced.
+    later = _paid(330, 2)[20:]
+    later[5][2] = "SITI AMINAH BINTI ALI"  # a change outside the carriers too
+    reg.import_snapshot(write_csv(tmp_path / "b.csv", later, header), "peserta", "NOKA", date(2025, 6, 1),
+                        roles=roles)
+    stored, computed = _open_numbers(reg)
+    assert stored == computed and len(stored) == 310 and stored != _open_numbers_of(first)
+    # A refused import leaves them as they were, with the rows.
+    with pytest.raises(InputError):
+        reg.import_snapshot(write_csv(tmp_path / "c.csv", [*later[:3], ["x"]], header), "peserta", "NOKA",
+                            date(2025, 9, 1))
+    assert _open_numbers(reg) == (stored, computed)
+    # Another role changes which cells are carriers: the numbers are made again, for the new SQL.
+    reg.import_snapshot(write_csv(tmp_path / "d.csv", later, header), "peserta", "NOKA", date(2025, 10, 1),
+                        roles={"GAJI": Role.TEXT})
+    again, computed = _open_numbers(reg)
+    assert again == computed and len(again) == 310 and len(again[0]) < len(stored[0])
+
+
+def _open_numbers_of(rows: list[list[str]]) -> list[tuple[object, ...]]:
+    """Numbers of a registry holding just ``rows``, for comparison with a later state."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d, Registry(Path(d) / "r.duckdb") as other:
+        other.import_snapshot(write_csv(Path(d) / "a.csv", rows, [*HEADER, "GAJI"]), "peserta", "NOKA",
+                              date(2025, 1, 1), roles={"GAJI": Role.AMOUNT})
+        return _open_numbers(other)[0]

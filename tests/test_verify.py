@@ -169,18 +169,34 @@ def test_a_canary_row_is_classed_canary_with_its_key_tag_as_an_opaque_key(invest
     assert not {k for k, _ in got} & values  # an opaque id: no value of the file
 
 
-@pytest.mark.parametrize(("filtered", "carried"), [(True, True), (True, False), (False, True), (False, False)],
+@pytest.mark.parametrize(("filtered", "carried", "stored"),
+                         [(True, True, True), (True, False, True), (False, True, True), (False, False, True),
+                          (True, True, False), (False, False, False)],
                          ids=["filtered-carried", "filtered-read-again", "every-open-version-carried",
-                              "every-open-version-read-again"])
+                              "every-open-version-read-again", "filtered-carried-computed",
+                              "every-open-version-read-again-computed"])
 def test_marked_rows_settled_in_the_key_step_match_the_general_path(
-    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool, carried: bool
+    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool, carried: bool,
+    stored: bool,
 ) -> None:
     """A marked release's rows agree with their open version up to the marks and are settled without
     the per-version comparison; rows that differ anywhere else must still get the general answer.
-    Either way of filtering the open versions, and of getting the leak's carrier numbers (in its
-    first scan, or read again), gives that answer."""
+    Either way of filtering the open versions, of getting the leak's carrier numbers (in its first
+    scan, or read again) and of getting the open versions' (stored by the import, or computed
+    now), gives that answer."""
     monkeypatch.setattr(verify, "FILTER_SHARE", 1e9 if filtered else 0.0)
     monkeypatch.setattr(verify, "_carry_carriers", lambda *_a: carried)
+    if not stored:  # as if made by other SQL: they must not be used
+        with Registry(investigation_ws.registry_path) as reg:
+            reg.con.execute("UPDATE jj_open SET digest = 'other'")
+    used: list[str] = []
+    numbers = verify._open_numbers
+
+    def spy_numbers(*args: Any) -> str:
+        used.append(numbers(*args))
+        return used[-1]
+
+    monkeypatch.setattr(verify, "_open_numbers", spy_numbers)
     out = _release_every_row(investigation_ws, tmp_path / "r.csv")
     con = duckdb.connect()
     con.execute(f"CREATE TABLE r AS SELECT * FROM read_csv('{out}', all_varchar=true)")
@@ -223,6 +239,7 @@ def test_marked_rows_settled_in_the_key_step_match_the_general_path(
     assert settled[0] >= 380  # the marked rows took the shortcut (canaries and changed rows did not)
     assert sum(r[4] == "outdated" for r in general) > 20  # and older versions still won where they fit
     assert fast == general
+    assert len(used) == 1 and ("open_peserta" in used[0]) == stored and ("_jj_mr" in used[0]) != stored
 
 
 def test_the_first_scan_carries_carrier_numbers_when_most_rows_will_differ(

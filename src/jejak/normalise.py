@@ -95,6 +95,23 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def install_carrier_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The macros :func:`carrier_key_sql` calls, without the district table the NIK macros need
+    (half a second an import would pay for nothing)."""
+    from jejak.validators import sql
+
+    sql.install(con, nik_macros=False)
+    con.execute(_MACROS)
+
+
+def macro_source() -> str:
+    """The text of every macro the SQL of this module may call: a value stored from that SQL was
+    made by it too, so a digest of what made the value includes it."""
+    from jejak.validators import sql
+
+    return sql.macro_source() + _MACROS
+
+
 def norm_sql(role: Role | None, expr: str) -> str:
     """SQL normalising ``expr`` for comparison under ``role`` (NULL for an empty value)."""
     match role:

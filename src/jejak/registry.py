@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS jj_snapshots (
 CREATE TABLE IF NOT EXISTS jj_priors (
     dataset VARCHAR NOT NULL, channel VARCHAR NOT NULL, column_name VARCHAR NOT NULL, digest VARCHAR NOT NULL,
     counts VARCHAR NOT NULL, PRIMARY KEY (dataset, channel, column_name));
+CREATE TABLE IF NOT EXISTS jj_open (dataset VARCHAR PRIMARY KEY, digest VARCHAR NOT NULL);
 """
 
 Progress = Callable[[str], None]
@@ -114,6 +115,23 @@ class ImportResult:
 
 def table_name(dataset: str) -> str:
     return f"rows_{dataset}"
+
+
+def open_table_name(dataset: str) -> str:
+    """The table of the dataset's open versions reduced to numbers (``verify.open_numbers_sql``)."""
+    return f"open_{dataset}"
+
+
+def stored_open_numbers(con: duckdb.DuckDBPyConnection, dataset: str, digest: str) -> str | None:
+    """The name of ``dataset``'s stored open-version numbers when they were made by the SQL whose
+    SHA-256 is ``digest`` (see :meth:`Registry._store_open`), else None (other SQL, or a registry
+    imported by an older jejak)."""
+    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'jj_open' AND NOT temporary"
+                      ).fetchall()[0][0]
+    if not has:
+        return None
+    row = con.execute("SELECT digest FROM jj_open WHERE dataset = ?", [dataset]).fetchall()
+    return open_table_name(dataset) if row and row[0][0] == digest else None
 
 
 class Registry:
@@ -259,6 +277,38 @@ class Registry:
                 {"dataset": name, "channel": [sp.channel for sp, _ in counted],
                  "column": [sp.column for sp, _ in counted], "digest": [sp.digest for sp, _ in counted],
                  "counts": [json.dumps(list(p.counts)) for _, p in counted]})
+
+    def _store_open(self, name: str, *, changed_only: bool) -> None:
+        """Keep ``open_<name>``, the open versions reduced to what settling a marked leak's row
+        compares (``verify.open_numbers_sql``), so an investigation does not recompute it from every
+        open version's text (about a second per million people).
+
+        With ``changed_only`` (a later snapshot, whose diff is in ``_jj_new``) and numbers made by
+        the same SQL, only the keys the snapshot added, changed or closed are replaced; otherwise
+        (a first import, changed roles, changed SQL) the table is made again from every open
+        version. Runs in the import's transaction, so the numbers always describe the rows.
+        """
+        from jejak.normalise import install_carrier_macros
+        from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql
+
+        t, o = table_name(name), open_table_name(name)
+        plan = every_column_plan(self.dataset(name))
+        if plan is None:
+            self.con.execute("DELETE FROM jj_open WHERE dataset = ?", [name])
+            self.con.execute(f"DROP TABLE IF EXISTS {o}")
+            return
+        digest = open_numbers_digest(plan)
+        install_carrier_macros(self.con)
+        if changed_only and stored_open_numbers(self.con, name, digest) == o:
+            self.con.execute(
+                f"""DELETE FROM {o} WHERE _key IN (
+                        SELECT _key FROM _jj_new WHERE _old <> _hash UNION ALL SELECT _gone FROM _jj_new
+                        WHERE _gone IS NOT NULL)""")
+            self.con.execute(f"INSERT INTO {o} {open_numbers_sql(plan, t)} "
+                             "AND v._key IN (SELECT _key FROM _jj_new WHERE _row IS NOT NULL)")
+            return
+        self.con.execute(f"CREATE OR REPLACE TABLE {o} AS {open_numbers_sql(plan, t)}")
+        self.con.execute("INSERT OR REPLACE INTO jj_open VALUES (?, ?)", [name, digest])
 
     def _has_table(self, table: str) -> bool:
         return bool(self.con.execute(
@@ -431,6 +481,8 @@ class Registry:
                 )
                 job.say("counting the residue priors")
                 self._store_priors(job.dataset)
+                job.say("reducing the open versions to numbers")
+                self._store_open(job.dataset, changed_only=existing is not None)
             with signals.committing(f"the snapshot of {job.dataset!r}"):
                 con.execute("COMMIT")
                 committed = True

@@ -27,6 +27,7 @@ set-based SQL over the whole leak.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -44,9 +45,10 @@ from jejak.normalise import (
     carrier_agree_sql,
     carrier_key_sql,
     install,
+    macro_source,
     norm_sql,
 )
-from jejak.registry import DatasetInfo, quote
+from jejak.registry import DatasetInfo, quote, stored_open_numbers
 from jejak.roles import Role
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,7 @@ def link(
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)  # splink samples rows
         say("comparing with every registry version")
         with _unordered(con):
-            _best_versions(con, leak, plan, versions_table, status, carried)
+            _best_versions(con, leak, plan, dataset, versions_table, status, carried)
             say("classifying rows")
             _linked_table(con, leak, plan)
     finally:
@@ -414,8 +416,8 @@ def _probabilistic(
 
 
 def _best_versions(
-    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, status: str | None,
-    carried: bool = False,
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
+    status: str | None, carried: bool = False,
 ) -> None:
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
     version's membership status, which for a current row is the person's status now).
@@ -448,7 +450,7 @@ def _best_versions(
                   _lnn AS _amask, _lnn AS _cmask, _status, _lval
            FROM _jj_keyhit WHERE _exact"""
     )
-    _settle_marked(con, leak, plan, versions_table, carried)
+    _settle_marked(con, leak, plan, dataset, versions_table, carried)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_slow_cand AS
            SELECT _line, _key, _via, 1.0::DOUBLE AS _match_p FROM _jj_keyhit
@@ -505,8 +507,8 @@ def _best_versions(
 FILTER_SHARE = 0.5
 
 
-def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str,
-                   carried: bool = False) -> None:
+def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo,
+                   versions_table: str, carried: bool = False) -> None:
     """Key-linked rows that agree with their key's open version on every cell holding a value, a
     carrier cell up to its mark, go straight to ``_jj_best`` with that version.
 
@@ -522,11 +524,12 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     leak's, ``_oh``, made when its identifiers were read): equal, with no empty-string cell (which
     never agrees), means each agrees where it holds a value and is NULL on both sides where it does
     not. Only the carriers are compared cell by cell. The registry side is reduced to numbers
-    first, so the one join on the key carries no text. The leak's carrier numbers are in
-    ``_jj_keyhit`` when ``carried`` (:func:`_carry_carriers`); otherwise its carrier columns (and
-    no others) are read again for the lines that matched, joined by line number. At ten million
-    rows a join carrying the text of both sides spilled most of its input under the default
-    memory limit.
+    first, so the one join on the key carries no text; the registry keeps those numbers from its
+    imports (:func:`open_numbers_sql`), and they are computed here only when it has not. The leak's
+    carrier numbers are in ``_jj_keyhit`` when ``carried`` (:func:`_carry_carriers`); otherwise its
+    carrier columns (and no others) are read again for the lines that matched, joined by line
+    number. At ten million rows a join carrying the text of both sides spilled most of its input
+    under the default memory limit.
     """
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
@@ -535,28 +538,23 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     n = con.execute(f"SELECT count(*) FROM _jj_keyhit p WHERE {cand}").fetchall()[0][0]
     if not n:
         return
-    rcol = {i: f"v.{quote(plan.bits[i])}" for i in carriers}
     role = {i: plan.roles[plan.bits[i]] for i in carriers}
-    rkeys = "".join(f", hash({c}) AS r{i}, {c} IS NOT NULL AS n{i}, {carrier_key_sql(role[i], c)} AS q{i}"
-                    for i, c in rcol.items())
     # Filtering the open versions by the candidates' keys pays for a hash table of those keys;
     # worth it only when they are few (a sample of the registry), not when they are most of it.
     opened = con.execute(f"SELECT count(*) FROM {versions_table} WHERE _valid_to IS NULL").fetchall()[0][0]
-    only = f"AND v._key IN (SELECT _key FROM _jj_keyhit p WHERE {cand})" if n < FILTER_SHARE * opened else ""
-    # The candidates whose other cells all match their open version's, with its carriers' numbers.
-    matched = f"_jj_keyhit p JOIN _jj_mr v ON v._key = p._key AND v._oh = p._oh WHERE {cand}"
+    only = f"v._key IN (SELECT _key FROM _jj_keyhit p WHERE {cand})" if n < FILTER_SHARE * opened else ""
     cols = "p._line, p._key, p._via, p._valid_from, p._valid_to, p._status, p._lnn"
     try:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_mr AS
-                        SELECT v._key, {_others_hash(plan, "v", leaked=False)} AS _oh{rkeys}
-                        FROM {versions_table} v WHERE v._valid_to IS NULL {only}""")
+        numbers = _open_numbers(con, plan, dataset, versions_table, only)
+        # The candidates whose other cells all match their open version's, with its carriers' numbers.
+        matched = f"_jj_keyhit p JOIN {numbers} v ON v._key = p._key AND v._oh = p._oh WHERE {cand}"
         if carried:
             source = matched
             cells = {i: _Cell(f"p._ch{i}", f"v.r{i}", f"v.n{i}", role[i], f"p._ck{i}", f"v.q{i}") for i in carriers}
         else:
             carry = "".join(f", v.r{i}, v.n{i}, v.q{i}" for i in carriers)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mk AS SELECT {cols}, p._lval{carry} FROM {matched}")
-            con.execute("DROP TABLE _jj_mr")
+            con.execute("DROP TABLE IF EXISTS _jj_mr")
             # The leak's carrier numbers as the first scan would have made them, for these lines only.
             source = f"_jj_mk p JOIN (SELECT l._line{_carrier_numbers(plan)} FROM {leak.name} l) l ON l._line = p._line"
             cells = {i: _Cell(f"l._ch{i}", f"p.r{i}", f"p.n{i}", role[i], f"l._ck{i}", f"p.q{i}") for i in carriers}
@@ -570,6 +568,54 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
         )
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_mk; DROP TABLE IF EXISTS _jj_mr")
+
+
+def _open_numbers(con: duckdb.DuckDBPyConnection, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
+                  only: str) -> str:
+    """The relation of :func:`open_numbers_sql` for ``plan`` (restricted by the condition ``only``
+    on ``v`` when given): the registry's stored table when it was made by the same SQL, otherwise
+    the temporary ``_jj_mr``, computed now."""
+    where = f" AND {only}" if only else ""
+    stored = stored_open_numbers(con, dataset.name, open_numbers_digest(plan))
+    if stored is not None:
+        return f"(SELECT * FROM {stored} v WHERE true{where})" if only else stored
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mr AS {open_numbers_sql(plan, versions_table)}{where}")
+    return "_jj_mr"
+
+
+def open_numbers_sql(plan: LinkPlan, versions_table: str) -> str:
+    """SQL of the open versions reduced to what :func:`_settle_marked` compares a leaked row with:
+    per key, one hash of every non-carrier cell of ``plan.bits`` (``_oh``) and, for each carrier
+    cell *i*, its hash ``rI``, whether it holds a value ``nI`` and its number ``qI``
+    (``normalise.carrier_key_sql``). Ends in a ``WHERE`` clause, which callers may extend.
+
+    Computing it reads every open version's text, about a second per million people; the registry
+    therefore stores it for a leak with every column (:func:`every_column_plan`), keyed by the
+    SHA-256 of this SQL (:func:`open_numbers_digest`), so a change of roles or of the SQL itself is
+    never served stale numbers.
+    """
+    carriers, _ = _split(plan)
+    rkeys = ""
+    for i in carriers:
+        c = f"v.{quote(plan.bits[i])}"
+        rkeys += f", hash({c}) AS r{i}, {c} IS NOT NULL AS n{i}, {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS q{i}"
+    return (f"SELECT v._key, {_others_hash(plan, 'v', leaked=False)} AS _oh{rkeys} "
+            f"FROM {versions_table} v WHERE v._valid_to IS NULL")
+
+
+def open_numbers_digest(plan: LinkPlan) -> str:
+    """SHA-256 of :func:`open_numbers_sql` for ``plan`` (whatever the versions table is named) and of
+    the macros it may call, whose names alone would not show that they changed."""
+    return hashlib.sha256((open_numbers_sql(plan, "{versions}") + macro_source()).encode()).hexdigest()
+
+
+def every_column_plan(dataset: DatasetInfo) -> LinkPlan | None:
+    """The plan of a leak holding every column of ``dataset`` under its own name (a release of every
+    column, or a copy of the registry), or None when a column has no role (a leak's mapping would
+    give it one, so no stored table could serve it)."""
+    if any(c not in dataset.roles for c in dataset.columns):
+        return None
+    return LinkPlan({c: c for c in dataset.columns}, dict(dataset.roles), [], None, None, list(dataset.columns)[:62])
 
 
 def _cell_hashes(plan: LinkPlan) -> str:

@@ -28,6 +28,11 @@ CREATE OR REPLACE TEMP MACRO jj_phone_norm(x) AS
 """
 
 
+def macro_source() -> str:
+    """The text of every macro :func:`install` creates (see ``normalise.macro_source``)."""
+    return _MACROS + address.macro_sql() + _NIK_MACROS
+
+
 def install(con: duckdb.DuckDBPyConnection, *, nik_macros: bool = True) -> None:
     """Create the district table and the ``jj_*`` macros in ``con`` (idempotent).
 
