@@ -48,7 +48,7 @@ from jejak.normalise import (
     macro_source,
     norm_sql,
 )
-from jejak.registry import DatasetInfo, quote, stored_open_numbers
+from jejak.registry import DatasetInfo, quote, stored_open_numbers, table_name
 from jejak.roles import Role
 
 log = logging.getLogger(__name__)
@@ -573,10 +573,13 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
 def _open_numbers(con: duckdb.DuckDBPyConnection, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
                   only: str) -> str:
     """The relation of :func:`open_numbers_sql` for ``plan`` (restricted by the condition ``only``
-    on ``v`` when given): the registry's stored table when it was made by the same SQL, otherwise
-    the temporary ``_jj_mr``, computed now."""
+    on ``v`` when given): the registry's stored table when it was made by the same SQL over the
+    same versions (the dataset's own table, not a table derived from it), otherwise the temporary
+    ``_jj_mr``, computed now."""
     where = f" AND {only}" if only else ""
-    stored = stored_open_numbers(con, dataset.name, open_numbers_digest(plan))
+    stored = None
+    if versions_table == table_name(dataset.name):
+        stored = stored_open_numbers(con, dataset.name, open_numbers_digest(plan))
     if stored is not None:
         return f"(SELECT * FROM {stored} v WHERE true{where})" if only else stored
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mr AS {open_numbers_sql(plan, versions_table)}{where}")
