@@ -145,7 +145,7 @@ def test_a_broken_utf16_file_is_a_clear_input_error_not_a_traceback(tmp_path: Pa
 def test_the_quick_screen_passes_clean_files_and_leaves_everything_else_to_the_precise_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jejak.intake import screen
+    from jejak.intake import scratch, screen
 
     monkeypatch.setattr(screen, "CHUNK", 64)  # many chunks, so multi-byte characters straddle them
     clean = tmp_path / "clean.csv"
@@ -158,8 +158,12 @@ def test_the_quick_screen_passes_clean_files_and_leaves_everything_else_to_the_p
     long_line = tmp_path / "long.csv"
     long_line.write_bytes(b"a,b\n" + b"x" * 300 + b",1\n1,2\n")
     assert screen._quick_scan(long_line, max_line=100) is None
-    assert set(screen.screen(long_line, 100, b"-,-").bad) == {2}
     mixed = tmp_path / "mixed.csv"
     mixed.write_bytes(clean.read_bytes() + b"Ani,Cikarang\n" + "José,Bogor\n".encode("cp1252"))
     assert screen._quick_scan(mixed, max_line=100) is None
-    assert set(screen.screen(mixed, 100, b"-,-").bad) == {53}
+    scratch_dir = tmp_path / "scratch"
+    scratch_dir.mkdir()
+    with scratch.within(scratch_dir):  # the screened copies are the caller's to remove: kept out of /tmp
+        assert set(screen.screen(long_line, 100, b"-,-").bad) == {2}
+        assert set(screen.screen(mixed, 100, b"-,-").bad) == {53}
+    assert len(list(scratch_dir.iterdir())) == 2
