@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS jj_open (dataset VARCHAR PRIMARY KEY, digest VARCHAR 
 """
 
 Progress = Callable[[str], None]
+#: The keys whose open version a snapshot's diff (``_jj_new``) closes: changed and removed people.
+_CLOSED_KEYS = ("SELECT _key FROM _jj_new WHERE _old <> _hash "
+                "UNION ALL SELECT _gone FROM _jj_new WHERE _gone IS NOT NULL")
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ def table_name(dataset: str) -> str:
     return f"rows_{dataset}"
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchall()[0][0])
+
+
 def open_table_name(dataset: str) -> str:
     """The table of the dataset's open versions reduced to numbers (``verify.open_numbers_sql``)."""
     return f"open_{dataset}"
@@ -126,9 +134,7 @@ def stored_open_numbers(con: duckdb.DuckDBPyConnection, dataset: str, digest: st
     """The name of ``dataset``'s stored open-version numbers when they were made by the SQL whose
     SHA-256 is ``digest`` (see :meth:`Registry._store_open`), else None (other SQL, or a registry
     imported by an older jejak)."""
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'jj_open' AND NOT temporary"
-                      ).fetchall()[0][0]
-    if not has:
+    if not _has_table(con, "jj_open"):
         return None
     row = con.execute("SELECT digest FROM jj_open WHERE dataset = ?", [dataset]).fetchall()
     return open_table_name(dataset) if row and row[0][0] == digest else None
@@ -241,7 +247,7 @@ class Registry:
         scale was most of investigating a small sample.
         """
         stored: dict[tuple[str, str], tuple[str, str]] = {}
-        if self._has_table("jj_priors"):
+        if _has_table(self.con, "jj_priors"):
             stored = {(ch, col): (digest, counts) for ch, col, digest, counts in self.con.execute(
                 "SELECT channel, column_name, digest, counts FROM jj_priors WHERE dataset = ?", [name]).fetchall()}
         out = {}
@@ -263,11 +269,11 @@ class Registry:
         row = self.con.execute(f"SELECT {counted} FROM ({self.as_of_sql(name)})").fetchall()[0]
         return [(sp, sp.prior(hist)) for sp, hist in zip(specs, row, strict=True)]
 
-    def _store_priors(self, name: str) -> None:
+    def _store_priors(self, info: DatasetInfo) -> None:
         """Count and store every prior the dataset's columns may be asked for (see :meth:`priors`)."""
         from jejak.unreleased import prior_specs
 
-        info = self.dataset(name)
+        name = info.name
         self.con.execute("DELETE FROM jj_priors WHERE dataset = ?", [name])
         counted = self._count_priors(name, prior_specs(info.roles, info.columns))
         if counted:  # one statement whatever the number of columns (tests/test_wide.py)
@@ -278,7 +284,7 @@ class Registry:
                  "column": [sp.column for sp, _ in counted], "digest": [sp.digest for sp, _ in counted],
                  "counts": [json.dumps(list(p.counts)) for _, p in counted]})
 
-    def _store_open(self, name: str, *, changed_only: bool) -> None:
+    def _store_open(self, info: DatasetInfo, *, changed_only: bool) -> None:
         """Keep ``open_<name>``, the open versions reduced to what settling a marked leak's row
         compares (``verify.open_numbers_sql``), so an investigation does not recompute it from every
         open version's text (about a second per million people).
@@ -291,8 +297,9 @@ class Registry:
         from jejak.normalise import install_carrier_macros
         from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql
 
+        name = info.name
         t, o = table_name(name), open_table_name(name)
-        plan = every_column_plan(self.dataset(name))
+        plan = every_column_plan(info)
         if plan is None:
             self.con.execute("DELETE FROM jj_open WHERE dataset = ?", [name])
             self.con.execute(f"DROP TABLE IF EXISTS {o}")
@@ -301,18 +308,12 @@ class Registry:
         install_carrier_macros(self.con)
         if changed_only and stored_open_numbers(self.con, name, digest) == o:
             self.con.execute(
-                f"""DELETE FROM {o} WHERE _key IN (
-                        SELECT _key FROM _jj_new WHERE _old <> _hash UNION ALL SELECT _gone FROM _jj_new
-                        WHERE _gone IS NOT NULL)""")
+                f"DELETE FROM {o} WHERE _key IN ({_CLOSED_KEYS})")
             self.con.execute(f"INSERT INTO {o} {open_numbers_sql(plan, t)} "
                              "AND v._key IN (SELECT _key FROM _jj_new WHERE _row IS NOT NULL)")
             return
         self.con.execute(f"CREATE OR REPLACE TABLE {o} AS {open_numbers_sql(plan, t)}")
         self.con.execute("INSERT OR REPLACE INTO jj_open VALUES (?, ?)", [name, digest])
-
-    def _has_table(self, table: str) -> bool:
-        return bool(self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchall()[0][0])
 
     def history(self, name: str, key: str) -> list[dict[str, Any]]:
         """Every version of one row, oldest first."""
@@ -479,10 +480,11 @@ class Registry:
                     [job.dataset, job.as_of, src.name, job.hasher.result(), counts.rows, counts.added,
                      counts.changed, counts.closed, _now()],
                 )
+                info = self.dataset(job.dataset)
                 job.say("counting the residue priors")
-                self._store_priors(job.dataset)
+                self._store_priors(info)
                 job.say("reducing the open versions to numbers")
-                self._store_open(job.dataset, changed_only=existing is not None)
+                self._store_open(info, changed_only=existing is not None)
             with signals.committing(f"the snapshot of {job.dataset!r}"):
                 con.execute("COMMIT")
                 committed = True
@@ -608,9 +610,7 @@ class Registry:
             self._screen(job, columns)
         if changed or closed:
             self.con.execute(
-                f"""UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL AND _key IN (
-                        SELECT _key FROM _jj_new WHERE _old <> _hash UNION ALL SELECT _gone FROM _jj_new
-                        WHERE _gone IS NOT NULL)"""
+                f"UPDATE {t} SET _valid_to = {d} WHERE _valid_to IS NULL AND _key IN ({_CLOSED_KEYS})"
             )
         if added or changed:
             unpack = ", ".join(f"_row[{i + 1}]" for i in range(len(columns)))

@@ -70,6 +70,10 @@ STATUS_WORDS = {
 Say = Callable[[str], None]
 
 
+#: Columns compared per row at most: their agreement bits are one BIGINT (``_lval`` and the masks).
+MAX_BITS = 62
+
+
 @dataclass(frozen=True)
 class LinkPlan:
     """What the leak offers for linkage, derived from the column mapping."""
@@ -94,7 +98,7 @@ class LinkPlan:
         nik = next((rc for rc in order if roles[rc] == Role.NIK), None)
         card = dataset.key if roles.get(dataset.key) == Role.CARD else next(
             (rc for rc in order if roles[rc] == Role.CARD), None)
-        return cls(columns, roles, steps, nik, card, order[:62])
+        return cls(columns, roles, steps, nik, card, order[:MAX_BITS])
 
     @property
     def hard(self) -> list[str]:
@@ -588,7 +592,7 @@ def _open_numbers(con: duckdb.DuckDBPyConnection, plan: LinkPlan, dataset: Datas
     if versions_table == table_name(dataset.name):
         stored = stored_open_numbers(con, dataset.name, open_numbers_digest(plan))
     if stored is not None:
-        return f"(SELECT * FROM {stored} v WHERE true{where})" if only else stored
+        return f"(SELECT * FROM {stored} v WHERE {only})" if only else stored
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mr AS {open_numbers_sql(plan, versions_table)}{where}")
     return "_jj_mr"
 
@@ -625,7 +629,8 @@ def every_column_plan(dataset: DatasetInfo) -> LinkPlan | None:
     give it one, so no stored table could serve it)."""
     if any(c not in dataset.roles for c in dataset.columns):
         return None
-    return LinkPlan({c: c for c in dataset.columns}, dict(dataset.roles), [], None, None, list(dataset.columns)[:62])
+    return LinkPlan({c: c for c in dataset.columns}, dict(dataset.roles), [], None, None,
+                    list(dataset.columns)[:MAX_BITS])
 
 
 def _cell_hashes(plan: LinkPlan) -> str:
