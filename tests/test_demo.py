@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from jejak import demo
 from jejak.cli import app
 from jejak.demo import _new_workspace
 from jejak.errors import WorkspaceError
@@ -15,12 +17,22 @@ from jejak.ledger import Ledger
 from jejak.workspace import Workspace
 
 
-def test_the_demo_tells_the_whole_story_at_small_size(tmp_path: Path) -> None:
+def test_the_demo_tells_the_whole_story_at_small_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "demo-home"
+    made_in: list[Path] = []
+    generate = demo.generate
+
+    def spy(out: Path, **kw: Any) -> Any:
+        made_in.append(out)
+        return generate(out, **kw)
+
+    monkeypatch.setattr(demo, "generate", spy)
     # Speed is measured (the closing notes, docs/report.md), never asserted: a shared CI machine's clock means little.
     result = CliRunner().invoke(app, ["--home", str(home), "demo", "--rows", "3000", "--seed", "3", "--fresh"])
     assert result.exit_code == 0, (result.output, result.exception)
     ws = Workspace.open(home)
+    # The synthetic registry is made inside the workspace (never $TMPDIR) and gone afterwards.
+    assert made_in and made_in[0].is_relative_to(ws.tmp_root.resolve()) and not made_in[0].exists()
     with Ledger.open(ws.ledger_url) as ledger:
         recipients = ledger.recipients()
         releases = ledger.releases()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -119,9 +118,10 @@ def _new_workspace(home: Path, fresh: bool) -> Workspace:
 
 
 def _registry(ws: Workspace, rows: int, seed: int, say: Say, progress: Progress | None) -> list[DatasetInfo]:
-    with tempfile.TemporaryDirectory(prefix="jejak-demo-") as tmp:
+    # Synthetic, but shaped like the real thing: made in the workspace like any of its files.
+    with ws.tmpdir("demo-") as tmp:
         say(f"generating {rows:,} synthetic participants")
-        files = generate(Path(tmp), participants=rows, snapshots=3, seed=seed, fmt="parquet", progress=progress)
+        files = generate(tmp, participants=rows, snapshots=3, seed=seed, fmt="parquet", progress=progress)
         with Registry(ws.registry_path) as reg:
             for i, f in enumerate(files):
                 if progress:
