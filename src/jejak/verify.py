@@ -748,6 +748,11 @@ def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -
                    r._from, r._to, r._agree, r._compared, r._amask, r._cmask, r._status, r._lval
             FROM rows r LEFT JOIN _jj_first f USING (_identity)"""
     )
+    # Every line gets exactly one class: a line lost between the steps would silently shrink
+    # every count of the verdict, so it is an error, not a smaller answer.
+    got, lines = con.execute(f"SELECT (SELECT count(*) FROM {NARROW}), (SELECT count(*) FROM _jj_ids)").fetchall()[0]
+    if got != lines:
+        raise RuntimeError(f"linking classified {got:,} of the leak's {lines:,} lines; the verdict would be wrong")
     _attach_text(con, leak, plan)
 
 
