@@ -49,4 +49,4 @@ lock:
 		--output-file requirements.lock --no-header
 
 clean:
-	rm -rf $(VENV) demo-home bench-out
+	rm -rf $(VENV) demo-home bench-out jejak-eval

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import stat
+import tempfile
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from jejak.cli import app
 from jejak.evaluation import evaluate
 
 
@@ -25,3 +32,22 @@ def test_the_harness_names_leakers_accuses_no_innocent_and_dates_every_leak(tmp_
     # every leak tried (the search's and the innocent trials') was dated, each window right
     assert j["dating"]["trials"] >= 4
     assert j["dating"]["window_contains_extraction"] == j["dating"]["trials"]
+
+
+def test_the_cli_works_in_the_current_directory_not_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jejak eval` without --work builds its synthetic registry in ./jejak-eval (owner-only) and
+    writes nothing into the system's temporary directory."""
+    tmpdir = tmp_path / "system-tmp"
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    res = CliRunner().invoke(app, ["eval", "--participants", "2000", "--releases", "12", "--leaks", "1",
+                                   "--seeds", "1", "--scenario", "unmodified extract", "--json"])
+    assert res.exit_code == 0, res.output
+    work = here / "jejak-eval"
+    assert (work / "ws").is_dir() and stat.S_IMODE(work.stat().st_mode) == 0o700
+    assert json.loads(res.stdout)["rows_needed"][0]["scenario"] == "unmodified extract"
+    assert list(tmpdir.iterdir()) == []

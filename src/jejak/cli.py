@@ -880,9 +880,9 @@ def investigate(
 
 @app.command("eval")
 def eval_(
-    work: Annotated[Path | None, typer.Option("--work", help="Scratch directory (default: a new temporary one); "
-                                              "an existing one is reused.")]
-    = None,
+    work: Annotated[Path, typer.Option("--work", help="Scratch directory; an existing one is reused, with the "
+                                       "sizes it was built with.")]
+    = Path("jejak-eval"),
     participants: Annotated[int, typer.Option(help="Synthetic participants in the scratch registry.")] = 20_000,
     releases: Annotated[int, typer.Option(help="Releases in the ledger (3 leakers, the rest decoys).")] = 1_000,
     leaks: Annotated[int, typer.Option(help="Leaks per scenario whose outcomes are counted; every decoy scored "
@@ -894,13 +894,13 @@ def eval_(
     """Measure attribution under every attack of the threat model: rows needed (bound <= 1e-9), the
     outcome of each leak, and innocent accusations (at 1e-6).
 
-    Runs in a scratch workspace of its own; never touches --home.
+    Runs in a scratch workspace of its own (never --home). Its default is ./jejak-eval, not the
+    system's temporary directory: the synthetic registry and leaks are written owner-only where
+    the user chose to work, and a second run reuses them.
     """
-    import tempfile
-
     from jejak.evaluation import OUTCOMES, evaluate
 
-    base = work or Path(tempfile.mkdtemp(prefix="jejak-eval-"))
+    base = work.expanduser().resolve()
     with _steps() as say:
         report = evaluate(base, participants=participants, releases=releases, leaks=leaks, seeds=seeds,
                           scenarios=scenario, say=say)

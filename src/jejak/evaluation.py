@@ -374,7 +374,9 @@ def evaluate(work: Path, *, participants: int = 20_000, releases: int = 1_000, l
     """Build the scratch workspace in ``work`` (or reuse it) and run the whole evaluation: per scenario,
     the rows needed and the outcomes of ``leaks`` leaks; every decoy scored is an innocent trial."""
     t0 = time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
+    # Synthetic, but shaped like personal data and next to a real ledger's format: owner-only,
+    # whoever calls this and whatever their umask.
+    work.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (work / "ws").exists():
         say(f"reusing the scratch workspace in {work}")
         setup = load(work)
