@@ -246,11 +246,29 @@ def test_a_case_is_read_only_by_its_owner_assignees_grantees_until_their_date_an
     assert status(erin) == {u: 404 for u in urls if not u.endswith(".pdf")}
     assert cid not in erin.get("/cases").text
 
+    # Revoked before its date: only the owner revokes, and the next request is refused at once.
+    assert alice.post_form(f"/cases/{cid}/grant", {"user": "erin", "until": tomorrow.isoformat()}).status_code == 303
+    assert set(status(erin).values()) == {200}
+    page = alice.get(urls[0]).text
+    assert f'action="/cases/{cid}/revoke"' in page and 'value="erin"' in page
+    assert f'action="/cases/{cid}/revoke"' not in bob.get(urls[0]).text  # an assignee does not share further
+    assert bob.post_form(f"/cases/{cid}/revoke", {"user": "erin"}).status_code == 403
+    assert erin.post_form(f"/cases/{cid}/revoke", {"user": "erin"}).status_code == 403  # not an investigator's route
+    assert alice.post_form(f"/cases/{cid}/revoke", {"user": "erin"}).status_code == 303
+    assert status(erin) == {u: 404 for u in urls if not u.endswith(".pdf")}
+    assert alice.post_form(f"/cases/{cid}/revoke", {"user": "erin"}).status_code == 400  # nothing left to revoke
+    assert alice.post_form(f"/cases/{cid}/revoke", {"user": "nobody"}).status_code == 400
+    assert alice.post_form(f"/cases/{cid}/revoke", {"user": "bob"}).status_code == 303
+    assert set(status(bob).values()) == {404} and cid not in bob.get("/cases").text
+
     acts = audit_actions(s, cid)
     assert ("web:alice", "case.assign", {"user": "bob"}) in acts
     assert ("web:alice", "case.grant", {"user": "erin", "until": tomorrow.isoformat()}) in acts
+    assert ("web:alice", "case.revoke", {"user": "erin", "was": "granted"}) in acts
+    assert ("web:alice", "case.revoke", {"user": "bob", "was": "assigned"}) in acts
+    assert [a for a in acts if a[1] == "case.revoke" and a[0] != "web:alice"] == []
     readers = {a[0] for a in acts if a[1] == "case.read"}
-    assert readers == {"web:carol", "web:bob", "web:erin"}
+    assert readers == {"web:carol", "web:bob", "web:erin", "web:alice"}
 
 
 def test_the_notification_pack_is_for_approvers_and_the_pdf_needs_chromium(

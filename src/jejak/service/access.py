@@ -54,6 +54,8 @@ ROUTES: dict[str, tuple[str, str, frozenset[str], str]] = {
                      "assign the case to a colleague (its owner)"),
     "cases.grant": ("POST", "/cases/{cid}/grant", frozenset({INVESTIGATOR}),
                     "grant an external investigator this one case until a date (its owner)"),
+    "cases.revoke": ("POST", "/cases/{cid}/revoke", frozenset({INVESTIGATOR}),
+                     "end a colleague's assignment or an external's grant at once (its owner)"),
     # oversight
     "audit.log": ("GET", "/audit", frozenset({AUDITOR}), "the audit log and its verification"),
     "audit.ledger": ("GET", "/audit/ledger", frozenset({AUDITOR}), "the release ledger"),

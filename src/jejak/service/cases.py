@@ -24,7 +24,7 @@ import re
 import secrets
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -639,6 +639,26 @@ async def case_grant(request: Request, cid: str,
     until = datetime.combine(last + timedelta(days=1), time(0), UTC)
     _share(service, cid, target, "granted", until, caller)
     service.record(caller.user.name, "case.grant", cid, {"user": target.name, "until": last.isoformat()})
+    return redirect(f"/cases/{cid}")
+
+
+@router.post("/cases/{cid}/revoke")
+async def case_revoke(request: Request, cid: str,
+                      caller: Annotated[Caller, Depends(guard("cases.revoke"))]) -> Response:
+    """End an assignment or a grant now, before its date: a contract ended early, a colleague moved."""
+    service = web.svc(request)
+    data = await web.form(request)
+    _owned(request, caller, cid)
+    target = auth.user_by_name(service.db, data.get("user", "").strip()[:64])
+    gone: Sequence[sa.Row[Any]] = ()
+    if target is not None:
+        with service.db.begin() as conn:
+            gone = conn.execute(sa.delete(case_access).where(case_access.c.case_id == cid,
+                                                             case_access.c.user_id == target.id)
+                                .returning(case_access.c.kind)).all()
+    if target is None or not gone:
+        raise HTTPException(400, "that account has no assignment or grant on this case")
+    service.record(caller.user.name, "case.revoke", cid, {"user": target.name, "was": gone[0].kind})
     return redirect(f"/cases/{cid}")
 
 
