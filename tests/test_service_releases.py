@@ -3,6 +3,7 @@ on SQLite and PostgreSQL, against a real registry, ledger and audit log."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html as html_lib
 import logging
@@ -308,6 +309,85 @@ def test_two_downloads_at_once_only_one_succeeds(served: Served) -> None:
     for t in threads:
         t.join()
     assert sorted(codes) == [200, 410, 410, 410]
+
+
+def _drop_after_first_piece(app: FastAPI, b: Browser, url: str) -> list[dict[str, Any]]:
+    """GET ``url`` as ``b`` straight through ASGI, the client going away after the first piece of body."""
+    cookie = "; ".join(f"{k}={v}" for k, v in b.client.cookies.items())
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "https", "path": url, "raw_path": url.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
+             "client": ("testclient", 50000), "server": ("testserver", 443)}
+    sent: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        piece = asyncio.Event()
+        asked = []
+
+        async def receive() -> dict[str, Any]:
+            asked.append(1)
+            if len(asked) == 1:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await piece.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(msg: dict[str, Any]) -> None:
+            sent.append(msg)
+            if msg["type"] == "http.response.body" and msg.get("body"):
+                piece.set()
+                await asyncio.sleep(0.05)  # the client leaves while the server still has bytes to send
+
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    return sent
+
+
+def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = served
+    alice = browser(s.app, s.service, "alice", "requester")
+    bob = browser(s.app, s.service, "bob", "approver")
+    rid = approved(s, alice, bob)
+    run_jobs(s.app)
+    ready = row(s, rid)
+    out = s.ws.home / ready.file
+    size = out.stat().st_size
+    monkeypatch.setattr(releases, "CHUNK", 64)  # many pieces, so the client can leave midway
+    sent = _drop_after_first_piece(s.app, alice, link(alice, rid))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    got = b"".join(m.get("body", b"") for m in sent[1:])
+    assert 0 < len(got) < size
+    # The release is not used up: still ready, its file still there, the attempt audited with what left.
+    after = row(s, rid)
+    assert after.state == "ready" and after.downloaded_at is None and after.link_hash is None and out.exists()
+    [dropped] = audit_entries(s, "release.download.dropped")
+    assert dropped.actor == "web:alice" and dropped.detail["bytes"] == size
+    assert 0 < dropped.detail["bytes_sent"] < size
+    # A new link delivers the same file whole; then it is downloaded and gone.
+    whole = alice.get(link(alice, rid))
+    assert whole.status_code == 200 and whole.content.startswith(got) and len(whole.content) == size
+    assert hashlib.sha256(whole.content).hexdigest() == s.service.ledger.release(ready.release_id).file_sha256
+    assert row(s, rid).state == "downloaded" and not out.exists()
+    assert len(audit_entries(s, "release.download")) == 2
+    assert len(audit_entries(s, "release.download.dropped")) == 1
+
+
+def test_no_second_link_while_a_download_runs_unless_its_server_died(served: Served) -> None:
+    s = served
+    alice = browser(s.app, s.service, "alice", "requester")
+    bob = browser(s.app, s.service, "bob", "approver")
+    rid = approved(s, alice, bob)
+    run_jobs(s.app)
+    with s.service.db.begin() as conn:  # a download started a minute ago and has not ended
+        conn.execute(sa.update(requests).where(requests.c.id == rid)
+                     .values(downloaded_at=now() - timedelta(minutes=1)))
+    refused = alice.post_form(f"/requests/{rid}/link", headers={"accept": "text/html"})
+    assert refused.status_code == 409 and "under way" in refused.text
+    with s.service.db.begin() as conn:  # ... or started long ago: its server died with it
+        conn.execute(sa.update(requests).where(requests.c.id == rid)
+                     .values(downloaded_at=now() - releases.DOWNLOAD_STALE - timedelta(minutes=1)))
+    assert alice.get(link(alice, rid)).status_code == 200
+    assert row(s, rid).state == "downloaded"
 
 
 def test_an_expired_link_is_refused_and_a_new_one_works(served: Served) -> None:

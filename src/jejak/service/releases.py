@@ -6,8 +6,10 @@ something the library would refuse. An approver — never the requester: four ey
 rejects it, once. The approval and the job that makes the release commit in one transaction; the
 job calls :func:`jejak.release.create_release` and writes the same ledger entry and the same
 ``release.create`` audit entry as ``jejak release create``. The requester then downloads the file
-once, through a link that expires; the server copy is deleted as the download starts (``jejak
-release reproduce`` rebuilds it byte for byte from registry, ledger and master secret).
+once, through a link that expires and is used once; the server copy is deleted when the last byte
+has gone (``jejak release reproduce`` rebuilds it byte for byte from registry, ledger and master
+secret). A download that drops midway does not use the release up: it is audited with the bytes
+that left, and the requester makes a new link for the same file.
 
 A filter may quote a person's key (``NIK = '3201…'``): its text is shown to the requester and the
 approvers only, and never written to the audit log, a server log or an error message.
@@ -23,9 +25,9 @@ import os
 import re
 import secrets
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -60,6 +62,8 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 NOT_FOUND = "no such request"  # the same for an id that exists but is not yours: ids are not probed
+CHUNK = 1 << 20  # bytes per piece of a download
+DOWNLOAD_STALE = timedelta(hours=1)  # a download under way this long is taken for one that died with its server
 _GONE = ("This release has already been downloaded: a release is downloaded once. Ask for a new request if "
          "the file is needed again.")
 
@@ -387,6 +391,11 @@ def make_link(request: Request, rid: str,
         raise HTTPException(410, _GONE)
     if row.state != READY:
         raise HTTPException(409, f"The release is not ready to download (the request is {row.state}).")
+    started = aware(row.downloaded_at)
+    if started is not None and now() - started < DOWNLOAD_STALE:
+        # One copy at a time: a second link while the first download runs would be a second copy.
+        raise HTTPException(409, "A download of this release is under way; if it failed, the page offers a new "
+                                 "link as soon as the server notices.")
     token = secrets.token_urlsafe(32)
     expires = now() + timedelta(minutes=service.settings.link_minutes)
     with service.db.begin() as conn:
@@ -409,6 +418,8 @@ def download(request: Request, rid: str, token: str,
     if row.state == DOWNLOADED:
         raise HTTPException(410, _GONE)
     sent = auth.digest(token[:128])
+    if row.state == READY and row.link_hash is None and row.downloaded_at is not None:
+        raise HTTPException(410, "This download link has been used; a download of this release is under way.")
     if row.state != READY or row.link_hash is None or not hmac.compare_digest(row.link_hash.encode(), sent.encode()):
         raise HTTPException(404, "This download link is not valid; make a new one on the request's page.")
     t = now()
@@ -421,34 +432,70 @@ def download(request: Request, rid: str, token: str,
     except OSError:
         raise HTTPException(410, "The release file is no longer on the server; an operator can rebuild it with "
                                  "'jejak release reproduce'.") from None
+    client = web.client(request)[:64]
     try:
         with service.db.begin() as conn:
-            # The flip is the download: of two requests with the same link, one changes the row.
+            # Starting is using the link: of two requests with the same link, one changes the row.
             taken = conn.execute(sa.update(requests).where(
                 requests.c.id == rid, requests.c.state == READY, requests.c.link_hash == row.link_hash,
                 requests.c.link_expires > t,
-            ).values(state=DOWNLOADED, downloaded_at=t, downloaded_from=web.client(request)[:64], link_hash=None))
+            ).values(downloaded_at=t, downloaded_from=client, link_hash=None))
             if taken.rowcount != 1:
-                raise HTTPException(410, _GONE)
+                raise HTTPException(410, "This download link has been used; a download of this release is under way.")
         size = os.fstat(handle.fileno()).st_size
-        # The server copy goes now: the open handle keeps its bytes until the stream ends, and no
-        # copy waits on disk for a link that can no longer be used.
-        _discard(path)
     except BaseException:
         handle.close()
         raise
     sha = service.ledger.release(row.release_id).file_sha256 if row.release_id else None
-    service.record(caller.user.name, "release.download", row.release_id or rid, {
-        "request": rid, "from": web.client(request)[:64], "file": path.name, "sha256": sha, "bytes": size})
-    return StreamingResponse(_chunks(handle), media_type=MEDIA_TYPES.get(row.format, "application/octet-stream"),
+    target = row.release_id or rid
+    # Audited as the bytes start to leave: a server that dies midway must not hide the attempt.
+    service.record(caller.user.name, "release.download", target, {
+        "request": rid, "from": client, "file": path.name, "sha256": sha, "bytes": size})
+    delivery = _Delivery(service, rid, t, path, size, caller.user.name, target)
+    media = MEDIA_TYPES.get(row.format, "application/octet-stream")
+    return StreamingResponse(delivery.chunks(handle), media_type=media,
                              headers={"Content-Disposition": f'attachment; filename="{_safe_name(path.name)}"',
                                       "Content-Length": str(size)})
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(1 << 20):
-            yield chunk
+@dataclass
+class _Delivery:
+    """One download's stream, and what its end means: every byte handed to the server makes the
+    request downloaded and deletes the server copy; a stream that stops short (the client went away,
+    the connection dropped) leaves the release ready for a new link, audited with the bytes sent."""
+
+    service: Service
+    rid: str
+    started: datetime  # the attempt's downloaded_at: a later attempt's end never touches this one's row
+    path: Path
+    size: int
+    user: str
+    target: str
+
+    async def chunks(self, handle: BinaryIO) -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            with handle:
+                while chunk := await run_in_threadpool(handle.read, CHUNK):
+                    yield chunk  # resumes once the server has taken the chunk
+                    sent += len(chunk)
+        finally:
+            # No await here: a cancelled stream (the client left) runs this block while cancelled.
+            self._end(sent)
+
+    def _end(self, sent: int) -> None:
+        mine = sa.and_(requests.c.id == self.rid, requests.c.state == READY,
+                       requests.c.downloaded_at == self.started)
+        if sent == self.size:
+            with self.service.db.begin() as conn:
+                conn.execute(sa.update(requests).where(mine).values(state=DOWNLOADED))
+            # Gone once delivered: no copy waits on disk for a link that can no longer be made.
+            _discard(self.path)
+            return
+        with self.service.db.begin() as conn:
+            conn.execute(sa.update(requests).where(mine).values(downloaded_at=None, downloaded_from=None))
+        self.service.record(self.user, "release.download.dropped", self.target,
+                            {"request": self.rid, "bytes_sent": sent, "bytes": self.size})
 
 
 def _safe_name(name: str) -> str:
