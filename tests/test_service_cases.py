@@ -171,6 +171,10 @@ def test_an_uploaded_leak_gets_the_verdict_the_library_gives_for_the_same_file(s
     assert run_jobs(s.app) == 1
     assert alice.get(f"/cases/{cid}/progress").json() == {"state": "done", "stage": "done", "done": 8, "total": 8}
     got = alice.get(f"/cases/{cid}/verdict.json").json()
+    # One copy of the leak on the server: the case's evidence copy, the same bytes; the upload is gone.
+    evidence = s.ws.cases_dir / cid / got["evidence"]["copy"]
+    assert hashlib.sha256(evidence.read_bytes()).hexdigest() == row.upload_sha256
+    assert not stored.exists() and not stored.parent.exists()
     library = investigate(s.ws, leak).to_json()
     assert got["case_id"] == cid and got["evidence"]["sha256"] == row.upload_sha256
     assert got["evidence"]["path"] == "vendor.csv"  # the report names the file as the investigator did
@@ -531,6 +535,7 @@ def test_a_case_made_by_a_worker_that_died_before_saying_so_is_adopted_not_run_a
     assert (s.ws.cases_dir / cid / "verdict.json").stat().st_mtime_ns == before
     assert case_row(s, cid).state == "done" and case_row(s, cid).headline == made.summary[1]
     assert [d.get("adopted") for _a, action, d in audit_actions(s, cid) if action == "investigate"] == [True]
+    assert list(s.service.uploads_dir.iterdir()) == []  # the adopted case's evidence copy is the one kept
     assert alice.get(f"/cases/{cid}/verdict.json").json()["case_id"] == cid
 
 

@@ -16,6 +16,7 @@ the grant's date. Any other case is answered 404, as an id that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -334,7 +335,9 @@ def run_case(service: Service, cid: str, progress: Progress | None = None) -> No
         return
     recorded = service.ws.cases_dir / cid / "verdict.json"
     if recorded.is_file():  # made complete by a worker that died before it could say so
-        _done(service, row, report.load_verdict(recorded), adopted=True)
+        adopted = report.load_verdict(recorded)
+        _done(service, row, adopted, adopted=True)
+        _retire_upload(service, row, adopted)
         return
     _set(service, cid, state="running")
     upload = service.ws.home / row.upload_path
@@ -351,7 +354,25 @@ def run_case(service: Service, cid: str, progress: Progress | None = None) -> No
         _set(service, cid, state="failed",
              error=f"internal error ({type(exc).__name__}); the server log has the details")
         raise
-    _done(service, row, verdict.to_json(), adopted=False)
+    found = verdict.to_json()
+    _done(service, row, found, adopted=False)
+    _retire_upload(service, row, found)
+
+
+def _retire_upload(service: Service, row: sa.Row[Any], verdict: dict[str, Any]) -> None:
+    """Delete the upload once the case holds its evidence copy: two copies of a leak on the server
+    are one too many. Only when the copy's hash is the upload's, read when it arrived; otherwise
+    the upload stays, and the log says so (without the file's name)."""
+    ev = verdict.get("evidence") or {}
+    copy = service.ws.cases_dir / row.id / str(ev.get("copy") or "")
+    upload = service.ws.home / row.upload_path
+    if not (ev.get("sha256") == row.upload_sha256 and ev.get("copy") and copy.is_file()):
+        log.warning("case %s: the evidence copy does not match the upload; the upload is kept", row.id)
+        return
+    if upload.resolve().is_relative_to(service.uploads_dir.resolve()):
+        upload.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            upload.parent.rmdir()
 
 
 def _done(service: Service, row: sa.Row[Any], verdict: dict[str, Any], *, adopted: bool) -> None:
