@@ -153,3 +153,32 @@ def test_people_seen_only_in_outdated_rows_are_placed_by_their_newest_version(ro
     assert closed > 0  # the synthetic history removes people too: that path is exercised
     assert Counter({b["code"]: b["people"] for b in imp.branches}) == Counter(v[0] for v in newest.values())
     assert imp.deceased == sum(v[1] == "MENINGGAL" for v in newest.values())
+
+
+@pytest.mark.parametrize("deceased", [7, 0])
+def test_the_deceased_are_found_in_a_column_not_named_or_worded_as_a_status(tmp_path: Path, deceased: int) -> None:
+    """A registry whose status words verification does not know: the first category column in which an
+    affected person is marked deceased counts them. A column saying so only of someone unaffected
+    (``catatan``) is passed over, and a registry saying it of nobody has no status column at all."""
+    import duckdb
+
+    from jejak.registry import DatasetInfo
+
+    con = duckdb.connect(str(tmp_path / "reg.duckdb"))  # stored, as a registry's tables are
+    con.execute(
+        f"""CREATE TABLE versions AS
+            SELECT 'K' || i AS _key, DATE '2025-01-01' AS _valid_from, NULL::DATE AS _valid_to,
+                   ['BANDUNG', 'MEDAN', 'AMBON'][i % 3 + 1] AS kota,
+                   CASE WHEN i = 200 THEN 'Wafat' ELSE 'BIASA' END AS catatan,
+                   CASE WHEN i <= {deceased} THEN ' meninggal ' ELSE 'PINDAH' END AS ket
+            FROM range(1, 201) t(i)"""
+    )
+    con.execute("""CREATE TEMP TABLE _jj_linked AS
+                   SELECT i AS _line, 'K' || i AS _key, 'current' AS _class, false AS _dup,
+                          DATE '2025-01-01' AS _from, NULL::DATE AS _to, 'BANDUNG' AS kota
+                   FROM range(1, 101) t(i)""")
+    cols = ["kota", "catatan", "ket"]
+    info = DatasetInfo("x", "kota", cols, {c: Role.CATEGORY for c in cols}, [], 200, 200)
+    imp = measure(con, linked="_jj_linked", dataset=info, versions_table="versions")
+    assert imp.people == 100
+    assert (imp.status_column, imp.deceased) == (("ket", deceased) if deceased else (None, 0))

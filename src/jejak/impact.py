@@ -128,7 +128,8 @@ def measure(
     known = status_column(con, dataset, versions_table)
     known = known if known is not None and dataset.roles.get(known) == Role.CATEGORY else None
     nik = [c for c in dataset.columns if dataset.roles.get(c) == Role.NIK][:1]
-    statuses = [known] if known else [c for c in dataset.columns if dataset.roles.get(c) == Role.CATEGORY]
+    statuses = [known] if known else _with_deceased(
+        con, versions_table, [c for c in dataset.columns if dataset.roles.get(c) == Role.CATEGORY])
     _latest_versions(con, linked, versions_table, list(dict.fromkeys(nik + ([branch] if branch else []) + statuses)))
     try:
         if subjects is not None:  # one row per person already: no DISTINCT over millions of rows
@@ -252,6 +253,21 @@ def _branches(con: duckdb.DuckDBPyConnection, column: str) -> list[dict[str, Any
             WHERE {_has_text(column)} GROUP BY ALL ORDER BY people DESC, code"""
     ).fetchall()
     return [{"code": c, "people": int(k)} for c, k in res]
+
+
+def _with_deceased(con: duckdb.DuckDBPyConnection, versions: str, cands: list[str]) -> list[str]:
+    """The columns of ``cands`` in which some registry version says "deceased": the only ones whose
+    affected people's values can say so. A category column's distinct values in the stored registry
+    are read from its dictionaries (0.14 s for seven columns of ten million people, against 2.4 s
+    to fetch and test each affected person's), and most registries then need none fetched."""
+    if not cands:
+        return []
+    dead = ", ".join(f"'{v}'" for v in DECEASED)
+    found = {r[0] for r in con.execute(" UNION ALL ".join(
+        f"SELECT {i} FROM (SELECT DISTINCT {quote(c)} AS v FROM {versions}) WHERE upper(trim(v)) IN ({dead})"
+        for i, c in enumerate(cands)
+    )).fetchall()}
+    return [c for i, c in enumerate(cands) if i in found]
 
 
 def _status_column(con: duckdb.DuckDBPyConnection, cands: list[str]) -> str | None:
