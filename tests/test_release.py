@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jejak import keys
+from jejak import audit, keys
 from jejak.channel.base import Policy, channels, digests_of, embed_release
 from jejak.channel.canary import tag
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.ledger import Ledger, ReleaseEntry
 from jejak.registry import Registry
-from jejak.release import ReleaseRequest, create_release, register_release, reproduce_release
+from jejak.release import ReleaseRequest, audit_detail, create_release, register_release, reproduce_release
 from jejak.roles import IDENTITY_ROLES, Role
 from jejak.synth import generate
 from jejak.validators import sql
@@ -137,11 +137,42 @@ def test_a_failure_inside_the_ledger_transaction_leaves_neither_file_nor_entry(
         raise OSError("disk full")
 
     # The rename happens inside the ledger transaction: its failure must roll the entry back.
+    logged = len(audit.entries(workspace))
     monkeypatch.setattr(release.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "x.csv"))
+    monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
     assert len(Ledger.open(workspace.ledger_url).releases()) == before
+    # ... and its audit entry with it, the head file unmoved: the log verifies as before.
+    assert len(audit.entries(workspace)) == logged and audit.verify(workspace).intact
+
+
+def test_a_release_and_its_audit_entry_commit_together(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = len(Ledger.open(workspace.ledger_url).releases())
+    logged = len(audit.entries(workspace))
+
+    def broken_append(*_a: object, **_k: object) -> None:
+        raise audit.AuditError("the audit log could not be written: database is full")
+
+    # The entry cannot be written: the release is not made (no file, no ledger entry).
+    monkeypatch.setattr(audit.Within, "append", broken_append)
+    with pytest.raises(audit.AuditError):
+        create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "x.csv"))
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    assert len(Ledger.open(workspace.ledger_url).releases()) == before
+    assert len(audit.entries(workspace)) == logged
+    # Made: one ledger entry and one release.create entry naming it, with the head moved to it.
+    rec = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "x.csv"))
+    made = [e for e in audit.entries(workspace) if e.action == "release.create" and e.target == rec.release_id]
+    assert len(made) == 1 and made[0].detail == audit_detail(rec) and made[0].actor == rec.operator
+    reg = register_release(workspace, dataset="peserta", recipient="PT Vendor", as_of=date(2025, 3, 1),
+                           columns=None, where=None, purpose=None)
+    assert [e.action for e in audit.entries(workspace) if e.target == reg.release_id] == ["release.register"]
+    assert audit.verify(workspace).intact
 
 
 def test_existing_output_is_never_overwritten(workspace: Workspace, tmp_path: Path) -> None:

@@ -24,11 +24,10 @@ from tests.servicekit import BASE, Browser, browser, make_service, run_jobs
 from typer.testing import CliRunner
 
 from jejak import audit
-from jejak.cli import _audit_release
 from jejak.cli import app as cli
 from jejak.files import private_dir
 from jejak.ledger import Ledger
-from jejak.release import ReleaseRequest, create_release
+from jejak.release import ReleaseRequest, audit_detail, create_release
 from jejak.service import auth, releases
 from jejak.service.core import Service
 from jejak.service.db import jobs, now, requests
@@ -168,11 +167,12 @@ def test_request_approve_make_and_download_once_as_the_cli_would(served: Served,
                               "filtered": True, "format": "csv", "as_of": AS_OF}
     [approval] = audit_entries(s, "request.approve")
     assert approval.actor == "web:bob" and approval.detail["requester"] == "alice"
-    [made] = audit_entries(s, "release.create")
+    # One release.create each, written in the ledger's transaction: the service's names the request.
+    made, cli_entry = sorted(audit_entries(s, "release.create"), key=lambda e: e.target != rec.release_id)
     assert made.actor == "web:bob" and made.target == rec.release_id and made.detail["request"] == rid
-    _audit_release(s.ws, "release.create", rec)  # what the CLI writes for this record
-    cli_entry = audit_entries(s, "release.create")[-1]
-    assert {k: v for k, v in made.detail.items() if k != "request"} == cli_entry.detail
+    assert {k: v for k, v in made.detail.items() if k != "request"} == audit_detail(rec)
+    assert cli_entry.target == direct.release_id and cli_entry.detail == audit_detail(direct)
+    assert cli_entry.actor == direct.operator
     [fetched] = audit_entries(s, "release.download")
     assert fetched.actor == "web:alice" and fetched.target == rec.release_id
     assert fetched.detail["from"] == "testclient" and fetched.detail["sha256"] == rec.file_sha256

@@ -228,28 +228,7 @@ class AuditLog:
         for attempt in range(_RETRIES):
             try:
                 with self.ledger.engine.begin() as conn:
-                    last = conn.execute(sa.select(AuditEntryRow.seq, AuditEntryRow.hash)
-                                        .order_by(AuditEntryRow.seq.desc()).limit(1)).first()
-                    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
-                    now = datetime.now(UTC)
-                    entry = None
-                    if make is not None:
-                        entry = make(seq + 1, prev, now)
-                        conn.execute(sa.insert(AuditEntryRow).values(**asdict(entry)))
-                        seq, prev = entry.seq, entry.hash
-                    signed = None
-                    if signer is not None and (make is None or self._due(conn, seq)):
-                        previous = conn.scalar(sa.select(sa.func.max(AuditCheckpointRow.seq)))
-                        mark = self._entry(seq + 1, now, actor or (entry.actor if entry else actor_name()),
-                                           CHECKPOINT_ACTION, None, {"previous_checkpoint": previous}, prev)
-                        conn.execute(sa.insert(AuditEntryRow).values(**asdict(mark)))
-                        cp = Checkpoint(mark.seq, mark.hash, now,
-                                        signer.sign(_signed_bytes(mark.seq, mark.hash)).hex())
-                        conn.execute(sa.insert(AuditCheckpointRow).values(**asdict(cp)))
-                        signed = (mark, cp)
-                        entry = entry or mark
-                    assert entry is not None
-                    return entry, signed
+                    return self._insert_on(conn, make, signer, actor=actor)
             except IntegrityError:
                 pass  # another writer appended first: read the new end and try again
             except OperationalError as exc:
@@ -260,6 +239,46 @@ class AuditLog:
             _time.sleep(0.01 * (attempt + 1))
         raise AuditError(f"the audit log could not be written: {_RETRIES} concurrent writers kept taking the "
                          "next entry")
+
+    def _insert_on(self, conn: sa.Connection, make: Callable[[int, str, datetime], AuditEntry] | None,
+                   signer: Ed25519PrivateKey | None, *, actor: str | None = None
+                   ) -> tuple[AuditEntry, tuple[AuditEntry, Checkpoint] | None]:
+        last = conn.execute(sa.select(AuditEntryRow.seq, AuditEntryRow.hash)
+                            .order_by(AuditEntryRow.seq.desc()).limit(1)).first()
+        seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+        now = datetime.now(UTC)
+        entry = None
+        if make is not None:
+            entry = make(seq + 1, prev, now)
+            conn.execute(sa.insert(AuditEntryRow).values(**asdict(entry)))
+            seq, prev = entry.seq, entry.hash
+        signed = None
+        if signer is not None and (make is None or self._due(conn, seq)):
+            previous = conn.scalar(sa.select(sa.func.max(AuditCheckpointRow.seq)))
+            mark = self._entry(seq + 1, now, actor or (entry.actor if entry else actor_name()),
+                               CHECKPOINT_ACTION, None, {"previous_checkpoint": previous}, prev)
+            conn.execute(sa.insert(AuditEntryRow).values(**asdict(mark)))
+            cp = Checkpoint(mark.seq, mark.hash, now, signer.sign(_signed_bytes(mark.seq, mark.hash)).hex())
+            conn.execute(sa.insert(AuditCheckpointRow).values(**asdict(cp)))
+            signed = (mark, cp)
+            entry = entry or mark
+        assert entry is not None
+        return entry, signed
+
+    @contextlib.contextmanager
+    def within(self) -> Iterator[Within]:
+        """Entries written inside a transaction of the caller's on the ledger's database, so that
+        the work and its record commit together or not at all (a release and its ``release.create``).
+
+        The turn of this workspace's writers is held from before the caller's transaction to after
+        its end, and the head file moves only when the block ends normally, i.e. after the commit.
+        """
+        with self._head_lock():
+            self._check_head_before_append()
+            w = Within(self)
+            yield w
+            if w.last is not None:
+                self._move_head(w.last)
 
     def _due(self, conn: sa.Connection, seq: int) -> bool:
         last = conn.scalar(sa.select(sa.func.max(AuditCheckpointRow.seq))) or 0
@@ -429,6 +448,36 @@ class AuditLog:
             return None
 
 
+class Within:
+    """Appends inside the caller's transaction (see :meth:`AuditLog.within`)."""
+
+    def __init__(self, log_: AuditLog) -> None:
+        self._log = log_
+        self.last: AuditEntry | None = None
+
+    def append(self, conn: sa.Connection, action: str, target: str | None, detail: Mapping[str, Any], *,
+               actor: str | None = None, master: bytes | None = None) -> AuditEntry:
+        """Append one entry (and a checkpoint when one is due) on ``conn``, in its transaction. A
+        writer on another machine that took the same entry number makes the caller's whole
+        transaction fail: the work is not done unrecorded, and can be run again."""
+        actor = _check_text(actor or actor_name(), "actor")
+        target = None if target is None else _check_text(target, "target")
+        if not _ACTION_RE.fullmatch(action) or len(action) > 64:
+            raise AuditError(f"audit action {action!r} must be dotted lower-case words, e.g. release.create")
+        clean = _clean_detail(detail)
+        signer = None
+        if master is not None:
+            try:
+                signer = self._log._signer(master)
+            except AuditError as exc:
+                log.warning("%s; the entry is recorded without a checkpoint", exc)
+        entry, checkpoint = self._log._insert_on(
+            conn, lambda seq, prev, now: self._log._entry(seq, now, actor, action, target, clean, prev), signer)
+        self.last = checkpoint[0] if checkpoint else entry
+        log.info("audit: %s %s (entry %d)", action, target or "", entry.seq)
+        return entry
+
+
 def _end(n: int) -> str:
     return f"the log ends at entry {n}" if n else "the log is empty"
 
@@ -493,7 +542,8 @@ def open_log(ws: Workspace) -> Iterator[AuditLog]:
         yield AuditLog(ledger, ws.home)
 
 
-def _master(ws: Workspace) -> bytes | None:
+def master_or_none(ws: Workspace) -> bytes | None:
+    """The master secret that signs checkpoints, or None where this account cannot read it."""
     try:
         return ws.master_secret()
     except WorkspaceError:
@@ -508,7 +558,7 @@ def record(ws: Workspace, action: str, target: str | None = None,
     file names. Neither may hold a value from a data row.
     """
     with open_log(ws) as audit:
-        return audit.append(action, target, detail, master=_master(ws))
+        return audit.append(action, target, detail, master=master_or_none(ws))
 
 
 def checkpoint(ws: Workspace) -> Checkpoint:

@@ -384,8 +384,7 @@ def release_create(
     )
     ws = _workspace()
     with _steps(not as_json) as say:
-        rec = create_release(ws, req, say)
-    _audit_release(ws, "release.create", rec)
+        rec = create_release(ws, req, say)  # recorded in the ledger and the audit log together
     if as_json:
         _print_json(_release_json(rec))
         return
@@ -394,16 +393,6 @@ def release_create(
         f"Release [bold]{rec.release_id}[/] for {rec.recipient}: {rec.rows:,} rows "
         f"({rec.canaries} canaries) as of {rec.as_of} -> {out_file}\nMarks: {marks}"
     )
-
-
-def _audit_release(ws: Workspace, action: str, rec: Any) -> None:
-    from jejak import audit
-
-    # Column names and the filter's existence, not its text: a filter may quote a person's key.
-    audit.record(ws, action, rec.release_id, {
-        "recipient": rec.recipient, "dataset": rec.dataset, "as_of": rec.as_of.isoformat(), "rows": rec.rows,
-        "columns": len(rec.columns), "filtered": rec.filter is not None, "canaries": rec.canaries,
-        "file": rec.file_name, "sha256": rec.file_sha256, "format": rec.file_format})
 
 
 @release_app.command("list")
@@ -494,7 +483,6 @@ def release_register(
         ws, dataset=dataset, recipient=recipient, as_of=_parse_date(as_of, "--as-of"),
         columns=[c for c in columns.split(",") if c.strip()] if columns else None, where=where, purpose=purpose,
     )
-    _audit_release(ws, "release.register", rec)
     if as_json:
         _print_json(_release_json(rec))
         return

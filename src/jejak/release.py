@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,8 @@ class ReleaseRequest:
     fmt: str | None = None  # default: from the file extension, else csv
     policy: Policy | None = None
     operator: str | None = None  # who made it, for the ledger (default: the OS user; the service: web:<approver>)
+    #: more for the ``release.create`` audit entry (the service: the request's id); ids, never values
+    audit_extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def create_release(ws: Workspace, req: ReleaseRequest, say: Say = lambda _m: Non
                 entry = _with(entry, rows=rows, channels=dict(marking.cells), canaries=len(canaries),
                               file_sha256=digest)
                 say("recording the release in the ledger")
-                _commit(ledger, entry, canaries, tmp, out)
+                _commit(ws, ledger, entry, canaries, tmp, out, "release.create", req.audit_extra)
                 return ledger.release(release_id)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -215,8 +217,7 @@ def register_release(
         operator=_operator(), purpose=purpose, file_name=None, file_sha256=None, file_format=None,
         kind="registered", extra={},
     )
-    with ledger.recording(entry):
-        pass
+    _commit(ws, ledger, entry, [], None, None, "release.register", {})
     return ledger.release(release_id)
 
 
@@ -484,23 +485,37 @@ def _drop(con: Any) -> None:
         con.unregister(_SYMBOLS)
 
 
-def _commit(ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path, out: Path) -> None:
-    """Record, then move the file into place inside the same transaction.
+def _commit(ws: Workspace, ledger: Ledger, entry: ReleaseEntry, canaries: list[dict[str, Any]], tmp: Path | None,
+            out: Path | None, action: str, extra: dict[str, Any]) -> None:
+    """Record the release and its audit entry, and move the file into place, in one transaction.
 
-    If the commit fails after the rename, the file is removed again: a release file without
-    a ledger entry must never exist.
+    If the commit fails after the rename, the file is removed again: a release file without a
+    ledger entry must never exist, nor a release the audit log does not show.
     """
+    from jejak import audit
+
     moved = False
     try:
-        with ledger.recording(entry) as handle:
+        with audit.AuditLog(ledger, ws.home).within() as log_, ledger.recording(entry) as handle:
             if canaries:
                 handle.add_canaries(canaries)
-            os.replace(tmp, out)
-            moved = True
+            log_.append(handle.connection, action, entry.release_id, {**audit_detail(entry), **extra},
+                        actor=entry.operator, master=audit.master_or_none(ws))
+            if tmp is not None and out is not None:
+                os.replace(tmp, out)
+                moved = True
     except BaseException:
-        if moved:
+        if moved and out is not None:
             out.unlink(missing_ok=True)
         raise
+
+
+def audit_detail(rec: ReleaseEntry | ReleaseRecord) -> dict[str, Any]:
+    """What the audit log says of a release: column count and whether it was filtered, not the
+    names or the filter's text (a filter may quote a person's key)."""
+    return {"recipient": rec.recipient, "dataset": rec.dataset, "as_of": rec.as_of.isoformat(), "rows": rec.rows,
+            "columns": len(rec.columns), "filtered": rec.filter is not None, "canaries": rec.canaries,
+            "file": rec.file_name, "sha256": rec.file_sha256, "format": rec.file_format}
 
 
 def _select_columns(requested: list[str] | None, available: list[str]) -> list[str]:

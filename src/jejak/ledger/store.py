@@ -114,6 +114,11 @@ class Recording:
     def release_id(self) -> str:
         return self.record.release_id
 
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection: what else must commit with the release (its audit entry)."""
+        return self._conn
+
     def add_canaries(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Record the release's canary persons as tags (``jejak.channel.canary.tag_row``).
 

@@ -40,7 +40,7 @@ from jejak.errors import JejakError
 from jejak.export import FORMATS
 from jejak.files import private_dir, private_file
 from jejak.registry import DatasetInfo, Registry
-from jejak.release import ReleaseRequest, create_release
+from jejak.release import ReleaseRequest, audit_detail, create_release
 from jejak.service import access, auth, web
 from jejak.service.core import Service
 from jejak.service.db import aware, now, requests, users
@@ -535,16 +535,6 @@ def release_path(service: Service, rid: str, dataset: str, fmt: str) -> Path:
     return service.releases_dir / rid / _safe_name(f"{dataset}_{rid}.{fmt}")
 
 
-def release_detail(rec: Any) -> dict[str, Any]:
-    """The ``release.create`` audit detail, field for field what ``jejak release create`` writes.
-
-    Column names' count and the filter's existence, not its text: a filter may quote a person's key.
-    """
-    return {"recipient": rec.recipient, "dataset": rec.dataset, "as_of": rec.as_of.isoformat(), "rows": rec.rows,
-            "columns": len(rec.columns), "filtered": rec.filter is not None, "canaries": rec.canaries,
-            "file": rec.file_name, "sha256": rec.file_sha256, "format": rec.file_format}
-
-
 def make_release(service: Service, rid: str, progress: Callable[[str, int, int], None] | None = None) -> None:
     """Make the approved request ``rid``'s release, audit it as the approver, and mark it ready.
 
@@ -568,7 +558,7 @@ def make_release(service: Service, rid: str, progress: Callable[[str, int, int],
             _clear(out.parent)  # what a dead worker left: partial files, a file no ledger entry owns
             req = ReleaseRequest(dataset=row.dataset, recipient=row.recipient, out=out, columns=row.columns,
                                  where=row.filter, as_of=row.as_of, purpose=row.purpose, fmt=row.format,
-                                 operator=f"web:{row.decider}")
+                                 operator=f"web:{row.decider}", audit_extra={"request": rid})
             report("making the release", 0, 1)
             rec = create_release(service.ws, req, say=lambda message: report(message[:64], 0, 1))
         private_file(out)
@@ -584,9 +574,9 @@ def make_release(service: Service, rid: str, progress: Callable[[str, int, int],
                   "".join(traceback.format_tb(exc.__traceback__)))
         _fail(service, rid, message)
         raise JejakError(message) from None
-    if not _audited(service, rec.release_id):
+    if not _audited(service, rec.release_id):  # made before the release and its entry committed together
         service.record(row.decider or "unknown", "release.create", rec.release_id,
-                       {**release_detail(rec), "request": rid})
+                       {**audit_detail(rec), "request": rid})
     with service.db.begin() as conn:
         conn.execute(sa.update(requests).where(requests.c.id == rid, requests.c.state == APPROVED).values(
             state=READY, release_id=rec.release_id, file=str(out.relative_to(service.ws.home)), error=None))
