@@ -373,3 +373,34 @@ def test_releases_made_by_earlier_versions_reproduce_byte_for_byte(
                 pass
         got[(name, fmt)] = reproduce_release(workspace, release_id, tmp_path / f"{name}.{fmt}").sha256[:16]
     assert got == GOLDEN
+
+
+def test_a_release_survives_what_fails_after_its_commit_and_a_racing_audit_writer(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    real_insert = audit.AuditLog._insert_on
+    calls: list[int] = []
+
+    def raced_once(self: audit.AuditLog, *a: object, **k: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:  # another machine took the next entry number first
+            raise IntegrityError("INSERT INTO audit_entries", None, Exception("duplicate key"))
+        return real_insert(self, *a, **k)  # type: ignore[arg-type]
+
+    def head_unwritable(self: audit.AuditLog, entry: object) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(audit.AuditLog, "_insert_on", raced_once)
+    monkeypatch.setattr(audit.AuditLog, "_move_head", head_unwritable)
+    rec = create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / "x.csv"))
+    monkeypatch.undo()
+    # The race cost a retry of the entry, not the release; the head file that could not follow
+    # did not take back a release that had committed.
+    assert len(calls) == 2 and (tmp_path / "x.csv").exists()
+    assert Ledger.open(workspace.ledger_url).release(rec.release_id).file_sha256 == rec.file_sha256
+    assert [e.action for e in audit.entries(workspace) if e.target == rec.release_id] == ["release.create"]
+    assert not audit.verify(workspace).intact  # the head lags: verify says so ...
+    audit.record(workspace, "test.note")  # ... until the next entry moves it on
+    assert audit.verify(workspace).intact

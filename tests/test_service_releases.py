@@ -4,6 +4,7 @@ on SQLite and PostgreSQL, against a real registry, ledger and audit log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import html as html_lib
 import logging
@@ -311,8 +312,11 @@ def test_two_downloads_at_once_only_one_succeeds(served: Served) -> None:
     assert sorted(codes) == [200, 410, 410, 410]
 
 
-def _drop_after_first_piece(app: FastAPI, b: Browser, url: str) -> list[dict[str, Any]]:
-    """GET ``url`` as ``b`` straight through ASGI, the client going away after the first piece of body."""
+def _drop_after_first_piece(app: FastAPI, b: Browser, url: str, *, on_send: Any = None, leave: bool = True,
+                            after: Any = None) -> list[dict[str, Any]]:
+    """GET ``url`` as ``b`` straight through ASGI; with ``leave``, the client goes away after the
+    first piece of body. ``on_send`` sees every message the server sends; ``after`` runs as soon
+    as the server has answered, before the event loop ends (which would close what it left open)."""
     cookie = "; ".join(f"{k}={v}" for k, v in b.client.cookies.items())
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
              "scheme": "https", "path": url, "raw_path": url.encode(), "query_string": b"", "root_path": "",
@@ -328,16 +332,23 @@ def _drop_after_first_piece(app: FastAPI, b: Browser, url: str) -> list[dict[str
             asked.append(1)
             if len(asked) == 1:
                 return {"type": "http.request", "body": b"", "more_body": False}
+            if not leave:
+                await asyncio.Event().wait()  # never leaves
             await piece.wait()
             return {"type": "http.disconnect"}
 
         async def send(msg: dict[str, Any]) -> None:
             sent.append(msg)
+            if on_send is not None:
+                on_send(msg)
             if msg["type"] == "http.response.body" and msg.get("body"):
                 piece.set()
                 await asyncio.sleep(0.05)  # the client leaves while the server still has bytes to send
 
-        await app(scope, receive, send)
+        with contextlib.suppress(Exception):  # a stopped stream ends the response abruptly, as it should
+            await app(scope, receive, send)
+        if after is not None:
+            after()
 
     asyncio.run(run())
     return sent
@@ -353,7 +364,10 @@ def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, mo
     out = s.ws.home / ready.file
     size = out.stat().st_size
     monkeypatch.setattr(releases, "CHUNK", 64)  # many pieces, so the client can leave midway
-    sent = _drop_after_first_piece(s.app, alice, link(alice, rid))
+    seen: list[Any] = []
+    sent = _drop_after_first_piece(s.app, alice, link(alice, rid), after=lambda: seen.extend(
+        [row(s, rid).downloaded_at, len(audit_entries(s, "release.download.dropped"))]))
+    assert seen == [None, 1]  # ended when the response ended, not when the garbage collector found it
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     got = b"".join(m.get("body", b"") for m in sent[1:])
     assert 0 < len(got) < size
@@ -372,22 +386,48 @@ def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, mo
     assert len(audit_entries(s, "release.download.dropped")) == 1
 
 
-def test_no_second_link_while_a_download_runs_unless_its_server_died(served: Served) -> None:
+def test_no_second_link_while_a_download_holds_the_request_unless_its_hold_lapsed(served: Served) -> None:
     s = served
     alice = browser(s.app, s.service, "alice", "requester")
     bob = browser(s.app, s.service, "bob", "approver")
     rid = approved(s, alice, bob)
     run_jobs(s.app)
-    with s.service.db.begin() as conn:  # a download started a minute ago and has not ended
-        conn.execute(sa.update(requests).where(requests.c.id == rid)
-                     .values(downloaded_at=now() - timedelta(minutes=1)))
+    with s.service.db.begin() as conn:  # a download started a minute ago and holds the request
+        conn.execute(sa.update(requests).where(requests.c.id == rid).values(
+            downloaded_at=now() - timedelta(minutes=1), link_hash=None, link_expires=now() + timedelta(minutes=4)))
     refused = alice.post_form(f"/requests/{rid}/link", headers={"accept": "text/html"})
     assert refused.status_code == 409 and "under way" in refused.text
-    with s.service.db.begin() as conn:  # ... or started long ago: its server died with it
+    with s.service.db.begin() as conn:  # ... its server died: the hold lapsed
         conn.execute(sa.update(requests).where(requests.c.id == rid)
-                     .values(downloaded_at=now() - releases.DOWNLOAD_STALE - timedelta(minutes=1)))
+                     .values(link_expires=now() - timedelta(seconds=1)))
     assert alice.get(link(alice, rid)).status_code == 200
     assert row(s, rid).state == "downloaded"
+
+
+def test_a_download_whose_hold_was_taken_stops_before_its_end(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download slower than its hold, whose request another download then took, sends no more:
+    two downloads never both run to the end, and the file goes with the one that finished."""
+    s = served
+    alice = browser(s.app, s.service, "alice", "requester")
+    bob = browser(s.app, s.service, "bob", "approver")
+    rid = approved(s, alice, bob)
+    run_jobs(s.app)
+    out = s.ws.home / row(s, rid).file
+    monkeypatch.setattr(releases, "CHUNK", 64)
+    monkeypatch.setattr(releases, "DOWNLOAD_LEASE", timedelta(0))  # every piece renews the hold
+    url = link(alice, rid)
+    took: list[int] = []
+
+    def taken_meanwhile(msg: dict[str, Any]) -> None:  # after the first piece, another download takes over
+        if msg["type"] == "http.response.body" and msg.get("body") and not took:
+            with s.service.db.begin() as conn:
+                took.append(conn.execute(sa.update(requests).where(requests.c.id == rid)
+                                         .values(downloaded_at=now())).rowcount)
+
+    sent = _drop_after_first_piece(s.app, alice, url, on_send=taken_meanwhile, leave=False)
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert took == [1] and 0 < len(body) < out.stat().st_size
+    assert row(s, rid).state == "ready" and out.exists()  # the other download's, not this one's
 
 
 def test_an_expired_link_is_refused_and_a_new_one_works(served: Served) -> None:

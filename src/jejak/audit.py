@@ -278,7 +278,13 @@ class AuditLog:
             w = Within(self)
             yield w
             if w.last is not None:
-                self._move_head(w.last)
+                try:
+                    self._move_head(w.last)
+                except (OSError, AuditError) as exc:
+                    # The work and its entry have committed: a head that could not follow is for
+                    # verify to report (and the next append to move on), not a reason to fail.
+                    log.warning("the audit head file could not be moved to entry %d: %s", w.last.seq,
+                                type(exc).__name__)
 
     def _due(self, conn: sa.Connection, seq: int) -> bool:
         last = conn.scalar(sa.select(sa.func.max(AuditCheckpointRow.seq))) or 0
@@ -471,8 +477,19 @@ class Within:
                 signer = self._log._signer(master)
             except AuditError as exc:
                 log.warning("%s; the entry is recorded without a checkpoint", exc)
-        entry, checkpoint = self._log._insert_on(
-            conn, lambda seq, prev, now: self._log._entry(seq, now, actor, action, target, clean, prev), signer)
+        make = lambda seq, prev, now: self._log._entry(seq, now, actor, action, target, clean, prev)  # noqa: E731
+        for attempt in range(_RETRIES):
+            try:
+                # A savepoint: a writer on another machine that took the next number first costs a
+                # retry of the entry, not the caller's whole transaction.
+                with conn.begin_nested():
+                    entry, checkpoint = self._log._insert_on(conn, make, signer)
+                break
+            except IntegrityError:
+                _time.sleep(0.01 * (attempt + 1))
+        else:
+            raise AuditError(f"the audit log could not be written: {_RETRIES} concurrent writers kept taking the "
+                             "next entry")
         self.last = checkpoint[0] if checkpoint else entry
         log.info("audit: %s %s (entry %d)", action, target or "", entry.seq)
         return entry

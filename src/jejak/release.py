@@ -494,18 +494,20 @@ def _commit(ws: Workspace, ledger: Ledger, entry: ReleaseEntry, canaries: list[d
     """
     from jejak import audit
 
-    moved = False
+    moved = committed = False
     try:
-        with audit.AuditLog(ledger, ws.home).within() as log_, ledger.recording(entry) as handle:
-            if canaries:
-                handle.add_canaries(canaries)
-            log_.append(handle.connection, action, entry.release_id, {**audit_detail(entry), **extra},
-                        actor=entry.operator, master=audit.master_or_none(ws))
-            if tmp is not None and out is not None:
-                os.replace(tmp, out)
-                moved = True
+        with audit.AuditLog(ledger, ws.home).within() as log_:
+            with ledger.recording(entry) as handle:
+                if canaries:
+                    handle.add_canaries(canaries)
+                log_.append(handle.connection, action, entry.release_id, {**audit_detail(entry), **extra},
+                            actor=entry.operator, master=audit.master_or_none(ws))
+                if tmp is not None and out is not None:
+                    os.replace(tmp, out)
+                    moved = True
+            committed = True  # from here on the release exists: its file is never taken back
     except BaseException:
-        if moved and out is not None:
+        if moved and not committed and out is not None:
             out.unlink(missing_ok=True)
         raise
 

@@ -24,13 +24,15 @@ import logging
 import os
 import re
 import secrets
+import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
+import anyio
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -63,7 +65,9 @@ MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "a
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 NOT_FOUND = "no such request"  # the same for an id that exists but is not yours: ids are not probed
 CHUNK = 1 << 20  # bytes per piece of a download
-DOWNLOAD_STALE = timedelta(hours=1)  # a download under way this long is taken for one that died with its server
+#: A running download holds the request for this long, and renews the hold while it sends; a
+#: download whose server died lets go when the hold lapses (``link_expires`` is the hold).
+DOWNLOAD_LEASE = timedelta(minutes=5)
 _GONE = ("This release has already been downloaded: a release is downloaded once. Ask for a new request if "
          "the file is needed again.")
 
@@ -391,18 +395,19 @@ def make_link(request: Request, rid: str,
         raise HTTPException(410, _GONE)
     if row.state != READY:
         raise HTTPException(409, f"The release is not ready to download (the request is {row.state}).")
-    started = aware(row.downloaded_at)
-    if started is not None and now() - started < DOWNLOAD_STALE:
-        # One copy at a time: a second link while the first download runs would be a second copy.
-        raise HTTPException(409, "A download of this release is under way; if it failed, the page offers a new "
-                                 "link as soon as the server notices.")
     token = secrets.token_urlsafe(32)
-    expires = now() + timedelta(minutes=service.settings.link_minutes)
+    t = now()
+    expires = t + timedelta(minutes=service.settings.link_minutes)
     with service.db.begin() as conn:
         # Only the token's hash is kept: a copy of the database downloads nothing. A new link
-        # replaces the previous one.
-        conn.execute(sa.update(requests).where(requests.c.id == rid, requests.c.state == READY)
-                     .values(link_hash=auth.digest(token), link_expires=expires))
+        # replaces the previous one, but never while a download holds the request: one copy at a time.
+        made = conn.execute(sa.update(requests).where(
+            requests.c.id == rid, requests.c.state == READY,
+            sa.or_(requests.c.downloaded_at.is_(None), requests.c.link_expires <= t),
+        ).values(link_hash=auth.digest(token), link_expires=expires, downloaded_at=None, downloaded_from=None))
+    if made.rowcount != 1:
+        raise HTTPException(409, "A download of this release is under way; if it broke off, a new link can be "
+                                 f"made within {DOWNLOAD_LEASE.seconds // 60} minutes.")
     service.record(caller.user.name, "request.link", rid, {"expires": expires.isoformat(timespec="seconds")})
     return redirect(f"/requests/{rid}/download/{token}")
 
@@ -433,69 +438,119 @@ def download(request: Request, rid: str, token: str,
         raise HTTPException(410, "The release file is no longer on the server; an operator can rebuild it with "
                                  "'jejak release reproduce'.") from None
     client = web.client(request)[:64]
+    delivery = _Delivery(service, rid, t, path, caller.user.name, row.release_id or rid)
     try:
         with service.db.begin() as conn:
             # Starting is using the link: of two requests with the same link, one changes the row.
             taken = conn.execute(sa.update(requests).where(
                 requests.c.id == rid, requests.c.state == READY, requests.c.link_hash == row.link_hash,
                 requests.c.link_expires > t,
-            ).values(downloaded_at=t, downloaded_from=client, link_hash=None))
+            ).values(downloaded_at=t, downloaded_from=client, link_hash=None, link_expires=t + DOWNLOAD_LEASE))
             if taken.rowcount != 1:
                 raise HTTPException(410, "This download link has been used; a download of this release is under way.")
-        size = os.fstat(handle.fileno()).st_size
+        try:
+            delivery.size = os.fstat(handle.fileno()).st_size
+            sha = service.ledger.release(row.release_id).file_sha256 if row.release_id else None
+            # Audited as the bytes start to leave: a server that dies midway must not hide the attempt.
+            service.record(caller.user.name, "release.download", delivery.target, {
+                "request": rid, "from": client, "file": path.name, "sha256": sha, "bytes": delivery.size})
+        except BaseException:
+            delivery.let_go()
+            raise
     except BaseException:
         handle.close()
         raise
-    sha = service.ledger.release(row.release_id).file_sha256 if row.release_id else None
-    target = row.release_id or rid
-    # Audited as the bytes start to leave: a server that dies midway must not hide the attempt.
-    service.record(caller.user.name, "release.download", target, {
-        "request": rid, "from": client, "file": path.name, "sha256": sha, "bytes": size})
-    delivery = _Delivery(service, rid, t, path, size, caller.user.name, target)
-    media = MEDIA_TYPES.get(row.format, "application/octet-stream")
-    return StreamingResponse(delivery.chunks(handle), media_type=media,
+    return _DeliveryResponse(delivery, handle, media_type=MEDIA_TYPES.get(row.format, "application/octet-stream"),
                              headers={"Content-Disposition": f'attachment; filename="{_safe_name(path.name)}"',
-                                      "Content-Length": str(size)})
+                                      "Content-Length": str(delivery.size)})
+
+
+class _Stop(Exception):
+    """The request is no longer this download's (its hold lapsed and another took it): stop sending."""
 
 
 @dataclass
 class _Delivery:
-    """One download's stream, and what its end means: every byte handed to the server makes the
-    request downloaded and deletes the server copy; a stream that stops short (the client went away,
-    the connection dropped) leaves the release ready for a new link, audited with the bytes sent."""
+    """One download: its hold on the request, and what its end means.
+
+    The request becomes ``downloaded`` just before the last piece is sent, so nothing that fails
+    after the whole file has gone can leave it downloadable again. A stream that stops before
+    that (the client went away, the connection broke) lets go of the request, which stays ready
+    for a new link, and is audited with the bytes sent. While it runs it renews its hold, and it
+    stops at once if the hold was lost, so two downloads never run to the end.
+    """
 
     service: Service
     rid: str
-    started: datetime  # the attempt's downloaded_at: a later attempt's end never touches this one's row
+    started: datetime  # the attempt's downloaded_at: what makes the request's row this attempt's
     path: Path
-    size: int
     user: str
     target: str
+    size: int = 0
+    sent: int = 0
+    delivered: bool = False
+    renewed: float = field(default_factory=time.monotonic)
 
-    async def chunks(self, handle: BinaryIO) -> AsyncIterator[bytes]:
-        sent = 0
-        try:
-            with handle:
-                while chunk := await run_in_threadpool(handle.read, CHUNK):
-                    yield chunk  # resumes once the server has taken the chunk
-                    sent += len(chunk)
-        finally:
-            # No await here: a cancelled stream (the client left) runs this block while cancelled.
-            self._end(sent)
-
-    def _end(self, sent: int) -> None:
-        mine = sa.and_(requests.c.id == self.rid, requests.c.state == READY,
+    def _mine(self) -> Any:
+        return sa.and_(requests.c.id == self.rid, requests.c.state == READY,
                        requests.c.downloaded_at == self.started)
-        if sent == self.size:
-            with self.service.db.begin() as conn:
-                conn.execute(sa.update(requests).where(mine).values(state=DOWNLOADED))
+
+    def _update(self, **values: Any) -> bool:
+        with self.service.db.begin() as conn:
+            return conn.execute(sa.update(requests).where(self._mine()).values(**values)).rowcount == 1
+
+    async def chunks(self, handle: BinaryIO) -> AsyncGenerator[bytes, None]:
+        with handle:
+            piece = await run_in_threadpool(handle.read, CHUNK)
+            while piece:
+                following = await run_in_threadpool(handle.read, CHUNK)
+                if not following:  # the last piece: downloaded from now on, before it goes
+                    if not await run_in_threadpool(self._update, state=DOWNLOADED):
+                        raise _Stop
+                    self.delivered = True
+                elif time.monotonic() - self.renewed > DOWNLOAD_LEASE.total_seconds() / 3:
+                    if not await run_in_threadpool(self._update, link_expires=now() + DOWNLOAD_LEASE):
+                        raise _Stop
+                    self.renewed = time.monotonic()
+                yield piece  # resumes once the server has taken the piece
+                self.sent += len(piece)
+                piece = following
+
+    def let_go(self) -> None:
+        """The download did not finish: the request is ready for a new link at once."""
+        self._update(downloaded_at=None, downloaded_from=None, link_expires=None)
+
+    def end(self) -> None:
+        """After the response, whichever way it ended: delete the delivered file, or let go."""
+        if self.delivered:
             # Gone once delivered: no copy waits on disk for a link that can no longer be made.
             _discard(self.path)
             return
-        with self.service.db.begin() as conn:
-            conn.execute(sa.update(requests).where(mine).values(downloaded_at=None, downloaded_from=None))
+        self.let_go()
         self.service.record(self.user, "release.download.dropped", self.target,
-                            {"request": self.rid, "bytes_sent": sent, "bytes": self.size})
+                            {"request": self.rid, "bytes_sent": self.sent, "bytes": self.size})
+
+
+class _DeliveryResponse(StreamingResponse):
+    """The download's response, which ends the delivery however the stream ended. A client that
+    leaves cancels the stream while it waits to send; the generator would then be closed only when
+    the garbage collector finds it, so it is closed here, and the end runs shielded from that
+    cancellation, off the event loop (it writes to the database and the audit log)."""
+
+    def __init__(self, delivery: _Delivery, handle: BinaryIO, **kw: Any) -> None:
+        self.delivery = delivery
+        self._pieces = delivery.chunks(handle)
+        super().__init__(self._pieces, **kw)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except* _Stop:
+            log.warning("download of request %s stopped: its hold on the request was lost", self.delivery.rid)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._pieces.aclose()
+                await run_in_threadpool(self.delivery.end)
 
 
 def _safe_name(name: str) -> str:
