@@ -354,7 +354,9 @@ def _drop_after_first_piece(app: FastAPI, b: Browser, url: str, *, on_send: Any 
     return sent
 
 
-def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("piece", [64, releases.CHUNK], ids=["many pieces", "one piece"])
+def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, monkeypatch: pytest.MonkeyPatch,
+                                                              piece: int) -> None:
     s = served
     alice = browser(s.app, s.service, "alice", "requester")
     bob = browser(s.app, s.service, "bob", "approver")
@@ -363,7 +365,8 @@ def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, mo
     ready = row(s, rid)
     out = s.ws.home / ready.file
     size = out.stat().st_size
-    monkeypatch.setattr(releases, "CHUNK", 64)  # many pieces, so the client can leave midway
+    assert size < releases.CHUNK  # one piece by default: the client leaves before its last byte
+    monkeypatch.setattr(releases, "CHUNK", piece)
     seen: list[Any] = []
     sent = _drop_after_first_piece(s.app, alice, link(alice, rid), after=lambda: seen.extend(
         [row(s, rid).downloaded_at, len(audit_entries(s, "release.download.dropped"))]))
@@ -376,7 +379,7 @@ def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, mo
     assert after.state == "ready" and after.downloaded_at is None and after.link_hash is None and out.exists()
     [dropped] = audit_entries(s, "release.download.dropped")
     assert dropped.actor == "web:alice" and dropped.detail["bytes"] == size
-    assert 0 < dropped.detail["bytes_sent"] < size
+    assert dropped.detail["bytes_sent"] < size  # the pieces whose sending completed
     # A new link delivers the same file whole; then it is downloaded and gone.
     whole = alice.get(link(alice, rid))
     assert whole.status_code == 200 and whole.content.startswith(got) and len(whole.content) == size

@@ -12,14 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jejak.errors import JejakError
 from jejak.service import access, auth, cases, oversight, releases, web
@@ -62,18 +64,38 @@ def create_app(service: Service, *, workers: bool = True) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(oversight.router)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", web.CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own forms.
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+class SecurityHeaders:
+    """The headers every answer carries, added as the answer starts.
+
+    A plain ASGI middleware, not ``@app.middleware("http")``: that one runs the route in a task of
+    its own and hands its body on through a queue, so a download's stream would run a piece ahead
+    of the connection, and "every byte handed to the connection" (when a release counts as
+    downloaded) would be a piece early."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", web.CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own forms.
+                headers["Referrer-Policy"] = "same-origin"
+                headers["X-Frame-Options"] = "DENY"
+                headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _handlers(app: FastAPI) -> None:

@@ -36,6 +36,7 @@ import anyio
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from jejak.errors import JejakError
@@ -504,17 +505,40 @@ class _Delivery:
             piece = await run_in_threadpool(handle.read, CHUNK)
             while piece:
                 following = await run_in_threadpool(handle.read, CHUNK)
-                if not following:  # the last piece: downloaded from now on, before it goes
-                    if not await run_in_threadpool(self._update, state=DOWNLOADED):
+                if not following:
+                    # The last piece: all of it but its final byte goes first, then the request
+                    # becomes downloaded, then that byte. A download that breaks off earlier, even
+                    # of a file smaller than a piece, leaves the release for a new link.
+                    if len(piece) > 1:
+                        yield piece[:-1]
+                        self.sent += len(piece) - 1
+                        piece = piece[-1:]
+                    # Shielded: a client leaving now must not cancel the wait for an update that
+                    # the database makes anyway, leaving it downloaded with the file still here.
+                    with anyio.CancelScope(shield=True):
+                        self.delivered = await run_in_threadpool(self._update, state=DOWNLOADED)
+                    if not self.delivered:
                         raise _Stop
-                    self.delivered = True
-                elif time.monotonic() - self.renewed > DOWNLOAD_LEASE.total_seconds() / 3:
-                    if not await run_in_threadpool(self._update, link_expires=now() + DOWNLOAD_LEASE):
-                        raise _Stop
-                    self.renewed = time.monotonic()
+                else:
+                    await self._renew()
                 yield piece  # resumes once the server has taken the piece
                 self.sent += len(piece)
                 piece = following
+
+    async def _renew(self) -> None:
+        """Renew the hold a third of the way through it; stop once it is lost or has lapsed (a
+        database that fails one renewal is tried again at the next piece)."""
+        held = time.monotonic() - self.renewed
+        if held <= DOWNLOAD_LEASE.total_seconds() / 3:
+            return
+        try:
+            kept: bool | None = await run_in_threadpool(self._update, link_expires=now() + DOWNLOAD_LEASE)
+        except SQLAlchemyError:
+            kept = None
+        if kept is False or (kept is None and held >= DOWNLOAD_LEASE.total_seconds()):
+            raise _Stop
+        if kept:
+            self.renewed = time.monotonic()
 
     def let_go(self) -> None:
         """The download did not finish: the request is ready for a new link at once."""
