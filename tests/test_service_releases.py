@@ -90,6 +90,14 @@ def approved(s: Served, requester: Browser, approver: Browser, **fields: Any) ->
     return rid
 
 
+def made(s: Served) -> tuple[Browser, str]:
+    """alice's request, approved by bob and made: ready to download."""
+    alice = browser(s.app, s.service, "alice", "requester")
+    rid = approved(s, alice, browser(s.app, s.service, "bob", "approver"))
+    run_jobs(s.app)
+    return alice, rid
+
+
 def link(b: Browser, rid: str) -> str:
     r = b.post_form(f"/requests/{rid}/link")
     assert r.status_code == 303, r.text
@@ -291,10 +299,7 @@ def test_a_link_works_once_and_a_wrong_token_never(served: Served) -> None:
 
 def test_two_downloads_at_once_only_one_succeeds(served: Served) -> None:
     s = served
-    alice = browser(s.app, s.service, "alice", "requester")
-    bob = browser(s.app, s.service, "bob", "approver")
-    rid = approved(s, alice, bob)
-    run_jobs(s.app)
+    alice, rid = made(s)
     url = link(alice, rid)
     clients = [TestClient(s.app, base_url=BASE, cookies=dict(alice.client.cookies)) for _ in range(4)]
     codes: list[int] = []
@@ -358,10 +363,7 @@ def _drop_after_first_piece(app: FastAPI, b: Browser, url: str, *, on_send: Any 
 def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, monkeypatch: pytest.MonkeyPatch,
                                                               piece: int) -> None:
     s = served
-    alice = browser(s.app, s.service, "alice", "requester")
-    bob = browser(s.app, s.service, "bob", "approver")
-    rid = approved(s, alice, bob)
-    run_jobs(s.app)
+    alice, rid = made(s)
     ready = row(s, rid)
     out = s.ws.home / ready.file
     size = out.stat().st_size
@@ -391,10 +393,7 @@ def test_a_dropped_download_leaves_the_release_for_a_new_link(served: Served, mo
 
 def test_no_second_link_while_a_download_holds_the_request_unless_its_hold_lapsed(served: Served) -> None:
     s = served
-    alice = browser(s.app, s.service, "alice", "requester")
-    bob = browser(s.app, s.service, "bob", "approver")
-    rid = approved(s, alice, bob)
-    run_jobs(s.app)
+    alice, rid = made(s)
     with s.service.db.begin() as conn:  # a download started a minute ago and holds the request
         conn.execute(sa.update(requests).where(requests.c.id == rid).values(
             downloaded_at=now() - timedelta(minutes=1), link_hash=None, link_expires=now() + timedelta(minutes=4)))
@@ -411,10 +410,7 @@ def test_a_download_whose_hold_was_taken_stops_before_its_end(served: Served, mo
     """A download slower than its hold, whose request another download then took, sends no more:
     two downloads never both run to the end, and the file goes with the one that finished."""
     s = served
-    alice = browser(s.app, s.service, "alice", "requester")
-    bob = browser(s.app, s.service, "bob", "approver")
-    rid = approved(s, alice, bob)
-    run_jobs(s.app)
+    alice, rid = made(s)
     out = s.ws.home / row(s, rid).file
     monkeypatch.setattr(releases, "CHUNK", 64)
     monkeypatch.setattr(releases, "DOWNLOAD_LEASE", timedelta(0))  # every piece renews the hold
@@ -435,10 +431,7 @@ def test_a_download_whose_hold_was_taken_stops_before_its_end(served: Served, mo
 
 def test_an_expired_link_is_refused_and_a_new_one_works(served: Served) -> None:
     s = served
-    alice = browser(s.app, s.service, "alice", "requester")
-    bob = browser(s.app, s.service, "bob", "approver")
-    rid = approved(s, alice, bob)
-    run_jobs(s.app)
+    alice, rid = made(s)
     s.service.settings.link_minutes = 0
     old = alice.get(link(alice, rid), headers={"accept": "text/html"})
     assert old.status_code == 410 and "expired" in old.text

@@ -177,6 +177,18 @@ class AuditLog:
         lock (another machine on the same PostgreSQL) may both read entry N as the newest; both
         try to insert N+1, the primary key lets one win, and the other reads again and retries.
         """
+        make, signer = self._prepare(action, target, detail, actor, master)
+        with self._head_lock():
+            self._check_head_before_append()
+            entry, checkpoint = self._insert(make, signer)
+            self._move_head(checkpoint[0] if checkpoint else entry)
+        log.info("audit: %s %s (entry %d)", action, target or "", entry.seq)
+        return entry
+
+    def _prepare(self, action: str, target: str | None, detail: Mapping[str, Any] | None, actor: str | None,
+                 master: bytes | None) -> tuple[Callable[[int, str, datetime], AuditEntry], Ed25519PrivateKey | None]:
+        """An entry checked and ready to be numbered (``make(seq, prev_hash, now)``), and the key that
+        signs a checkpoint when one is due (None without ``master``, or when it cannot be used)."""
         actor = _check_text(actor or actor_name(), "actor")
         target = None if target is None else _check_text(target, "target")
         if not _ACTION_RE.fullmatch(action) or len(action) > 64:
@@ -187,16 +199,10 @@ class AuditLog:
             try:
                 signer = self._signer(master)
             except AuditError as exc:
-                # The command's work is done: record it unsigned rather than not at all; verify
-                # and 'jejak audit checkpoint' report the key problem.
+                # The work is done or about to commit: record it unsigned rather than not at all;
+                # verify and 'jejak audit checkpoint' report the key problem.
                 log.warning("%s; the entry is recorded without a checkpoint", exc)
-        with self._head_lock():
-            self._check_head_before_append()
-            entry, checkpoint = self._insert(
-                lambda seq, prev, now: self._entry(seq, now, actor, action, target, clean, prev), signer)
-            self._move_head(checkpoint[0] if checkpoint else entry)
-        log.info("audit: %s %s (entry %d)", action, target or "", entry.seq)
-        return entry
+        return (lambda seq, prev, now: self._entry(seq, now, actor, action, target, clean, prev)), signer
 
     def checkpoint(self, master: bytes, *, actor: str | None = None) -> Checkpoint:
         """Append an ``audit.checkpoint`` entry and sign it, in one transaction."""
@@ -464,20 +470,9 @@ class Within:
     def append(self, conn: sa.Connection, action: str, target: str | None, detail: Mapping[str, Any], *,
                actor: str | None = None, master: bytes | None = None) -> AuditEntry:
         """Append one entry (and a checkpoint when one is due) on ``conn``, in its transaction. A
-        writer on another machine that took the same entry number makes the caller's whole
+        writer on another machine that keeps taking the next entry number makes the caller's whole
         transaction fail: the work is not done unrecorded, and can be run again."""
-        actor = _check_text(actor or actor_name(), "actor")
-        target = None if target is None else _check_text(target, "target")
-        if not _ACTION_RE.fullmatch(action) or len(action) > 64:
-            raise AuditError(f"audit action {action!r} must be dotted lower-case words, e.g. release.create")
-        clean = _clean_detail(detail)
-        signer = None
-        if master is not None:
-            try:
-                signer = self._log._signer(master)
-            except AuditError as exc:
-                log.warning("%s; the entry is recorded without a checkpoint", exc)
-        make = lambda seq, prev, now: self._log._entry(seq, now, actor, action, target, clean, prev)  # noqa: E731
+        make, signer = self._log._prepare(action, target, detail, actor, master)
         for attempt in range(_RETRIES):
             try:
                 # A savepoint: a writer on another machine that took the next number first costs a

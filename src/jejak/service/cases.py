@@ -335,14 +335,12 @@ def run_case(service: Service, cid: str, progress: Progress | None = None) -> No
         return
     recorded = service.ws.cases_dir / cid / "verdict.json"
     if recorded.is_file():  # made complete by a worker that died before it could say so
-        adopted = report.load_verdict(recorded)
-        _done(service, row, adopted, adopted=True)
-        _retire_upload(service, row, adopted)
+        _done(service, row, report.load_verdict(recorded), adopted=True)
         return
     _set(service, cid, state="running")
     upload = service.ws.home / row.upload_path
     try:
-        if not upload.resolve().is_relative_to(service.uploads_dir.resolve()):
+        if _stored_upload(service, row) is None:
             raise JejakError("the case's upload is not in the service's upload folder")
         verdict = investigate(service.ws, upload, dataset=row.dataset, progress=progress, case_id=cid,
                               source_name=row.upload_name)
@@ -354,9 +352,13 @@ def run_case(service: Service, cid: str, progress: Progress | None = None) -> No
         _set(service, cid, state="failed",
              error=f"internal error ({type(exc).__name__}); the server log has the details")
         raise
-    found = verdict.to_json()
-    _done(service, row, found, adopted=False)
-    _retire_upload(service, row, found)
+    _done(service, row, verdict.to_json(), adopted=False)
+
+
+def _stored_upload(service: Service, row: sa.Row[Any]) -> Path | None:
+    """The case's upload, if its path lies in the service's upload folder (the column is not trusted)."""
+    upload = service.ws.home / row.upload_path
+    return upload if upload.resolve().is_relative_to(service.uploads_dir.resolve()) else None
 
 
 def _retire_upload(service: Service, row: sa.Row[Any], verdict: dict[str, Any]) -> None:
@@ -365,11 +367,11 @@ def _retire_upload(service: Service, row: sa.Row[Any], verdict: dict[str, Any]) 
     the upload stays, and the log says so (without the file's name)."""
     ev = verdict.get("evidence") or {}
     copy = service.ws.cases_dir / row.id / str(ev.get("copy") or "")
-    upload = service.ws.home / row.upload_path
     if not (ev.get("sha256") == row.upload_sha256 and ev.get("copy") and copy.is_file()):
         log.warning("case %s: the evidence copy does not match the upload; the upload is kept", row.id)
         return
-    if upload.resolve().is_relative_to(service.uploads_dir.resolve()):
+    upload = _stored_upload(service, row)
+    if upload is not None:
         upload.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             upload.parent.rmdir()
@@ -386,6 +388,7 @@ def _done(service: Service, row: sa.Row[Any], verdict: dict[str, Any], *, adopte
     # The summary's first line describes the file; the second says whether it is ours and how much.
     summary = verdict.get("summary") or [""]
     _set(service, row.id, state="done", headline=str(summary[1 if len(summary) > 1 else 0])[:2000], error=None)
+    _retire_upload(service, row, verdict)
 
 
 def _set(service: Service, cid: str, **values: Any) -> None:
@@ -618,9 +621,14 @@ def _share(service: Service, cid: str, user: auth.User, kind: str, until: dateti
                                                    granted_by=by.user.id, granted_at=now()))
 
 
+def _named(service: Service, data: dict[str, str]) -> auth.User | None:
+    """The account named in the form's ``user`` field, if there is one."""
+    return auth.user_by_name(service.db, data.get("user", "").strip()[:64])
+
+
 def _account(service: Service, data: dict[str, str], role: str, refusal: str) -> auth.User:
     """The active account of ``role`` named in the form's ``user`` field, else 400 with ``refusal``."""
-    target = auth.user_by_name(service.db, data.get("user", "").strip()[:64])
+    target = _named(service, data)
     if target is None or target.role != role or not target.active:
         raise HTTPException(400, refusal)
     return target
@@ -670,7 +678,7 @@ async def case_revoke(request: Request, cid: str,
     service = web.svc(request)
     data = await web.form(request)
     _owned(request, caller, cid)
-    target = auth.user_by_name(service.db, data.get("user", "").strip()[:64])
+    target = _named(service, data)
     gone: Sequence[sa.Row[Any]] = ()
     if target is not None:
         with service.db.begin() as conn:
