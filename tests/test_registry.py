@@ -481,14 +481,17 @@ def _open_numbers(reg: Registry) -> tuple[list[tuple[object, ...]], list[tuple[o
     """The stored numbers (empty when not stored for this SQL) and the numbers computed now."""
     from jejak.normalise import install_carrier_macros
     from jejak.registry import stored_open_numbers
-    from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql
+    from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql, status_column
 
-    plan = every_column_plan(reg.dataset("peserta"))
+    info = reg.dataset("peserta")
+    plan = every_column_plan(info)
     assert plan is not None
     install_carrier_macros(reg.con)
-    table = stored_open_numbers(reg.con, "peserta", open_numbers_digest(plan))
+    status = status_column(reg.con, info, "rows_peserta")  # as an investigation chooses it
+    assert status == "KDSTATUSPST"
+    table = stored_open_numbers(reg.con, "peserta", open_numbers_digest(plan, status))
     stored = reg.con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() if table else []
-    return stored, reg.con.execute(f"{open_numbers_sql(plan, 'rows_peserta')} ORDER BY ALL").fetchall()
+    return stored, reg.con.execute(f"{open_numbers_sql(plan, 'rows_peserta', status)} ORDER BY ALL").fetchall()
 
 
 def test_the_open_versions_numbers_follow_every_import(reg: Registry, tmp_path: Path) -> None:

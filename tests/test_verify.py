@@ -239,7 +239,10 @@ def test_marked_rows_settled_in_the_key_step_match_the_general_path(
     assert settled[0] >= 380  # the marked rows took the shortcut (canaries and changed rows did not)
     assert sum(r[4] == "outdated" for r in general) > 20  # and older versions still won where they fit
     assert fast == general
-    assert len(used) == 1 and ("open_peserta" in used[0]) == stored and ("_jj_mr" in used[0]) != stored
+    if carried and stored:  # settled in the key step's join with the stored numbers: no second join
+        assert not used
+    else:
+        assert len(used) == 1 and ("open_peserta" in used[0]) == stored and ("_jj_mr" in used[0]) != stored
 
 
 def test_the_first_scan_carries_carrier_numbers_when_most_rows_will_differ(

@@ -285,9 +285,9 @@ class Registry:
                  "counts": [json.dumps(list(p.counts)) for _, p in counted]})
 
     def _store_open(self, info: DatasetInfo, *, changed_only: bool) -> None:
-        """Keep ``open_<name>``, the open versions reduced to what settling a marked leak's row
-        compares (``verify.open_numbers_sql``), so an investigation does not recompute it from every
-        open version's text (about a second per million people).
+        """Keep ``open_<name>``, the open versions reduced to what an investigation's key join reads
+        and settling a marked leak's row compares (``verify.open_numbers_sql``), so an investigation
+        does not recompute it from every open version's text (about a second per million people).
 
         With ``changed_only`` (a later snapshot, whose diff is in ``_jj_new``) and numbers made by
         the same SQL, only the keys the snapshot added, changed or closed are replaced; otherwise
@@ -295,7 +295,7 @@ class Registry:
         version. Runs in the import's transaction, so the numbers always describe the rows.
         """
         from jejak.normalise import install_carrier_macros
-        from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql
+        from jejak.verify import every_column_plan, open_numbers_digest, open_numbers_sql, status_column
 
         name = info.name
         t, o = table_name(name), open_table_name(name)
@@ -304,15 +304,23 @@ class Registry:
             self.con.execute("DELETE FROM jj_open WHERE dataset = ?", [name])
             self.con.execute(f"DROP TABLE IF EXISTS {o}")
             return
-        digest = open_numbers_digest(plan)
+        # Chosen as an investigation will choose it: from the first rows in table order (the
+        # import runs with insertion order let go). A different choice there only means the
+        # stored table is not used (its digest names the column).
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            status = status_column(self.con, info, t)
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+        digest = open_numbers_digest(plan, status)
         install_carrier_macros(self.con)
         if changed_only and stored_open_numbers(self.con, name, digest) == o:
             self.con.execute(
                 f"DELETE FROM {o} WHERE _key IN ({_CLOSED_KEYS})")
-            self.con.execute(f"INSERT INTO {o} {open_numbers_sql(plan, t)} "
+            self.con.execute(f"INSERT INTO {o} {open_numbers_sql(plan, t, status)} "
                              "AND v._key IN (SELECT _key FROM _jj_new WHERE _row IS NOT NULL)")
             return
-        self.con.execute(f"CREATE OR REPLACE TABLE {o} AS {open_numbers_sql(plan, t)}")
+        self.con.execute(f"CREATE OR REPLACE TABLE {o} AS {open_numbers_sql(plan, t, status)}")
         self.con.execute("INSERT OR REPLACE INTO jj_open VALUES (?, ?)", [name, digest])
 
     def history(self, name: str, key: str) -> list[dict[str, Any]]:

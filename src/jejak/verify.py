@@ -128,13 +128,14 @@ def link(
         with _unordered(con):
             _ids(con, leak, plan, exact, carried)
         say("linking on identifiers")
+        opened = _stored_open(con, plan, dataset, versions_table, status)
         # (these sample registry rows to see whether its identifiers need normalising)
-        _identifier_links(con, plan, versions_table, dataset.key, status, carried)
+        _identifier_links(con, plan, versions_table, dataset.key, status, carried, opened)
         _canary_hits(con, leak, plan, dataset, canaries or [], index_key)
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)  # splink samples rows
         say("comparing with every registry version")
         with _unordered(con):
-            _best_versions(con, leak, plan, dataset, versions_table, status, carried)
+            _best_versions(con, leak, plan, versions_table, status, carried, opened)
             say("classifying rows")
             _linked_table(con, leak, plan)
     finally:
@@ -260,6 +261,11 @@ def _others_hash(plan: LinkPlan, alias: str, leaked: bool = True) -> str:
     return f"hash({', '.join(f'{alias}.{c}' for c in cols) or 'NULL'})"
 
 
+def _nonid(plan: LinkPlan) -> int:
+    """Bits of the columns of ``plan.bits`` that are not identifiers (the cells a version is chosen by)."""
+    return sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+
+
 def _split(plan: LinkPlan) -> tuple[list[int], list[int]]:
     """Bits of the carrier columns (those a release marks: compared up to a mark) and of the others."""
     carriers = [i for i, rc in enumerate(plan.bits) if plan.roles[rc] in CARRIER_ROLES]
@@ -284,7 +290,7 @@ def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
 
 def _identifier_links(
     con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, key: str, status: str | None,
-    carried: bool = False,
+    carried: bool = False, opened: str | None = None,
 ) -> None:
     """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first: the key
     step's in ``_jj_keyhit``, the others' in ``_jj_cand``; the ``_jj_ids`` rows of the lines left
@@ -297,7 +303,10 @@ def _identifier_links(
 
     The key step also keeps, in ``_jj_keyhit``, each
     line's open version of its key and whether the line is byte-identical to it (``_exact``, see
-    :func:`_best_versions`), with the line's ``_oh`` and (``carried``) carrier numbers.
+    :func:`_best_versions`), with the line's ``_oh`` and (``carried``) carrier numbers. Given the
+    registry's stored open versions (``opened``, :func:`_stored_open`), it joins those instead of
+    every version, and with ``carried`` settles marked rows in the same join (``_se``, ``_sh``:
+    see :func:`_settle_marked`).
     """
     registry_sql = f"SELECT * FROM {versions_table}"
     con.execute(
@@ -305,8 +314,9 @@ def _identifier_links(
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_keyhit (_line BIGINT, _key VARCHAR, _via VARCHAR, _valid_from DATE,
-           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT"""
-        + (_carrier_ddl(plan) if carried else "") + ")"
+           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT,
+           _se BIGINT, _sh BIGINT"""
+        + (_carrier_ddl(plan) if carried and not opened else "") + ")"
     )
     source = "_jj_ids"
     for via, rc in plan.steps:
@@ -317,8 +327,12 @@ def _identifier_links(
             # (shared in families, easily guessed) belongs to someone of ours.
             cond += f" AND {_no_identifier(plan)}"
         if rc == key:
-            extra = "".join(f", i._ch{i}, i._ck{i}" for i in _split(plan)[0]) if carried else ""
-            _key_links(con, source, col, cond, via, versions_table, status, extra)
+            if opened:
+                _open_links(con, plan, source, col, cond, via, opened, carried)
+            else:
+                extra = "".join(f", i._ch{i}, i._ck{i}" for i in _split(plan)[0]) if carried else ""
+                _key_links(con, source, col, cond, via, versions_table, status, extra)
+            _removed_keys(con, source, col, cond, via, versions_table)
             source = "_jj_rest"
             continue
         reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
@@ -346,16 +360,54 @@ def _key_links(
     con: duckdb.DuckDBPyConnection, source: str, col: str, cond: str, via: str, versions_table: str,
     status: str | None, extra: str = "",
 ) -> None:
-    """The key names one row: a join with the open versions, then, for the lines left, a semi-join
-    with the keys of people since removed (all versions closed). Leaves the rest in ``_jj_rest``.
+    """The key names one row: a join with the open versions in ``versions_table``.
     ``extra``: more of the line's columns for ``_jj_keyhit`` (``, i.col…``)."""
     status_sql = _status_sql(status)
-    linked = con.execute(
+    con.execute(
         f"""INSERT INTO _jj_keyhit
             SELECT i._line, {col}, '{via}', v._valid_from, v._valid_to, {status_sql}, i._lnn, i._lval,
-                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh{extra}
+                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh, NULL, NULL{extra}
             FROM {source} i JOIN {versions_table} v ON v._key = {col} AND v._valid_to IS NULL WHERE {cond}"""
-    ).fetchall()[0][0]
+    )
+
+
+def _open_links(
+    con: duckdb.DuckDBPyConnection, plan: LinkPlan, source: str, col: str, cond: str, via: str, opened: str,
+    carried: bool,
+) -> None:
+    """:func:`_key_links` by a join with the registry's stored open versions (``opened``), which hold
+    each open version's status and numbers beside its key. With ``carried``, a line equal to its
+    open version up to the marks is settled in the same join: ``_se`` and ``_sh`` are its masks
+    (NULL when it is not settled here), as :func:`_settle_marked` would give them, without that
+    step's second join of every marked line with every open version."""
+    exact = "coalesce(i._rh = v._hash AND i._lval = i._lnn, false)"
+    cols = (f"i._line, {col} AS _key, '{via}' AS _via, v._valid_from, NULL::DATE AS _valid_to, v._status, "
+            f"i._lnn, {exact} AS _exact, i._oh")
+    joined = f"{source} i JOIN {opened} v ON v._key = {col} WHERE {cond}"
+    if not carried:
+        con.execute(f"INSERT INTO _jj_keyhit BY NAME SELECT {cols}, i._lval FROM {joined}")
+        return
+    carriers, others = _split(plan)
+    rest = sum(1 << i for i in others)
+    nonid = _nonid(plan)
+    cells = {i: _Cell(f"i._ch{i}", f"v.r{i}", f"v.n{i}", plan.roles[plan.bits[i]], f"i._ck{i}", f"v.q{i}")
+             for i in carriers}
+    pairs = _cell_masks(f"{cols}, v._oh AS _roh", joined, lval="i._lval", lnn="i._lnn", cells=cells)
+    settled = (f"NOT _exact AND (_lval & {rest}) = (_lnn & {rest}) AND _oh = _roh "
+               f"AND (_sh & ~_se & ~_n) = 0 AND (_se & {nonid}) = (_lval & {nonid})")
+    con.execute(
+        f"""INSERT INTO _jj_keyhit BY NAME
+            SELECT _line, _key, _via, _valid_from, _valid_to, _status, _lnn, _lval, _exact, _oh,
+                   CASE WHEN {settled} THEN _se END AS _se, CASE WHEN {settled} THEN _sh END AS _sh
+            FROM (SELECT *, _e | (_lval & {rest}) AS _se, _h | (_lnn & {rest}) AS _sh FROM ({pairs}))"""
+    )
+
+
+def _removed_keys(con: duckdb.DuckDBPyConnection, source: str, col: str, cond: str, via: str,
+                  versions_table: str) -> None:
+    """After the key step: the lines left go to ``_jj_rest``, and a semi-join with the keys of
+    people since removed (all versions closed) names some of them."""
+    linked = con.execute("SELECT count(*) FROM _jj_keyhit").fetchall()[0][0]
     # A key has one open version, so a line is linked at most once: when as many lines were linked
     # as there are, none is left, and the anti-join (1.3 s at 10M rows) can be skipped.
     everyone = linked == con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
@@ -434,8 +486,8 @@ def _probabilistic(
 
 
 def _best_versions(
-    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
-    status: str | None, carried: bool = False,
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str,
+    status: str | None, carried: bool = False, opened: str | None = None,
 ) -> None:
     """For each linked row, the candidate version agreeing on most non-identifier cells (and that
     version's membership status, which for a current row is the person's status now).
@@ -468,7 +520,7 @@ def _best_versions(
                   _lnn AS _amask, _lnn AS _cmask, _status, _lval
            FROM _jj_keyhit WHERE _exact"""
     )
-    _settle_marked(con, leak, plan, dataset, versions_table, carried)
+    _settle_marked(con, leak, plan, versions_table, status, carried, opened)
     # _jj_best holds key-linked lines only, once each: as many as _jj_keyhit means all of them.
     settled, hit = con.execute(
         "SELECT (SELECT count(*) FROM _jj_best), (SELECT count(*) FROM _jj_keyhit)").fetchall()[0]
@@ -502,7 +554,7 @@ def _best_versions(
     amask = " + ".join([f"(p._e & {same})"] + [f"CASE WHEN {a} THEN {1 << i} ELSE 0 END" for i, a in agree.items()])
     cmask = " + ".join([f"(p._h & {same})"]
                        + [f"CASE WHEN ({a}) IS NOT NULL THEN {1 << i} ELSE 0 END" for i, a in agree.items()])
-    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    nonid = _nonid(plan)
     con.execute(
         f"""INSERT INTO _jj_best
             WITH slow AS (
@@ -529,8 +581,8 @@ def _best_versions(
 FILTER_SHARE = 0.5
 
 
-def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, dataset: DatasetInfo,
-                   versions_table: str, carried: bool = False) -> None:
+def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str,
+                   status: str | None, carried: bool = False, opened: str | None = None) -> None:
     """Key-linked rows that agree with their key's open version on every cell holding a value, a
     carrier cell up to its mark, go straight to ``_jj_best`` with that version.
 
@@ -551,11 +603,18 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     carrier numbers are in ``_jj_keyhit`` when ``carried`` (:func:`_carry_carriers`); otherwise its
     carrier columns (and no others) are read again for the lines that matched, joined by line
     number. At ten million rows a join carrying the text of both sides spilled most of its input
-    under the default memory limit.
+    under the default memory limit. When the key step joined the stored numbers (``opened``) and
+    the leak's were carried, it settled the rows itself (:func:`_open_links`), and they are only
+    moved here: the second join of ten million marked lines with ten million open versions cost
+    7 s at 10M rows on 2 cores.
     """
+    if carried and opened:  # settled by the key step (_open_links)
+        con.execute("""INSERT INTO _jj_best SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to,
+                              _se, _sh, _status, _lval FROM _jj_keyhit WHERE _se IS NOT NULL""")
+        return
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
-    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    nonid = _nonid(plan)
     cand = f"NOT p._exact AND (p._lval & {rest}) = (p._lnn & {rest})"  # over _jj_keyhit p
     n = con.execute(f"SELECT count(*) FROM _jj_keyhit p WHERE {cand}").fetchall()[0][0]
     if not n:
@@ -563,11 +622,11 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     role = {i: plan.roles[plan.bits[i]] for i in carriers}
     # Filtering the open versions by the candidates' keys pays for a hash table of those keys;
     # worth it only when they are few (a sample of the registry), not when they are most of it.
-    opened = con.execute(f"SELECT count(*) FROM {versions_table} WHERE _valid_to IS NULL").fetchall()[0][0]
-    only = f"v._key IN (SELECT _key FROM _jj_keyhit p WHERE {cand})" if n < FILTER_SHARE * opened else ""
+    people = con.execute(f"SELECT count(*) FROM {versions_table} WHERE _valid_to IS NULL").fetchall()[0][0]
+    only = f"v._key IN (SELECT _key FROM _jj_keyhit p WHERE {cand})" if n < FILTER_SHARE * people else ""
     cols = "p._line, p._key, p._via, p._valid_from, p._valid_to, p._status, p._lnn"
     try:
-        numbers = _open_numbers(con, plan, dataset, versions_table, only)
+        numbers = _open_numbers(con, plan, versions_table, status, opened, only)
         # The candidates whose other cells all match their open version's, with its carriers' numbers.
         matched = f"_jj_keyhit p JOIN {numbers} v ON v._key = p._key AND v._oh = p._oh WHERE {cand}"
         if carried:
@@ -592,27 +651,35 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
         con.execute("DROP TABLE IF EXISTS _jj_mk; DROP TABLE IF EXISTS _jj_mr")
 
 
-def _open_numbers(con: duckdb.DuckDBPyConnection, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
-                  only: str) -> str:
+def _stored_open(con: duckdb.DuckDBPyConnection, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
+                 status: str | None) -> str | None:
+    """The registry's stored table of :func:`open_numbers_sql` for ``plan`` and ``status`` when it
+    was made by the same SQL over the same versions (the dataset's own table, not a table derived
+    from it), else None."""
+    if versions_table != table_name(dataset.name):
+        return None
+    return stored_open_numbers(con, dataset.name, open_numbers_digest(plan, status))
+
+
+def _open_numbers(con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, status: str | None,
+                  stored: str | None, only: str) -> str:
     """The relation of :func:`open_numbers_sql` for ``plan`` (restricted by the condition ``only``
-    on ``v`` when given): the registry's stored table when it was made by the same SQL over the
-    same versions (the dataset's own table, not a table derived from it), otherwise the temporary
-    ``_jj_mr``, computed now."""
+    on ``v`` when given): the registry's ``stored`` table (:func:`_stored_open`), otherwise the
+    temporary ``_jj_mr``, computed now."""
     where = f" AND {only}" if only else ""
-    stored = None
-    if versions_table == table_name(dataset.name):
-        stored = stored_open_numbers(con, dataset.name, open_numbers_digest(plan))
     if stored is not None:
         return f"(SELECT * FROM {stored} v WHERE {only})" if only else stored
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mr AS {open_numbers_sql(plan, versions_table)}{where}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_mr AS {open_numbers_sql(plan, versions_table, status)}{where}")
     return "_jj_mr"
 
 
-def open_numbers_sql(plan: LinkPlan, versions_table: str) -> str:
-    """SQL of the open versions reduced to what :func:`_settle_marked` compares a leaked row with:
-    per key, one hash of every non-carrier cell of ``plan.bits`` (``_oh``) and, for each carrier
-    cell *i*, its hash ``rI``, whether it holds a value ``nI`` and its number ``qI``
-    (``normalise.carrier_key_sql``). Ends in a ``WHERE`` clause, which callers may extend.
+def open_numbers_sql(plan: LinkPlan, versions_table: str, status: str | None) -> str:
+    """SQL of the open versions reduced to what the key step reads (:func:`_open_links`) and
+    :func:`_settle_marked` compares a leaked row with: per key, its ``_valid_from``, ``_hash`` and
+    ``_status`` (the value of the ``status`` column), one hash of every non-carrier cell of
+    ``plan.bits`` (``_oh``) and, for each carrier cell *i*, its hash ``rI``, whether it holds a
+    value ``nI`` and its number ``qI`` (``normalise.carrier_key_sql``). Ends in a ``WHERE``
+    clause, which callers may extend.
 
     Computing it reads every open version's text, about a second per million people; the registry
     therefore stores it for a leak with every column (:func:`every_column_plan`), keyed by the
@@ -624,14 +691,15 @@ def open_numbers_sql(plan: LinkPlan, versions_table: str) -> str:
     for i in carriers:
         c = f"v.{quote(plan.bits[i])}"
         rkeys += f", hash({c}) AS r{i}, {c} IS NOT NULL AS n{i}, {carrier_key_sql(plan.roles[plan.bits[i]], c)} AS q{i}"
-    return (f"SELECT v._key, {_others_hash(plan, 'v', leaked=False)} AS _oh{rkeys} "
+    return (f"SELECT v._key, v._valid_from, v._hash, {_status_sql(status)} AS _status, "
+            f"{_others_hash(plan, 'v', leaked=False)} AS _oh{rkeys} "
             f"FROM {versions_table} v WHERE v._valid_to IS NULL")
 
 
-def open_numbers_digest(plan: LinkPlan) -> str:
-    """SHA-256 of :func:`open_numbers_sql` for ``plan`` (whatever the versions table is named) and of
-    the macros it may call, whose names alone would not show that they changed."""
-    return hashlib.sha256((open_numbers_sql(plan, "{versions}") + macro_source()).encode()).hexdigest()
+def open_numbers_digest(plan: LinkPlan, status: str | None) -> str:
+    """SHA-256 of :func:`open_numbers_sql` for ``plan`` and ``status`` (whatever the versions table
+    is named) and of the macros it may call, whose names alone would not show that they changed."""
+    return hashlib.sha256((open_numbers_sql(plan, "{versions}", status) + macro_source()).encode()).hexdigest()
 
 
 def every_column_plan(dataset: DatasetInfo) -> LinkPlan | None:
@@ -704,7 +772,7 @@ def _cell_masks(cols: str, source: str, *, lval: str, lnn: str, cells: dict[int,
 
 def _linked_table(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan) -> None:
     """Classify narrow rows first, find repeats by a group-by, then place the leaked text beside them."""
-    nonid = sum(1 << i for i, rc in enumerate(plan.bits) if plan.roles[rc] not in IDENTIFIER_ROLES)
+    nonid = _nonid(plan)
     nik = f"i.{quote('i_' + plan.nik)}" if plan.nik else "NULL"
     card = f"i.{quote('i_' + plan.card)}" if plan.card else "NULL"
     identity = ", ".join([_id(plan, rc) for _, rc in plan.steps] or ["NULL"])
