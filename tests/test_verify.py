@@ -118,6 +118,41 @@ def test_identical_rows_shortcut_and_positional_text_match_the_general_path(
     assert fast[0][0] == 2 and first["NAMA"] in fast[0]
 
 
+@pytest.mark.parametrize("marked", [False, True], ids=["mixed-leak", "marked-release"])
+def test_the_key_join_on_the_stored_open_versions_matches_the_versions_table(
+    investigation_registry: Any, investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    marked: bool,
+) -> None:
+    """The key step reads the import's ``open_<name>`` (validity, row hash, status, numbers) and, for
+    a marked leak, settles its rows in that join; with the stored table made by other SQL it joins
+    the versions table. Both give the same linked rows, status included."""
+    path = tmp_path / "leak.csv"
+    if marked:
+        _release_every_row(investigation_ws, path)
+    else:
+        _leak(investigation_registry, path)
+    opened: list[bool] = []
+    open_links = verify._open_links
+
+    def spy(*args: Any) -> None:
+        opened.append(args[-1])  # carried: settled in the join
+        open_links(*args)
+
+    monkeypatch.setattr(verify, "_open_links", spy)
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        stored = _link(reg, path)
+        status_at = [d[0] for d in reg.con.execute(f"SELECT * FROM {verify.LINKED} LIMIT 0").description].index(
+            "_status")
+    assert opened == [marked]
+    with Registry(investigation_ws.registry_path) as reg:
+        reg.con.execute("UPDATE jj_open SET digest = 'other'")
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        computed = _link(reg, path)
+    assert opened == [marked]  # not called again
+    assert stored == computed and len(stored) >= 900
+    assert {r[status_at] for r in stored} >= {"AKTIF"}  # the registry's status column, read from open_peserta
+
+
 def test_the_linked_view_pairs_each_line_with_its_own_text_whatever_the_table_order(investigation_registry: Any,
                                                                   tmp_path: Path) -> None:
     from jejak.workspace import Workspace
