@@ -126,11 +126,11 @@ def link(
         exact = plan.bits == list(dataset.columns)
         carried = _carry_carriers(con, leak, plan, dataset, versions_table, exact)
         with _unordered(con):
-            _ids(con, leak, plan, exact, carried)
+            _ids(con, leak, plan, exact, carried, dataset.key)
         say("linking on identifiers")
         opened = _stored_open(con, plan, dataset, versions_table, status)
         # (these sample registry rows to see whether its identifiers need normalising)
-        _identifier_links(con, plan, versions_table, dataset.key, status, carried, opened)
+        _identifier_links(con, leak, plan, versions_table, dataset.key, status, carried, opened)
         _canary_hits(con, leak, plan, dataset, canaries or [], index_key)
         _probabilistic(con, leak, plan, dataset, registry_sql, threshold, say)  # splink samples rows
         say("comparing with every registry version")
@@ -145,7 +145,8 @@ def link(
             "DROP TABLE IF EXISTS _jj_slow_cand; DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_pairs; "
             "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_canary_rows; "
             "DROP VIEW IF EXISTS _jj_canary_in; DROP TABLE IF EXISTS _jj_prob_in; DROP TABLE IF EXISTS _jj_prob_lines; "
-            "DROP TABLE IF EXISTS _jj_first; DROP TABLE IF EXISTS _jj_other; DROP TABLE IF EXISTS _jj_keyhit"
+            "DROP TABLE IF EXISTS _jj_first; DROP TABLE IF EXISTS _jj_other; DROP TABLE IF EXISTS _jj_keyhit; "
+            "DROP TABLE IF EXISTS _jj_soft"
         )
     return LINKED
 
@@ -223,20 +224,22 @@ def _carrier_ddl(plan: LinkPlan) -> str:
                    for i in carriers)
 
 
-def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: bool, carried: bool = False) -> None:
-    """The leak's identifiers: NIK and cards normalised; e-mail and phone raw, normalised only for the
-    few rows that reach their link step (phone normalisation is a regular expression).
+def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: bool, carried: bool = False,
+         key: str | None = None) -> None:
+    """The leak's identifiers: NIK and cards normalised; e-mail and phone (unless the ``key``) not at
+    all: they are read for the few rows that reach their link step (:func:`_with_soft`), and kept
+    here they were 550 MB of text at ten million rows, in memory the key join needed.
 
     In the same scan: which cells hold a value (``_lval``: non-empty, ``_lnn``: non-NULL, one bit
     per column of ``plan.bits``); when the leak has every registry column (``exact``), the row's
     hash computed as the registry computes ``_hash``, so a byte-identical row is found by comparing
-    one number (see :func:`_best_versions`); and ``_oh``, one hash of every cell but the carriers,
+    one number (see :func:`_best_versions`; not with ``carried``); and ``_oh``, one hash of every cell but the carriers,
     which :func:`_settle_marked` compares with the open version's. It costs one more hash of cells
     this scan reads anyway; computed later, it was a second read of the leak's text for every
     marked leak, and at ten million rows that text had spilled to disk. With ``carried`` (see
     :func:`_carry_carriers`), each carrier cell's hash and number too.
     """
-    cols = list(dict.fromkeys([rc for _, rc in plan.steps] + plan.hard))
+    cols = [rc for rc in dict.fromkeys([rc for _, rc in plan.steps] + plan.hard) if rc not in _soft_ids(plan, key)]
     sel = "".join(
         f", {quote(plan.columns[rc]) if plan.roles[rc] in _SOFT else norm_sql(plan.roles[rc], quote(plan.columns[rc]))}"
         f" AS {quote('i_' + rc)}" for rc in cols
@@ -244,13 +247,30 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     lcol = [quote(plan.columns[rc]) for rc in plan.bits]
     val = _mask(f"{c} IS NOT NULL AND {c} <> ''" for c in lcol)
     nn = _mask(f"{c} IS NOT NULL" for c in lcol)
-    rh = _row_hash(plan) if exact else "NULL::UBIGINT"
+    # A marked leak's rows are settled with their carriers (_settle_marked), identical ones too, with
+    # the masks the row hash would give them: its hash of every cell (1.1 s at 10M rows) buys nothing.
+    rh = _row_hash(plan) if exact and not carried else "NULL::UBIGINT"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jj_ids AS
             SELECT _line{sel}, {val} AS _lval, {nn} AS _lnn, {rh} AS _rh, {_others_hash(plan, 'l')} AS _oh
                    {_carrier_numbers(plan) if carried else ''}
             FROM {leak.name} l"""
     )
+
+
+def _soft_ids(plan: LinkPlan, key: str | None) -> list[str]:
+    """The e-mail and phone identifier columns of ``plan`` other than the dataset's ``key``: left out
+    of ``_jj_ids`` and read by :func:`_with_soft` for the lines that need them."""
+    return [rc for _, rc in plan.steps if plan.roles[rc] in _SOFT and rc != key]
+
+
+def _with_soft(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, key: str, source: str) -> str:
+    """``_jj_soft``: the rows of ``source`` with their raw e-mail and phone identifiers (``i_<column>``)
+    read from the leak, for the lines no stronger identifier linked (usually few)."""
+    sel = "".join(f", l.{quote(plan.columns[rc])} AS {quote('i_' + rc)}" for rc in _soft_ids(plan, key))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jj_soft AS SELECT s.*{sel} FROM {source} s "
+                f"JOIN {leak.name} l USING (_line)")
+    return "_jj_soft"
 
 
 def _others_hash(plan: LinkPlan, alias: str, leaked: bool = True) -> str:
@@ -289,8 +309,8 @@ def _id(plan: LinkPlan, rc: str, alias: str = "i") -> str:
 
 
 def _identifier_links(
-    con: duckdb.DuckDBPyConnection, plan: LinkPlan, versions_table: str, key: str, status: str | None,
-    carried: bool = False, opened: str | None = None,
+    con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, versions_table: str, key: str,
+    status: str | None, carried: bool = False, opened: str | None = None,
 ) -> None:
     """Candidates ``(_line, _key, _via)`` from identifier joins, strongest identifier first: the key
     step's in ``_jj_keyhit``, the others' in ``_jj_cand``; the ``_jj_ids`` rows of the lines left
@@ -319,7 +339,10 @@ def _identifier_links(
         + (_carrier_ddl(plan) if carried and not opened else "") + ")"
     )
     source = "_jj_ids"
+    soft = bool(_soft_ids(plan, key))
     for via, rc in plan.steps:
+        if soft and rc in _soft_ids(plan, key):
+            source, soft = _with_soft(con, leak, plan, key, source), False
         col = _id(plan, rc)
         cond = f"{col} IS NOT NULL"
         if via in ("email", "phone"):
@@ -348,6 +371,8 @@ def _identifier_links(
         source = "_jj_rest"
         if not con.execute("SELECT count(*) FROM _jj_rest").fetchall()[0][0]:
             break
+    if soft:  # every line linked before the e-mail and phone steps: the columns, for no rows
+        source = _with_soft(con, leak, plan, key, source)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _jj_unlinked AS SELECT * FROM {source}")
 
 
@@ -912,17 +937,27 @@ def verification(
     )
 
 
+#: Rows of the registry, in table order, whose words :func:`status_column` reads.
+STATUS_SAMPLE = 5_000
+
+
 def status_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, versions_table: str) -> str | None:
-    """The registry column holding membership status, recognised by its words (not its name)."""
+    """The registry column holding membership status, recognised by its words (not its name): more
+    than 90% of its values among the first :data:`STATUS_SAMPLE` rows are status words."""
     words = ", ".join(f"'{w}'" for ws in STATUS_WORDS.values() for w in ws)
+    candidates = [rc for rc in dataset.columns if dataset.roles.get(rc) in (Role.CATEGORY, Role.TEXT, Role.NAME)]
+    if not candidates:
+        return None
+    # One statement of one shape whatever the width (an import runs this too: tests/test_wide.py),
+    # over the first rows in table order; UNPIVOT leaves out the NULL cells.
+    cols = ", ".join(quote(rc) for rc in candidates)
+    shares = dict(con.execute(
+        f"""SELECT jj_col, avg(CASE WHEN upper(trim(jj_val)) IN ({words}) THEN 1.0 ELSE 0.0 END)
+            FROM (UNPIVOT (SELECT {cols} FROM {versions_table} LIMIT {STATUS_SAMPLE}) ON {cols}
+                  INTO NAME jj_col VALUE jj_val) GROUP BY jj_col""").fetchall())
     best: tuple[float, str | None] = (0.0, None)
-    for rc in dataset.columns:
-        if dataset.roles.get(rc) not in (Role.CATEGORY, Role.TEXT, Role.NAME):
-            continue
-        share = con.execute(
-            f"SELECT avg(CASE WHEN upper(trim(x)) IN ({words}) THEN 1.0 ELSE 0.0 END) FROM "
-            f"(SELECT {quote(rc)} AS x FROM {versions_table} WHERE {quote(rc)} IS NOT NULL LIMIT 5000)"
-        ).fetchall()[0][0]
+    for rc in candidates:  # the first column wins a tie, as before
+        share = shares.get(rc)
         if share is not None and share > max(best[0], 0.9):
             best = (float(share), rc)
     return best[1]
