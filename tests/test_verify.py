@@ -321,3 +321,36 @@ def test_leaked_headers_named_like_sql_lambda_parameters_change_nothing(
     fast, general = _fast_and_general(investigation_ws, path, monkeypatch)
     assert len(fast) == len(general) > 400
     assert fast == general
+
+
+def test_rows_without_nik_or_card_link_by_email_and_phone_read_for_those_lines_only(
+    investigation_registry: Any, tmp_path: Path
+) -> None:
+    """E-mail and phone are not kept for every line (``_ids``): the lines no key or NIK linked get
+    them from the leak, and still link through them to the right person; a line keeping its card
+    number is never linked by its e-mail."""
+    s3 = investigation_registry.snapshots[2].participants
+    con = duckdb.connect()
+    con.register("s3", s3)
+    cols = ", ".join(s3.column_names)
+    con.execute(
+        """CREATE TABLE leak AS
+           SELECT *, NULL AS truth FROM (SELECT * FROM s3 ORDER BY hash(NOKA) LIMIT 200)
+           UNION ALL SELECT * REPLACE ('' AS NOKA, '' AS NIK, '' AS NOHP), NOKA AS truth
+                     FROM (SELECT * FROM s3 WHERE EMAIL <> '' ORDER BY hash(NOKA, 1) LIMIT 20)
+           UNION ALL SELECT * REPLACE ('' AS NOKA, '' AS NIK, '' AS EMAIL), NOKA AS truth
+                     FROM (SELECT * FROM s3 WHERE NOHP <> '' ORDER BY hash(NOKA, 2) LIMIT 20)"""
+    )
+    truth = dict(con.execute(
+        "SELECT coalesce(nullif(EMAIL, ''), NOHP), truth FROM leak WHERE truth IS NOT NULL").fetchall())
+    path = tmp_path / "leak.csv"
+    pacsv.write_csv(con.sql(f"SELECT {cols} FROM leak").to_arrow_table(), path)
+    with Registry(Path(investigation_registry.home) / "registry.duckdb", read_only=True) as reg:
+        _link(reg, path)
+        rows = reg.con.execute(
+            f"""SELECT l._via, l._key, coalesce(nullif(t.EMAIL, ''), t.NOHP) FROM {verify.NARROW} l
+                JOIN {verify.TEXT} t USING (_line) WHERE l._via IN ('email', 'phone')""").fetchall()
+    vias = [v for v, _, _ in rows]
+    # (a few shared or unusable e-mails and phones go on to probabilistic linkage, as before)
+    assert vias.count("email") >= 15 and vias.count("phone") >= 15 and len(rows) <= 40
+    assert all(truth[ident] == key for _, key, ident in rows)
