@@ -6,8 +6,10 @@ import math
 import secrets
 from dataclasses import replace
 from fractions import Fraction
+from functools import partial
 from math import comb
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,7 @@ from jejak import attack, keys
 from jejak.attribution import Attribution
 from jejak.channel import canary
 from jejak.ledger import Ledger, ReleaseRecord
+from jejak.registry import Registry
 from jejak.synth import generate_tables
 from jejak.tail import log10_tail
 from worlds import World, make_world
@@ -277,3 +280,55 @@ def test_the_restoration_priors_of_one_scan_equal_each_columns_own_count(world: 
             assert checked >= 3  # timestamps and amounts of the synthetic registry
         finally:
             scorer.close()
+
+
+def test_rows_in_common_counted_by_version_equal_the_snapshot_join(
+    investigation_ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sampled leak's named release gets its exact rows in common. Rows whose chosen version was
+    valid on the release's date are counted without a lookup; the rest (outdated rows, people who
+    changed or joined since) are looked up in the snapshot. Both give the join's count."""
+    import duckdb
+    import pyarrow.csv as pacsv
+
+    import jejak.attribution as attribution
+    from jejak.investigate import investigate
+    from jejak.release import ReleaseRequest, create_release
+
+    with Ledger.open(investigation_ws.ledger_url) as ledger:
+        ledger.add_recipient("PT Vendor", "vendor")
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        snaps = reg.dataset("peserta").snapshots
+    out = tmp_path / "r.csv"
+    create_release(investigation_ws, ReleaseRequest("peserta", "PT Vendor", out, as_of=snaps[1]))
+    con = duckdb.connect()
+    with Registry(investigation_ws.registry_path, read_only=True) as reg:
+        for i, d in enumerate(snaps):
+            con.register(f"s{i}", reg.con.sql(reg.as_of_sql("peserta", d)).to_arrow_table())
+    cols = ", ".join(f'"{c}"' for c in con.execute("SELECT * FROM s0 LIMIT 0").fetchnumpy() if c != "_key")
+    con.execute(f"CREATE TABLE r AS SELECT * FROM read_csv('{out}', all_varchar=true)")
+    con.execute(
+        f"""CREATE TABLE leak AS
+            SELECT {cols} FROM (SELECT * FROM r ORDER BY hash(NOKA) LIMIT 400)                    -- valid then
+            UNION ALL SELECT {cols} FROM (SELECT * FROM r ORDER BY hash(NOKA) LIMIT 30)           -- repeats
+            UNION ALL SELECT {cols} FROM (SELECT * FROM s2 WHERE _key NOT IN (SELECT _key FROM s1)
+                                          ORDER BY _key LIMIT 40)                                  -- joined since
+            UNION ALL SELECT {cols} FROM (SELECT * FROM s0 WHERE _key NOT IN (SELECT _key FROM s1)
+                                          ORDER BY _key LIMIT 40)                                  -- gone by then
+            UNION ALL SELECT {cols} FROM (SELECT s0.* FROM s0 JOIN s1 USING (_key)
+                                          WHERE s0.NAMA <> s1.NAMA OR s0.ALAMAT <> s1.ALAMAT
+                                                OR s0.NOHP <> s1.NOHP ORDER BY _key LIMIT 40)   -- changed"""
+    )
+    assert con.execute("SELECT count(*) FROM leak").fetchall()[0][0] > 500  # every kind of row is there
+    path = tmp_path / "leak.csv"
+    pacsv.write_csv(con.sql("SELECT * FROM leak ORDER BY hash(NOKA, NAMA)").to_arrow_table(), path)
+    monkeypatch.setattr(attribution, "attribute", partial(attribution.attribute, sample_rows=100))
+
+    def in_common() -> list[int]:
+        v = investigate(investigation_ws, path).to_json()["attribution"]
+        return [r["rows_in_common"] for r in v["releases"] if r["suspect"]]
+
+    by_version = in_common()
+    joined = attribution.Scorer._in_common
+    monkeypatch.setattr(attribution.Scorer, "_in_common", lambda self, s: joined(self, s, by_version=False))
+    assert by_version == in_common() and 400 < by_version[0] < 400 + 40 + 40 + 40

@@ -793,16 +793,35 @@ class Scorer:
         if not self.sampled:
             return
         for s in scores:
-            reg = self.registry.as_of_sql(self.dataset.name, s.as_of)
-            cond = f"AND ({_filter_sql(s.filter, tuple(self.dataset.columns))})" if s.filter else ""
-            matched = ", ".join(f"'{c}'" for c in MATCHED)
+            s.rows_in_common = self._in_common(s)
+            s.rows_in_common_estimated = False
+
+    def _in_common(self, s: ReleaseScore, *, by_version: bool = True) -> int:
+        """The matched people of the leak whose key the release's snapshot held (and its filter kept).
+
+        ``by_version``: count the rows whose chosen version was valid on the snapshot's date without
+        a lookup (when the linked relation has versions and repeats marked, and there is no filter).
+        """
+        reg = self.registry.as_of_sql(self.dataset.name, s.as_of)
+        cond = f"AND ({_filter_sql(s.filter, tuple(self.dataset.columns))})" if s.filter else ""
+        matched = ", ".join(f"'{c}'" for c in MATCHED)
+        rows = f"(SELECT * FROM ({reg}) r WHERE true {cond})"
+        if not (by_version and self._has_dup and self.has_versions and not s.filter):
             # First occurrences (not _dup) count each person once without a DISTINCT over millions.
             first, n = ("AND NOT l._dup", "count(*)") if self._has_dup else ("", "count(DISTINCT l._key)")
-            rows = f"(SELECT * FROM ({reg}) r WHERE true {cond})"
-            s.rows_in_common = int(self.con.execute(
+            return int(self.con.execute(
                 f"""SELECT {n} FROM {self.linked} l JOIN {rows} r ON r._key = l._key
                     WHERE l._class IN ({matched}) {first}""").fetchall()[0][0])
-            s.rows_in_common_estimated = False
+        # A row whose chosen version was valid on the snapshot's date had its person in that
+        # snapshot; only the others (outdated rows, people changed since) are looked up. Joining
+        # every row with the snapshot cost 1.1 s at ten million rows.
+        d = f"DATE '{s.as_of.isoformat()}'"
+        valid = f"(l._from <= {d} AND (l._to IS NULL OR l._to > {d}))"
+        first = f"{self.linked} l WHERE l._class IN ({matched}) AND NOT l._dup"
+        return int(self.con.execute(
+            f"""SELECT (SELECT count(*) FROM {first} AND {valid})
+                     + (SELECT count(*) FROM (SELECT l._key FROM {first} AND NOT {valid}) l
+                        JOIN {rows} r ON r._key = l._key)""").fetchall()[0][0])
 
     # the restoration bound (jejak.unreleased) -------------------------------------------------------------
 

@@ -231,10 +231,11 @@ def _ids(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, exact: boo
     here they were 550 MB of text at ten million rows, in memory the key join needed.
 
     In the same scan: which cells hold a value (``_lval``: non-empty, ``_lnn``: non-NULL, one bit
-    per column of ``plan.bits``); when the leak has every registry column (``exact``), the row's
-    hash computed as the registry computes ``_hash``, so a byte-identical row is found by comparing
-    one number (see :func:`_best_versions`; not with ``carried``); and ``_oh``, one hash of every cell but the carriers,
-    which :func:`_settle_marked` compares with the open version's. It costs one more hash of cells
+    per column of ``plan.bits``); when the leak has every registry column (``exact``) and its
+    carriers are not ``carried``, the row's hash computed as the registry computes ``_hash``, so a
+    byte-identical row is found by comparing one number (see :func:`_best_versions`); and
+    ``_oh``, one hash of every cell but the carriers, which :func:`_settle_marked` compares with
+    the open version's. It costs one more hash of cells
     this scan reads anyway; computed later, it was a second read of the leak's text for every
     marked leak, and at ten million rows that text had spilled to disk. With ``carried`` (see
     :func:`_carry_carriers`), each carrier cell's hash and number too.
@@ -339,9 +340,10 @@ def _identifier_links(
         + (_carrier_ddl(plan) if carried and not opened else "") + ")"
     )
     source = "_jj_ids"
-    soft = bool(_soft_ids(plan, key))
+    lazy = _soft_ids(plan, key)
+    soft = bool(lazy)  # still to be read
     for via, rc in plan.steps:
-        if soft and rc in _soft_ids(plan, key):
+        if soft and rc in lazy:
             source, soft = _with_soft(con, leak, plan, key, source), False
         col = _id(plan, rc)
         cond = f"{col} IS NOT NULL"
