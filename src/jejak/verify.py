@@ -139,15 +139,11 @@ def link(
             say("classifying rows")
             _linked_table(con, leak, plan)
     finally:
-        con.execute(
-            "DROP VIEW IF EXISTS _jj_unlinked; DROP TABLE IF EXISTS _jj_rest; "
-            "DROP TABLE IF EXISTS _jj_ids; DROP TABLE IF EXISTS _jj_cand; DROP TABLE IF EXISTS _jj_best; "
-            "DROP TABLE IF EXISTS _jj_slow_cand; DROP TABLE IF EXISTS _jj_lh; DROP TABLE IF EXISTS _jj_pairs; "
-            "DROP TABLE IF EXISTS _jj_canary_hits; DROP TABLE IF EXISTS _jj_canary_rows; "
-            "DROP VIEW IF EXISTS _jj_canary_in; DROP TABLE IF EXISTS _jj_prob_in; DROP TABLE IF EXISTS _jj_prob_lines; "
-            "DROP TABLE IF EXISTS _jj_first; DROP TABLE IF EXISTS _jj_other; DROP TABLE IF EXISTS _jj_keyhit; "
-            "DROP TABLE IF EXISTS _jj_soft"
-        )
+        scratch = ("_jj_rest", "_jj_ids", "_jj_cand", "_jj_best", "_jj_slow_cand", "_jj_lh", "_jj_pairs",
+                   "_jj_canary_hits", "_jj_canary_rows", "_jj_prob_in", "_jj_prob_lines",
+                   "_jj_first", "_jj_other", "_jj_keyhit", "_jj_soft")
+        con.execute("DROP VIEW IF EXISTS _jj_unlinked; DROP VIEW IF EXISTS _jj_canary_in; "
+                    + "".join(f"DROP TABLE IF EXISTS {t}; " for t in scratch))
     return LINKED
 
 
@@ -357,7 +353,7 @@ def _identifier_links(
             else:
                 extra = "".join(f", i._ch{i}, i._ck{i}" for i in _split(plan)[0]) if carried else ""
                 _key_links(con, source, col, cond, via, versions_table, status, extra)
-            _removed_keys(con, source, col, cond, via, versions_table)
+            _removed_keys(con, source, col, cond, via, versions_table, unmatched_kept=bool(opened))
             source = "_jj_rest"
             continue
         reg = registry_norm_sql(con, rc, plan.roles[rc], registry_sql, with_key=True)
@@ -406,11 +402,16 @@ def _open_links(
     each open version's status and numbers beside its key. With ``carried``, a line equal to its
     open version up to the marks is settled in the same join: ``_se`` and ``_sh`` are its masks
     (NULL when it is not settled here), as :func:`_settle_marked` would give them, without that
-    step's second join of every marked line with every open version."""
+    step's second join of every marked line with every open version.
+
+    A left join: the lines it does not link are kept with ``_key`` NULL, for :func:`_removed_keys`
+    to take out. A marked release's canaries link to no one, and finding those few lines by
+    subtracting ten million linked lines from ten million cost 1.4 s.
+    """
     exact = "coalesce(i._rh = v._hash AND i._lval = i._lnn, false)"
-    cols = (f"i._line, {col} AS _key, '{via}' AS _via, v._valid_from, NULL::DATE AS _valid_to, v._status, "
+    cols = (f"i._line, v._key AS _key, '{via}' AS _via, v._valid_from, NULL::DATE AS _valid_to, v._status, "
             f"i._lnn, {exact} AS _exact, i._oh")
-    joined = f"{source} i JOIN {opened} v ON v._key = {col} WHERE {cond}"
+    joined = f"{source} i LEFT JOIN {opened} v ON v._key = {col} AND {cond}"
     if not carried:
         con.execute(f"INSERT INTO _jj_keyhit BY NAME SELECT {cols}, i._lval FROM {joined}")
         return
@@ -431,17 +432,23 @@ def _open_links(
 
 
 def _removed_keys(con: duckdb.DuckDBPyConnection, source: str, col: str, cond: str, via: str,
-                  versions_table: str) -> None:
+                  versions_table: str, *, unmatched_kept: bool = False) -> None:
     """After the key step: the lines left go to ``_jj_rest``, and a semi-join with the keys of
-    people since removed (all versions closed) names some of them."""
-    linked = con.execute("SELECT count(*) FROM _jj_keyhit").fetchall()[0][0]
-    # A key has one open version, so a line is linked at most once: when as many lines were linked
-    # as there are, none is left, and the anti-join (1.3 s at 10M rows) can be skipped.
-    everyone = linked == con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM {source} "
-        + ("LIMIT 0" if everyone else "WHERE _line NOT IN (SELECT _line FROM _jj_keyhit)")
-    )
+    people since removed (all versions closed) names some of them. ``unmatched_kept``: the key
+    step wrote the lines it did not link to ``_jj_keyhit`` with ``_key`` NULL (:func:`_open_links`)."""
+    if unmatched_kept:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM {source}
+                        WHERE _line IN (SELECT _line FROM _jj_keyhit WHERE _key IS NULL)""")
+        con.execute("DELETE FROM _jj_keyhit WHERE _key IS NULL")
+    else:
+        linked = con.execute("SELECT count(*) FROM _jj_keyhit").fetchall()[0][0]
+        # A key has one open version, so a line is linked at most once: when as many lines were
+        # linked as there are, none is left, and the anti-join (1.3 s at 10M rows) can be skipped.
+        everyone = linked == con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _jj_rest AS SELECT * FROM {source} "
+            + ("LIMIT 0" if everyone else "WHERE _line NOT IN (SELECT _line FROM _jj_keyhit)")
+        )
     con.execute(
         f"""INSERT INTO _jj_cand SELECT i._line, {col}, '{via}', 1.0 FROM _jj_rest i
             WHERE {cond} AND {col} IN (SELECT _key FROM {versions_table} WHERE _valid_to IS NOT NULL)"""
