@@ -322,8 +322,8 @@ def _identifier_links(
     line's open version of its key and whether the line is byte-identical to it (``_exact``, see
     :func:`_best_versions`), with the line's ``_oh`` and (``carried``) carrier numbers. Given the
     registry's stored open versions (``opened``, :func:`_stored_open`), it joins those instead of
-    every version, and with ``carried`` settles marked rows in the same join (``_se``, ``_sh``:
-    see :func:`_settle_marked`).
+    every version, and with ``carried`` settles marked rows in the same join (as ``_exact``: see
+    :func:`_open_links`).
     """
     registry_sql = f"SELECT * FROM {versions_table}"
     con.execute(
@@ -331,8 +331,7 @@ def _identifier_links(
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jj_keyhit (_line BIGINT, _key VARCHAR, _via VARCHAR, _valid_from DATE,
-           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT,
-           _se BIGINT, _sh BIGINT"""
+           _valid_to DATE, _status VARCHAR, _lnn BIGINT, _lval BIGINT, _exact BOOLEAN, _oh UBIGINT"""
         + (_carrier_ddl(plan) if carried and not opened else "") + ")"
     )
     source = "_jj_ids"
@@ -389,7 +388,7 @@ def _key_links(
     con.execute(
         f"""INSERT INTO _jj_keyhit
             SELECT i._line, {col}, '{via}', v._valid_from, v._valid_to, {status_sql}, i._lnn, i._lval,
-                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh, NULL, NULL{extra}
+                   coalesce(i._rh = v._hash AND i._lval = i._lnn, false), i._oh{extra}
             FROM {source} i JOIN {versions_table} v ON v._key = {col} AND v._valid_to IS NULL WHERE {cond}"""
     )
 
@@ -400,9 +399,10 @@ def _open_links(
 ) -> None:
     """:func:`_key_links` by a join with the registry's stored open versions (``opened``), which hold
     each open version's status and numbers beside its key. With ``carried``, a line equal to its
-    open version up to the marks is settled in the same join: ``_se`` and ``_sh`` are its masks
-    (NULL when it is not settled here), as :func:`_settle_marked` would give them, without that
-    step's second join of every marked line with every open version.
+    open version up to the marks is settled in the same join, without :func:`_settle_marked`'s
+    second join of every marked line with every open version: it agrees with that version on
+    every cell holding a value, and on no other, so its masks are its non-NULL cells (``_lnn``),
+    as an identical line's are, and it is marked ``_exact`` like one.
 
     A left join: the lines it does not link are kept with ``_key`` NULL, for :func:`_removed_keys`
     to take out. A marked release's canaries link to no one, and finding those few lines by
@@ -421,13 +421,15 @@ def _open_links(
     cells = {i: _Cell(f"i._ch{i}", f"v.r{i}", f"v.n{i}", plan.roles[plan.bits[i]], f"i._ck{i}", f"v.q{i}")
              for i in carriers}
     pairs = _cell_masks(f"{cols}, v._oh AS _roh", joined, lval="i._lval", lnn="i._lnn", cells=cells)
-    settled = (f"NOT _exact AND (_lval & {rest}) = (_lnn & {rest}) AND _oh = _roh "
-               f"AND (_sh & ~_se & ~_n) = 0 AND (_se & {nonid}) = (_lval & {nonid})")
+    # _settle_marked's condition, over the masks it would give (_e2, _h2). It admits no empty-string
+    # cell and no cell empty on one side only (undecided), so those masks are the line's non-NULL cells.
+    settled = (f"(_lval & {rest}) = (_lnn & {rest}) AND _oh = _roh "
+               f"AND (_h2 & ~_e2 & ~_n) = 0 AND (_e2 & {nonid}) = (_lval & {nonid})")
     con.execute(
         f"""INSERT INTO _jj_keyhit BY NAME
-            SELECT _line, _key, _via, _valid_from, _valid_to, _status, _lnn, _lval, _exact, _oh,
-                   CASE WHEN {settled} THEN _se END AS _se, CASE WHEN {settled} THEN _sh END AS _sh
-            FROM (SELECT *, _e | (_lval & {rest}) AS _se, _h | (_lnn & {rest}) AS _sh FROM ({pairs}))"""
+            SELECT _line, _key, _via, _valid_from, _valid_to, _status, _lnn, _lval, _oh,
+                   _exact OR coalesce({settled}, false) AS _exact
+            FROM (SELECT *, _e | (_lval & {rest}) AS _e2, _h | (_lnn & {rest}) AS _h2 FROM ({pairs}))"""
     )
 
 
@@ -638,13 +640,11 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
     carrier columns (and no others) are read again for the lines that matched, joined by line
     number. At ten million rows a join carrying the text of both sides spilled most of its input
     under the default memory limit. When the key step joined the stored numbers (``opened``) and
-    the leak's were carried, it settled the rows itself (:func:`_open_links`), and they are only
-    moved here: the second join of ten million marked lines with ten million open versions cost
-    7 s at 10M rows on 2 cores.
+    the leak's were carried, it settled the rows itself (:func:`_open_links`), and
+    :func:`_best_versions` took them with the identical rows: the second join of ten million
+    marked lines with ten million open versions cost 7 s at 10M rows on 2 cores.
     """
-    if carried and opened:  # settled by the key step (_open_links)
-        con.execute("""INSERT INTO _jj_best SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to,
-                              _se, _sh, _status, _lval FROM _jj_keyhit WHERE _se IS NOT NULL""")
+    if carried and opened:  # settled by the key step (_open_links): already in _jj_best as _exact
         return
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
