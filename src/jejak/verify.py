@@ -417,19 +417,17 @@ def _open_links(
         return
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
-    nonid = _nonid(plan)
     cells = {i: _Cell(f"i._ch{i}", f"v.r{i}", f"v.n{i}", plan.roles[plan.bits[i]], f"i._ck{i}", f"v.q{i}")
              for i in carriers}
     pairs = _cell_masks(f"{cols}, v._oh AS _roh", joined, lval="i._lval", lnn="i._lnn", cells=cells)
-    # _settle_marked's condition, over the masks it would give (_e2, _h2). It admits no empty-string
-    # cell and no cell empty on one side only (undecided), so those masks are the line's non-NULL cells.
-    settled = (f"(_lval & {rest}) = (_lnn & {rest}) AND _oh = _roh "
-               f"AND (_h2 & ~_e2 & ~_n) = 0 AND (_e2 & {nonid}) = (_lval & {nonid})")
+    # _settle_marked's condition. It admits no empty-string cell and no cell empty on one side only
+    # (undecided), so the masks it would give are the line's non-NULL cells.
+    settled = f"(_lval & {rest}) = (_lnn & {rest}) AND _oh = _roh AND {_agrees_everywhere(plan)}"
     con.execute(
         f"""INSERT INTO _jj_keyhit BY NAME
             SELECT _line, _key, _via, _valid_from, _valid_to, _status, _lnn, _lval, _oh,
                    _exact OR coalesce({settled}, false) AS _exact
-            FROM (SELECT *, _e | (_lval & {rest}) AS _e2, _h | (_lnn & {rest}) AS _h2 FROM ({pairs}))"""
+            FROM ({_widened(pairs, plan)})"""
     )
 
 
@@ -648,7 +646,6 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
         return
     carriers, others = _split(plan)
     rest = sum(1 << i for i in others)
-    nonid = _nonid(plan)
     cand = f"NOT p._exact AND (p._lval & {rest}) = (p._lnn & {rest})"  # over _jj_keyhit p
     n = con.execute(f"SELECT count(*) FROM _jj_keyhit p WHERE {cand}").fetchall()[0][0]
     if not n:
@@ -677,12 +674,25 @@ def _settle_marked(con: duckdb.DuckDBPyConnection, leak: Table, plan: LinkPlan, 
         pairs = _cell_masks(cols, source, lval="p._lval", lnn="p._lnn", cells=cells)
         con.execute(
             f"""INSERT INTO _jj_best
-                SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval FROM (
-                    SELECT * REPLACE (_e | (_lval & {rest}) AS _e, _h | (_lnn & {rest}) AS _h) FROM ({pairs}))
-                WHERE (_h & ~_e & ~_n) = 0 AND (_e & {nonid}) = (_lval & {nonid})"""
+                SELECT _line, _key, _via, 1.0::DOUBLE, _valid_from, _valid_to, _e, _h, _status, _lval
+                FROM ({_widened(pairs, plan)}) WHERE {_agrees_everywhere(plan)}"""
         )
     finally:
         con.execute("DROP TABLE IF EXISTS _jj_mk; DROP TABLE IF EXISTS _jj_mr")
+
+
+def _widened(pairs: str, plan: LinkPlan) -> str:
+    """``pairs`` (:func:`_cell_masks` over the carriers alone) with every other cell holding a value
+    counted as agreeing and compared: those were compared all at once, by one hash a side (``_oh``)."""
+    rest = sum(1 << i for i in _split(plan)[1])
+    return f"SELECT * REPLACE (_e | (_lval & {rest}) AS _e, _h | (_lnn & {rest}) AS _h) FROM ({pairs})"
+
+
+def _agrees_everywhere(plan: LinkPlan) -> str:
+    """Over a :func:`_widened` row: no cell is undecided, and every non-identifier cell with a value
+    agrees, so no other version can agree on more (the rule that settles a marked row)."""
+    nonid = _nonid(plan)
+    return f"(_h & ~_e & ~_n) = 0 AND (_e & {nonid}) = (_lval & {nonid})"
 
 
 def _stored_open(con: duckdb.DuckDBPyConnection, plan: LinkPlan, dataset: DatasetInfo, versions_table: str,
