@@ -404,3 +404,38 @@ def test_a_release_survives_what_fails_after_its_commit_and_a_racing_audit_write
     assert not audit.verify(workspace).intact  # the head lags: verify says so ...
     audit.record(workspace, "test.note")  # ... until the next entry moves it on
     assert audit.verify(workspace).intact
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_signal_while_the_file_is_written_stops_the_stream_and_leaves_nothing(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str,
+) -> None:
+    """Ctrl-C during the COPY is held back (DuckDB 2.0 can hang when a COPY to a file is interrupted),
+    the rows stop at the next batch, and then the interruption is raised: no file, no entry."""
+    import signal
+
+    import jejak.release as release
+    from jejak import signals
+
+    monkeypatch.setattr(release, "SYMBOL_BLOCK", 100)  # 1,500 rows in 15 batches
+    marked_batches: list[int] = []
+    mark = release._marked
+
+    def marked_then_signal(*args: object, **kwargs: object) -> object:
+        marked_batches.append(1)
+        if len(marked_batches) == 3:  # the writer is copying: the handler runs as it would here
+            signals._on_signal(signal.SIGINT, None)
+        return mark(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(release, "_marked", marked_then_signal)
+    before = len(Ledger.open(workspace.ledger_url).releases())
+    signals._received.clear()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            create_release(workspace, ReleaseRequest("peserta", "PT Vendor", tmp_path / f"x.{fmt}", fmt=fmt))
+    finally:
+        signals._received.clear()
+    assert len(marked_batches) == 3  # no batch marked after the signal
+    assert list(tmp_path.iterdir()) == []
+    assert len(Ledger.open(workspace.ledger_url).releases()) == before
+    assert not list(workspace.tmp_root.glob(".tmp-*"))

@@ -956,6 +956,7 @@ def _interrupted() -> None:
     # inside the ledger transaction, a case renamed into place), so an interruption leaves the
     # workspace as it was; temporary folders are removed on the way out.
     remove_owned()
+    signals.ignore_more()
     saved = signals.saved()
     err.print(f"interrupted after {', '.join(saved)} was saved; nothing else changed" if saved else INTERRUPTED,
               highlight=False)

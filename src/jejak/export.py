@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from jejak import signals
 from jejak.errors import JejakError
 from jejak.files import FILE_MODE, private_file
 from jejak.intake import file_sha256
@@ -125,16 +126,30 @@ def _copy_hashed(con: duckdb.DuckDBPyConnection, query: str, options: str, path:
         read_end = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
         keep_open = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
         fcntl.fcntl(read_end, fcntl.F_SETFL, fcntl.fcntl(read_end, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        pump = _Pump(read_end, path)
+        # The file is made here, not by the pump: were the pump to make it after an interruption
+        # had already sent the caller to remove it, a file of personal data would outlive the run.
         try:
-            target = pipe.replace("'", "''")
-            # USE_TMP_FILE false: DuckDB must write into the pipe, not beside it and rename.
-            con.execute(f"COPY ({query}) TO '{target}' ({options}, USE_TMP_FILE false)")
-        finally:
+            out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        except OSError as exc:
+            os.close(read_end)
             os.close(keep_open)
-            # Once the COPY has returned, at most one pipe's worth (64 KiB) is left to copy. A pump
-            # still running long after means DuckDB kept the pipe open: an error, never a hang.
-            pump.join(_DRAIN_SECONDS)
+            raise JejakError(f"could not write {path.name}: {exc.strerror}") from exc
+        pump = _Pump(read_end, out, path)
+        # Ctrl-C or SIGTERM is held back until the COPY and the pump are done, then raised. DuckDB
+        # 2.0 can hang for ever when a COPY to a file is interrupted (its writer's abort waits for a
+        # write task that waits for it); a release's rows come from a stream that ends at the first
+        # batch after the signal (release._Marking), so the COPY still stops within a batch. And a
+        # pump left running would write into the file while the caller removes it.
+        with signals.held():
+            try:
+                target = pipe.replace("'", "''")
+                # USE_TMP_FILE false: DuckDB must write into the pipe, not beside it and rename.
+                con.execute(f"COPY ({query}) TO '{target}' ({options}, USE_TMP_FILE false)")
+            finally:
+                os.close(keep_open)
+                # Once the COPY has returned, at most one pipe's worth (64 KiB) is left to copy. A pump
+                # still running long after means DuckDB kept the pipe open: an error, never a hang.
+                pump.join(_DRAIN_SECONDS)
     if pump.is_alive():
         raise JejakError(f"{path.name} was not closed after it was written; try again")
     return pump.digest()
@@ -146,9 +161,9 @@ _DRAIN_SECONDS = 60.0
 class _Pump(threading.Thread):
     """Copy a pipe into a file and a SHA-256 until the pipe's last writer closes it."""
 
-    def __init__(self, read_end: int, path: Path) -> None:
+    def __init__(self, read_end: int, out: int, path: Path) -> None:
         super().__init__(name="jejak-release-hash", daemon=True)
-        self._fd, self._path = read_end, path
+        self._fd, self._out, self._path = read_end, out, path
         self._sha = hashlib.sha256()
         self._error: OSError | None = None
         self.start()
@@ -156,8 +171,7 @@ class _Pump(threading.Thread):
     def run(self) -> None:
         with os.fdopen(self._fd, "rb", buffering=0) as src:
             try:
-                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-                with os.fdopen(fd, "wb") as dst:
+                with os.fdopen(self._out, "wb") as dst:
                     while block := src.read(1 << 20):
                         self._sha.update(block)
                         dst.write(block)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from jejak import keys
+from jejak import keys, signals
 from jejak import progress as query_progress
 from jejak.channel import Policy
 from jejak.channel.base import SYMBOL_BLOCK, MarkPlan, digests_array
@@ -328,6 +328,8 @@ class _Marking:
         table, self._first = self._first, None
         while table is not None:  # every batch has the query's schema (canaries are cast to it in _splice)
             yield from table.to_batches()
+            if signals.received():  # the writer holds the interruption back until the stream ends
+                return
             table = self._next()
         if self._canaries is not None and (rest := self._canaries.rest()) is not None:
             yield from rest.cast(self.schema).to_batches()

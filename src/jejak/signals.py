@@ -73,6 +73,15 @@ def is_interruption(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
 
 
+def ignore_more() -> None:
+    """Ignore any further Ctrl-C or SIGTERM: the run is cleaned up and exiting. Python restores the
+    default action of a signal it handled while it shuts down, so one arriving then would kill the
+    process by that signal instead of the exit status that says what happened; an ignored one
+    stays ignored to the end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def exit_status() -> int:
     """128 + the signal's number, as shells report it: 130 for Ctrl-C, 143 for SIGTERM."""
     return 128 + (_received[0] if _received else signal.SIGINT)
