@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from jejak import signals
 from jejak.registry import DatasetInfo, quote
 from jejak.roles import Role
 from jejak.sqltext import unpivot
@@ -134,7 +135,8 @@ def measure(
     try:
         if subjects is not None:  # one row per person already: no DISTINCT over millions of rows
             target = str(subjects).replace("'", "''")
-            con.execute(f"COPY (SELECT _key FROM _jj_impact_people ORDER BY _key) TO '{target}' (FORMAT parquet)")
+            with signals.held():  # DuckDB 2.0 can hang when a COPY to a file is interrupted (docs/operations.md)
+                con.execute(f"COPY (SELECT _key FROM _jj_impact_people ORDER BY _key) TO '{target}' (FORMAT parquet)")
         provinces, regencies = _regions(con, dataset)
         children = _children(con, dataset)
         branches = _branches(con, branch) if branch else []

@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from jejak import keys
+from jejak import keys, signals
 from jejak.errors import JejakError
 from jejak.export import formula_safe_sql
 from jejak.files import OWNER_FILE, privatise_tree
@@ -306,7 +306,8 @@ def write_subject_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     target = str(path).replace("'", "''")
     # _jj_notice_src is stored sorted by ref; with insertion order preserved the CSV streams in that order
     con.execute("SET preserve_insertion_order = true")
-    con.execute(f"COPY (SELECT {select} FROM _jj_notice) TO '{target}' (FORMAT csv, HEADER true)")
+    with signals.held():  # DuckDB 2.0 can hang when a COPY to a file is interrupted (docs/operations.md)
+        con.execute(f"COPY (SELECT {select} FROM _jj_notice) TO '{target}' (FORMAT csv, HEADER true)")
 
 
 # -- texts -----------------------------------------------------------------------------------------
