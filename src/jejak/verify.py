@@ -50,6 +50,7 @@ from jejak.normalise import (
 )
 from jejak.registry import DatasetInfo, quote, stored_open_numbers, table_name
 from jejak.roles import Role
+from jejak.sqltext import unpivot
 
 log = logging.getLogger(__name__)
 
@@ -968,12 +969,11 @@ def status_column(con: duckdb.DuckDBPyConnection, dataset: DatasetInfo, versions
     if not candidates:
         return None
     # One statement of one shape whatever the width (an import runs this too: tests/test_wide.py),
-    # over the first rows in table order; UNPIVOT leaves out the NULL cells.
-    cols = ", ".join(quote(rc) for rc in candidates)
+    # over the first rows in table order; the UNPIVOT leaves out the NULL cells.
+    first = f"(SELECT * FROM {versions_table} LIMIT {STATUS_SAMPLE})"
     shares = dict(con.execute(
-        f"""SELECT jj_col, avg(CASE WHEN upper(trim(jj_val)) IN ({words}) THEN 1.0 ELSE 0.0 END)
-            FROM (UNPIVOT (SELECT {cols} FROM {versions_table} LIMIT {STATUS_SAMPLE}) ON {cols}
-                  INTO NAME jj_col VALUE jj_val) GROUP BY jj_col""").fetchall())
+        f"""SELECT jj_col, avg(CASE WHEN upper(trim(raw)) IN ({words}) THEN 1.0 ELSE 0.0 END)
+            FROM {unpivot(first, candidates, name='jj_col')} GROUP BY jj_col""").fetchall())
     best: tuple[float, str | None] = (0.0, None)
     for rc in candidates:  # the first column wins a tie, as before
         share = shares.get(rc)
