@@ -5,8 +5,8 @@
 It calls the library as ``jejak investigate`` does, records when each stage of the progress
 callback starts, reads the leak into the page cache first (see ``scale.warm``), and prints each
 stage's seconds (the median of ``--repeats`` runs). The cases it makes are removed afterwards.
-The figures of "where an investigation's time goes" in ``docs/scale.md`` come from it, run on
-the cached workspaces and leaks of ``make bench``.
+The stage table of "The floors, measured" in ``docs/scale.md`` comes from it, run on the cached
+workspaces and leaks of ``make bench`` and ``make bench-scale``.
 """
 
 from __future__ import annotations
